@@ -1,0 +1,1 @@
+"""Example apps; `python -m examples` (what `make run` runs) serves them."""

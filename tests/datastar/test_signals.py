@@ -1,0 +1,170 @@
+"""read_signals: where signals come from, typed decoding, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from livepages.datastar import read_signals
+
+
+@dataclass
+class Draft:
+    text: str
+    count: int = 0
+
+
+class Search(msgspec.Struct):
+    query: str
+    page: int
+
+
+def make_app(into: type[Any] | None = None, max_size: int = 1024 * 1024) -> Starlette:
+    async def endpoint(request: Request) -> JSONResponse:
+        signals = await read_signals(request, into, max_size=max_size)
+        if into is not None:
+            return JSONResponse({"repr": repr(signals)})
+        return JSONResponse({"signals": signals})
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(routes=[Route("/s", endpoint, methods=methods)])
+
+
+def client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_get_and_delete_read_the_query_parameter(method: str) -> None:
+    async with client(make_app()) as c:
+        response = await c.request(method, "/s", params={"datastar": '{"a": [1, "x"]}'})
+    assert response.json()["signals"] == {"a": [1, "x"]}
+
+
+@pytest.mark.anyio
+async def test_get_without_the_parameter_means_no_signals() -> None:
+    async with client(make_app()) as c:
+        response = await c.get("/s")
+    assert response.status_code == 200
+    assert response.json()["signals"] == {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+async def test_other_methods_read_the_body(method: str) -> None:
+    async with client(make_app()) as c:
+        response = await c.request(
+            method, "/s", content=b'{"b": true}', headers={"content-type": "application/json"}
+        )
+    assert response.json()["signals"] == {"b": True}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/json;charset=UTF-8", None]
+)
+async def test_content_type_parameters_are_accepted(content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    async with client(make_app()) as c:
+        response = await c.post("/s", content='{"name": "Zoë"}'.encode(), headers=headers)
+    assert response.json()["signals"] == {"name": "Zoë"}
+
+
+@pytest.mark.anyio
+async def test_empty_body_means_no_signals() -> None:
+    async with client(make_app()) as c:
+        response = await c.post("/s", content=b"")
+    assert response.json()["signals"] == {}
+
+
+@pytest.mark.anyio
+async def test_typed_decoding_into_a_dataclass_and_a_struct() -> None:
+    async with client(make_app(Draft)) as c:
+        response = await c.post("/s", content=b'{"text": "hi", "extra": 1}')
+    assert response.json() == {"repr": "Draft(text='hi', count=0)"}
+    async with client(make_app(Search)) as c:
+        response = await c.get("/s", params={"datastar": '{"query": "q", "page": 2}'})
+    assert response.json() == {"repr": "Search(query='q', page=2)"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "raw", "message"),
+    [
+        ("POST", b'{"text": ', "not valid JSON"),
+        ("POST", b"\xff\xfe", "not valid JSON"),
+        ("GET", "{nope", "not valid JSON"),
+        ("POST", b"[1, 2]", "JSON object"),
+        ("POST", b'"text"', "JSON object"),
+    ],
+)
+async def test_invalid_json_is_a_400(method: str, raw: bytes | str, message: str) -> None:
+    async with client(make_app()) as c:
+        if method == "GET":
+            response = await c.get("/s", params={"datastar": raw})
+        else:
+            response = await c.post("/s", content=raw)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"text": 3}, "Expected `str`, got `int` - at `$.text`"),
+        ({"count": 1}, "missing required field `text`"),
+        ({"text": "x", "count": "many"}, "Expected `int`, got `str` - at `$.count`"),
+    ],
+)
+async def test_wrong_types_are_a_400_that_names_the_field(
+    body: dict[str, object], message: str
+) -> None:
+    async with client(make_app(Draft)) as c:
+        response = await c.post("/s", content=json.dumps(body).encode())
+    assert response.status_code == 400
+    assert message in response.text
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.anyio
+async def test_an_oversized_body_is_a_413() -> None:
+    big = json.dumps({"text": "x" * 2000}).encode()
+    async with client(make_app(max_size=1000)) as c:
+        declared = await c.post("/s", content=big)
+        streamed = await c.post("/s", content=chunks(big[:600], big[600:]))  # no Content-Length
+        query = await c.get("/s", params={"datastar": big.decode()})
+    for response in (declared, streamed, query):
+        assert response.status_code == 413
+        assert "larger than 1000 bytes" in response.text
+
+
+@pytest.mark.anyio
+async def test_the_default_limit_is_one_mebibyte() -> None:
+    async with client(make_app()) as c:
+        ok = await c.post("/s", content=json.dumps({"t": "x" * (1024 * 1024 - 20)}).encode())
+        too_big = await c.post("/s", content=json.dumps({"t": "x" * (1024 * 1024)}).encode())
+    assert ok.status_code == 200
+    assert too_big.status_code == 413
+
+
+@pytest.mark.anyio
+async def test_a_bad_content_length_is_a_400() -> None:
+    async with client(make_app()) as c:
+        response = await c.post("/s", content=b"{}", headers={"content-length": "-5"})
+    assert response.status_code == 400

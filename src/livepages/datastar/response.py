@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from livepages.datastar import events
@@ -156,13 +157,14 @@ async def _wait_for_disconnect(receive: Receive) -> None:
             return
 
 
-class DatastarResponse:
+class DatastarResponse(Response):
     """An ASGI response that streams Datastar events.
 
     ``source`` is one encoded event, an iterable or async iterable of them, or
     ``async def stream(sse: ServerSentEventGenerator)`` which sends as it likes.
     The stream ends when the source is exhausted or the client disconnects,
-    whichever comes first; a disconnect cancels the source.
+    whichever comes first; a disconnect cancels the source. It is a Starlette
+    ``Response``, so FastAPI and Starlette endpoints can return it as it is.
     """
 
     def __init__(
@@ -174,11 +176,13 @@ class DatastarResponse:
     ) -> None:
         self.source = source
         self.status_code = status_code
-        self.headers = headers
+        self.extra_headers = dict(headers) if headers else {}
+        self.background = None
+        self.init_headers(self.extra_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sse = ServerSentEventGenerator(
-            scope, receive, send, status_code=self.status_code, headers=self.headers
+            scope, receive, send, status_code=self.status_code, headers=self.extra_headers
         )
         await sse.start()
         producer = asyncio.ensure_future(self._produce(sse))

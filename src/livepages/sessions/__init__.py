@@ -1,0 +1,24 @@
+"""Sessions: sealed cookies holding a random token, records kept server-side.
+
+The pieces: :class:`CookieCodec` seals the token into the cookie,
+:func:`session_id` turns it into the store key, and a :class:`SessionStore`
+(:class:`MemorySessionStore` embedded, :class:`SQLiteSessionStore` on disk) keeps
+the :class:`SessionRecord`.
+"""
+
+from livepages.sessions.cookie import CookieCodec, generate_key, generate_token
+from livepages.sessions.memory import MemorySessionStore
+from livepages.sessions.sqlite import SQLiteSessionStore
+from livepages.sessions.store import SessionRecord, SessionStore, SessionStoreError, session_id
+
+__all__ = [
+    "CookieCodec",
+    "MemorySessionStore",
+    "SQLiteSessionStore",
+    "SessionRecord",
+    "SessionStore",
+    "SessionStoreError",
+    "generate_key",
+    "generate_token",
+    "session_id",
+]

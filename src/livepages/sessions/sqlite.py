@@ -1,0 +1,231 @@
+"""A session store in a SQLite file: sessions survive restarts, no server needed.
+
+SQLite calls block, so they all run in one dedicated worker thread that owns the
+connection; the event loop only awaits their results. One thread also serialises
+the calls, which is what a single SQLite connection needs anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+from livepages.sessions.store import SessionRecord, SessionStoreError
+
+__all__ = ["SQLiteSessionStore"]
+
+_T = TypeVar("_T")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS livepages_sessions (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT,
+        data BLOB NOT NULL,
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        last_seen REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS livepages_sessions_user ON livepages_sessions (user_id)",
+    "CREATE INDEX IF NOT EXISTS livepages_sessions_expiry ON livepages_sessions (expires_at)",
+)
+_SELECT = "SELECT id, user_id, data, issued_at, expires_at, last_seen FROM livepages_sessions"
+_GET = _SELECT + " WHERE id = ? AND expires_at > ?"
+_LIST_USER = _SELECT + " WHERE user_id = ? AND expires_at > ? ORDER BY issued_at, id"
+_PUT = (
+    "INSERT OR REPLACE INTO livepages_sessions"
+    " (id, user_id, data, issued_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_Row = tuple[str, str | None, bytes, float, float, float]
+
+
+class SQLiteSessionStore:
+    """Keeps sessions in the SQLite database at ``path`` (created if missing).
+
+    The database is opened in WAL mode on first use, so errors in ``path``
+    (unwritable, not a database) surface as :class:`SessionStoreError` from the
+    first call. Several processes may share the file; a writer waits up to
+    ``busy_timeout`` seconds for another's lock. Expired rows are deleted at most
+    once every ``sweep_interval`` seconds (on a ``put``). ``clock`` returns the
+    current Unix time.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        sweep_interval: float = 60.0,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self._path = os.fspath(path)
+        self._clock = clock
+        self._sweep_interval = sweep_interval
+        self._next_sweep = clock() + sweep_interval
+        self._busy_timeout = busy_timeout
+        # The thread starts on the first call; the connection is made inside it.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="livepages-sqlite-sessions")
+        self._connection: sqlite3.Connection | None = None
+        self._closed = False
+
+    async def get(self, id: str) -> SessionRecord | None:
+        """Return the record stored under ``id``, or ``None`` if absent or expired."""
+        now = self._clock()
+
+        def get(db: sqlite3.Connection) -> _Row | None:
+            row: _Row | None = db.execute(_GET, (id, now)).fetchone()
+            return row
+
+        row = await self._run(get)
+        return None if row is None else _record(row)
+
+    async def put(self, record: SessionRecord) -> None:
+        """Store ``record`` under ``record.id``, replacing any earlier version."""
+        now = self._clock()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + self._sweep_interval
+
+        def put(db: sqlite3.Connection) -> None:
+            if sweep:
+                _delete_expired(db, now)
+            db.execute(
+                _PUT,
+                (
+                    record.id,
+                    record.user_id,
+                    record.data,
+                    record.issued_at,
+                    record.expires_at,
+                    record.last_seen,
+                ),
+            )
+
+        await self._run(put)
+
+    async def delete(self, id: str) -> None:
+        """Remove the record stored under ``id``, if any."""
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM livepages_sessions WHERE id = ?", (id,))
+
+        await self._run(delete)
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """Return the user's unexpired sessions, oldest first."""
+        now = self._clock()
+
+        def list_user(db: sqlite3.Connection) -> list[_Row]:
+            rows: list[_Row] = db.execute(_LIST_USER, (user_id, now)).fetchall()
+            return rows
+
+        return [_record(row) for row in await self._run(list_user)]
+
+    async def delete_user(self, user_id: str) -> list[str]:
+        """Remove all of the user's sessions (expired ones too); return their ids."""
+
+        def delete_user(db: sqlite3.Connection) -> list[str]:
+            # One statement, so every row deleted is reported, even one that another
+            # process adds meanwhile.
+            rows = db.execute(
+                "DELETE FROM livepages_sessions WHERE user_id = ? RETURNING id", (user_id,)
+            ).fetchall()
+            return sorted(id for (id,) in rows)
+
+        return await self._run(delete_user)
+
+    async def purge_expired(self) -> int:
+        """Remove every expired record now; return how many were removed."""
+        now = self._clock()
+        return await self._run(lambda db: _delete_expired(db, now))
+
+    async def close(self) -> None:
+        """Close the database and stop the worker thread; later calls raise."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            # Queued behind every call already submitted, so those finish first.
+            await loop.run_in_executor(self._worker, self._disconnect)
+        finally:
+            self._worker.shutdown(wait=False)
+
+    async def _run(self, call: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closed:
+            raise SessionStoreError("the session store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._worker, self._call, call)
+        except sqlite3.Error as error:
+            raise SessionStoreError(f"session store {self._path!r}: {error}") from error
+
+    def _call(self, call: Callable[[sqlite3.Connection], _T]) -> _T:
+        # Runs in the worker thread.
+        if self._connection is None:
+            self._connection = _connect(self._path, self._busy_timeout)
+        return call(self._connection)
+
+    def _disconnect(self) -> None:
+        # Runs in the worker thread.
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    # isolation_level=None: autocommit, with explicit transactions where needed.
+    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses no data when the process crashes, only possibly
+        # the last transactions on power loss: a fair trade for session writes.
+        db.execute("PRAGMA synchronous = NORMAL")
+        with _transaction(db):
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version not in (0, _SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(
+                    f"unknown schema version {version} (this livepages knows {_SCHEMA_VERSION})"
+                )
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front: two processes opening a new file
+    # set up the schema one after the other, each seeing the other's version.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _delete_expired(db: sqlite3.Connection, now: float) -> int:
+    return db.execute("DELETE FROM livepages_sessions WHERE expires_at <= ?", (now,)).rowcount
+
+
+def _record(row: _Row) -> SessionRecord:
+    id, user_id, data, issued_at, expires_at, last_seen = row
+    return SessionRecord(
+        id=id,
+        user_id=user_id,
+        data=data,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        last_seen=last_seen,
+    )

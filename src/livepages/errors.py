@@ -18,6 +18,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "ValidationError",
 ]
 
 
@@ -75,3 +76,16 @@ class ServiceUnavailable(HTTPError):
     """503: a backing service (session store, broker) failed."""
 
     status = 503
+
+
+class ValidationError(Exception):
+    """Input that parsed but is not acceptable, with one message per field.
+
+    Raise it from an action (or a signals dataclass's ``__post_init__``): for a
+    Datastar request livepages answers by patching an ``errors`` signal, e.g.
+    ``{"errors": {"email": "is required"}}``, instead of failing the request.
+    """
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__(", ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)

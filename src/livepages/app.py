@@ -1,0 +1,533 @@
+"""``App``: the registry of pages and actions, and the ASGI application.
+
+``App`` is a Starlette application, so middleware, mounts, plain routes and the
+lifespan work as they do there: it mounts inside FastAPI or Starlette and can
+mount them. Each page gets three routes::
+
+    GET  /rooms/{room}                   the full document
+    GET  /rooms/{room}/_live             its live stream
+    POST /rooms/{room}/_action/{name}    its actions (PUT, PATCH, DELETE too)
+
+Changes flow as typed events through the broker (``app.publish``); the live
+engine (``livepages.live``) re-renders the views that subscribed to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import inspect
+import logging
+import secrets
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
+
+from livepages.actions import ACTION_PREFIX, action, action_spec
+from livepages.assets import Assets
+from livepages.broker.base import Broker
+from livepages.broker.memory import MemoryBroker
+from livepages.compression import CompressionSettings
+from livepages.datastar import DatastarResponse, ServerSentEventGenerator
+from livepages.errors import BadRequest, HTTPError, NotFound, ValidationError
+from livepages.events import Event
+from livepages.injection import Context, Injector, Plan
+from livepages.live import RAW_SEND, LiveEngine, live_scope, plan_handlers
+from livepages.pages import Page, PageSpec, root_path
+from livepages.responses import (
+    Redirect,
+    error_event,
+    is_datastar,
+    redirect_response,
+    validation_event,
+)
+from livepages.settings import Settings
+from livepages.shell import Shell, to_html
+from livepages.tabs import TAB_HEADER, Tab
+from livepages.templates import Templates
+
+__all__ = ["App", "ErrorPage"]
+
+log = logging.getLogger("livepages")
+
+P = TypeVar("P", bound=type[Page])
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: An error page: gets the request and the error, returns the body HTML.
+ErrorPage = Callable[[Request, HTTPException], Any]
+ErrorHook = Callable[[Request, BaseException], Any]
+
+_DEFAULT_ERRORS = {404: "Not found", 500: "Something went wrong"}
+
+
+class App(Starlette):
+    """A livepages application.
+
+    ::
+
+        app = App(templates="templates", static="static")
+
+        @app.page("/")
+        class Home(Page):
+            async def render(self) -> str:
+                return self.template("home.html")
+    """
+
+    def __init__(
+        self,
+        *,
+        templates: str | Path | Templates | None = None,
+        static: str | Path | None = None,
+        settings: Settings | None = None,
+        head: str = "",
+        broker: Broker | None = None,
+        compression: CompressionSettings | None = None,
+        routes: Sequence[BaseRoute] | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
+        debug: bool | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        if debug is not None and debug != settings.debug:
+            settings = Settings(**{**_as_dict(settings), "debug": debug})
+        self.settings = settings
+        self.secret = _secret(settings.secret_key)
+        self.broker: Broker = broker if broker is not None else MemoryBroker()
+        self.compression = compression if compression is not None else CompressionSettings()
+        self.injector = Injector()
+        self.injector.provide(App, lambda ctx: ctx.app)
+        self.injector.provide(ServerSentEventGenerator, lambda ctx: ctx.sse)
+        self.injector.provide(Tab, self._tab)
+        self.assets = self._make_assets(static)
+        datastar_url = settings.datastar_url
+        if settings.datastar_file is not None:
+            assert self.assets is not None
+            datastar_url = self.assets.url("datastar.js")
+        if isinstance(templates, Templates):
+            self.templates = templates
+        else:
+            self.templates = Templates(templates, asset=self.asset, auto_reload=settings.debug)
+        self.shell = Shell(datastar_url=datastar_url, lang=settings.lang, app_head=head)
+        self.pages: list[PageSpec] = []
+        self.global_actions: dict[str, tuple[Any, Plan]] = {}
+        self.error_pages: dict[int, ErrorPage] = {}
+        self.error_hooks: list[ErrorHook] = []
+        self._user_lifespan = lifespan
+        self._started = False
+        self.live = LiveEngine(self)
+        super().__init__(
+            debug=settings.debug,
+            routes=list(routes or []),
+            middleware=middleware,
+            exception_handlers={
+                HTTPException: self._http_error,
+                ValidationError: self._validation_error,
+                Exception: self._server_error,
+            },
+            lifespan=self._lifespan,
+        )
+        if self.assets is not None:
+            self.router.routes.append(Mount(settings.static_prefix, app=self.assets))
+        self.router.routes.append(
+            Route(ACTION_PREFIX + "{_action}", self._global_action, methods=list(_ACTION_METHODS))
+        )
+
+    def _make_assets(self, static: str | Path | None) -> Assets | None:
+        files = {}
+        if self.settings.datastar_file is not None:
+            files["datastar.js"] = self.settings.datastar_file
+        if static is None and not files:
+            return None
+        return Assets(
+            static, prefix=self.settings.static_prefix, dev=self.settings.debug, files=files
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = None
+        if scope["type"] == "http":
+            token = root_path.set(scope.get("root_path", ""))
+            scope[RAW_SEND] = send  # live streams write bodies past the middleware
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if token is not None:
+                root_path.reset(token)
+
+    # -- registration ---------------------------------------------------------------
+
+    def page(self, path: str) -> Callable[[P], P]:
+        """Register a page class at ``path`` (``{name}`` segments are its path fields)."""
+
+        def register(cls: P) -> P:
+            spec = PageSpec.build(cls, path)
+            spec.app = self
+            render = getattr(cls, "render", None)
+            if render is None:
+                raise TypeError(f"{cls.__name__} needs a render() method")
+            spec.extra["render"] = plan = self.injector.plan(render, skip_first=True)
+            spec.extra["handlers"] = handlers = plan_handlers(self, cls)
+            spec.extra["live_scope"] = live_scope(plan, handlers)
+            spec.extra["hooks"] = {
+                name: self.injector.plan(getattr(cls, name), skip_first=True)
+                for name in ("opened", "closed")
+                if callable(getattr(cls, name, None))
+            }
+            for _, member in inspect.getmembers(cls):
+                marked = action_spec(member)
+                if marked is not None:
+                    plan = self.injector.plan(member, skip_first=True)
+                    spec.actions[marked.name] = (marked, plan)
+            self.pages.append(spec)
+            self._add_page_routes(spec)
+            self.templates.env.globals.setdefault(cls.__name__, cls)  # url(Room, ...) in templates
+            return cls
+
+        return register
+
+    def _add_page_routes(self, spec: PageSpec) -> None:
+        base = spec.path.rstrip("/")
+        name = spec.cls.__name__
+
+        async def page_endpoint(request: Request) -> Response:
+            return await self._render_page(spec, request)
+
+        async def action_endpoint(request: Request) -> Response:
+            return await self._page_action(spec, request)
+
+        routes = self.router.routes
+        if spec.cls.live:
+            endpoint = _LiveEndpoint(self, spec)
+            routes.append(Route(base + "/_live", endpoint, methods=["GET"], name=name + ".live"))
+        routes.append(
+            Route(
+                base + ACTION_PREFIX + "{_action}",
+                action_endpoint,
+                methods=list(_ACTION_METHODS),
+                name=name + ".action",
+            )
+        )
+        routes.append(Route(spec.path, page_endpoint, methods=["GET", "HEAD"], name=name))
+
+    def action(self, func: F | None = None, /, **options: Any) -> Any:
+        """Register an app-wide action at ``/_action/<name>``: ``@app.action``."""
+
+        def register(f: F) -> F:
+            marked = action_spec(f) or action_spec(action(f, **options))
+            assert marked is not None
+            self.global_actions[marked.name] = (marked, self.injector.plan(f))
+            return f
+
+        return register(func) if func is not None else register
+
+    def error_page(self, status: int) -> Callable[[ErrorPage], ErrorPage]:
+        """Register the body of the error page for ``status`` (404, 500, ...)."""
+
+        def register(func: ErrorPage) -> ErrorPage:
+            self.error_pages[status] = func
+            return func
+
+        return register
+
+    def on_error(self, hook: ErrorHook) -> ErrorHook:
+        """Call ``hook(request, exc)`` for every unhandled exception (report it, log it)."""
+        self.error_hooks.append(hook)
+        return hook
+
+    def asset(self, name: str) -> str:
+        """The content-hashed URL of a static file."""
+        if self.assets is None:
+            raise LookupError(f"asset({name!r}): this app has no static folder (App(static=...))")
+        return root_path.get() + self.assets.url(name)
+
+    async def publish(self, event: Event) -> None:
+        """Publish an event: every view subscribed to its subject updates."""
+        await self.startup()
+        await self.broker.publish(event.subject, event.encode())
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A separate 256-bit key per purpose, so one secret serves tabs, CSRF and cookies."""
+        return hmac.new(self.secret, purpose.encode(), hashlib.sha256).digest()
+
+    async def startup(self) -> None:
+        """Start the broker (the lifespan does this; the first request too, if no lifespan ran)."""
+        if not self._started:
+            self._started = True
+            await self.broker.start()
+
+    async def shutdown(self) -> None:
+        """End every live stream and stop the broker. Idempotent."""
+        await self.live.shutdown()
+        if self._started:
+            self._started = False
+            await self.broker.close()
+
+    @asynccontextmanager
+    async def _lifespan(self, app: App) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            if self._user_lifespan is None:
+                yield
+            else:
+                async with self._user_lifespan(self):
+                    yield
+        finally:
+            await self.shutdown()
+
+    # -- request handling -----------------------------------------------------------
+
+    def csrf_token(self, request: Request) -> str:
+        """The token that the page's actions send back (sessions fill this in)."""
+        return ""
+
+    async def check_request(self, request: Request) -> None:
+        """Checks before any action runs (sessions add CSRF and origin checks)."""
+
+    async def prepare_live(self, ctx: Context) -> None:
+        """Checks and set-up before a live stream opens (sessions hook in here)."""
+
+    def session_key(self, ctx: Context) -> Any:
+        """What distinguishes per-session views (sessions fill this in)."""
+        return None
+
+    def session_user(self, ctx: Context) -> str | None:
+        """The signed-in user of a request, for ``USER`` bindings (sessions fill this in)."""
+        return None
+
+    def _tab(self, ctx: Context) -> Tab:
+        tab = ctx.extras.get(Tab)
+        if tab is None:
+            header = ctx.request.headers.get(TAB_HEADER)
+            if header is None:
+                raise BadRequest(f"this action needs the {TAB_HEADER} header of its page")
+            tab = ctx.extras[Tab] = self.live.tabs.get(self.live.tabs.verify(header))
+        return tab
+
+    async def report_error(self, request: Request, exc: BaseException) -> None:
+        """Log an unexpected error and pass it to every ``on_error`` hook."""
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        for hook in self.error_hooks:
+            try:
+                outcome = hook(request, exc)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:  # a broken hook must not hide the original error
+                log.exception("error hook %r failed", hook)
+
+    async def _render_page(self, spec: PageSpec, request: Request) -> Response:
+        page = spec.instance(request.path_params, request.query_params)
+        body = await self.render_body(spec, page, Context(request, page, self))
+        live = type(page).live
+        html = self.shell.render(
+            body,
+            title=_title(page, self.settings.title),
+            head=_page_head(page),
+            live_url=spec.url_for(page, "/_live") if live else None,
+            live_options=_live_options(type(page)),
+            csrf_token=self.csrf_token(request),
+            tab_id=self.live.tabs.issue() if live else "",
+        )
+        return HTMLResponse(html)
+
+    async def render_body(self, spec: PageSpec, page: Page, ctx: Context) -> str:
+        """Run the page's render with its injected arguments; the body as text."""
+        plan: Plan = spec.extra["render"]
+        kwargs = await self.injector.arguments(plan, ctx)
+        return to_html(await plan.call(page, **kwargs))
+
+    async def _page_action(self, spec: PageSpec, request: Request) -> Response:
+        entry = spec.actions.get(request.path_params["_action"])
+        if entry is None:
+            raise NotFound(f"{spec.cls.__name__} has no action {request.path_params['_action']!r}")
+        params = {k: v for k, v in request.path_params.items() if k != "_action"}
+        page = spec.instance(params, request.query_params)
+        return await self._run_action(entry, request, page)
+
+    async def _global_action(self, request: Request) -> Response:
+        name = request.path_params["_action"]
+        entry = self.global_actions.get(name)
+        if entry is not None:
+            return await self._run_action(entry, request, None)
+        # The page at "/" has its actions at /_action/<name> too.
+        root = next((s for s in self.pages if s.path == "/" and name in s.actions), None)
+        if root is None:
+            raise NotFound(f"no action {name!r}")
+        return await self._page_action(root, request)
+
+    async def _run_action(self, entry: tuple[Any, Plan], request: Request, page: Any) -> Response:
+        marked, plan = entry
+        if request.method != marked.method:
+            raise HTTPException(405, headers={"Allow": marked.method})
+        await self.check_request(request)
+        ctx = Context(request, page, self)
+        fields = _signal_fields(plan)
+        try:
+            kwargs = await self.injector.arguments(plan, ctx)
+        except ValidationError as exc:
+            if not is_datastar(request):
+                raise
+            return DatastarResponse(validation_event(exc.errors, fields))
+        args = (page,) if page is not None else ()
+        if plan.wants(ServerSentEventGenerator):
+            return DatastarResponse(self._streaming_action(plan, ctx, args, kwargs, fields))
+        try:
+            result = await plan.call(*args, **kwargs)
+        except ValidationError as exc:
+            if not is_datastar(request):
+                raise
+            return DatastarResponse(validation_event(exc.errors, fields))
+        return self._action_result(request, result, fields)
+
+    def _streaming_action(
+        self, plan: Plan, ctx: Context, args: tuple[Any, ...], kwargs: dict[str, Any], fields: Any
+    ) -> Callable[[ServerSentEventGenerator], Awaitable[None]]:
+        async def stream(sse: ServerSentEventGenerator) -> None:
+            ctx.sse = sse
+            for param in plan.params:
+                if param.annotation is ServerSentEventGenerator:
+                    kwargs[param.name] = sse
+            try:
+                result = await plan.call(*args, **kwargs)
+            except ValidationError as exc:
+                await sse.send(validation_event(exc.errors, fields))
+                return
+            except HTTPException as exc:
+                await sse.send(error_event(exc.status_code, exc.detail))
+                return
+            if isinstance(result, Redirect | Page):
+                await sse.redirect(result.url)
+            elif fields:
+                await sse.send(validation_event({}, fields))
+
+        return stream
+
+    def _action_result(self, request: Request, result: Any, fields: tuple[str, ...]) -> Response:
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, Redirect | Page):
+            return redirect_response(request, result.url)
+        if result is not None:
+            raise TypeError(f"an action returns None, a redirect or a Response, not {result!r}")
+        if fields and is_datastar(request):
+            return DatastarResponse(validation_event({}, fields))  # clear earlier errors
+        return Response(status_code=204)
+
+    # -- errors ---------------------------------------------------------------------
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if is_datastar(request):
+            return DatastarResponse(error_event(exc.status_code, exc.detail), headers=headers)
+        return await self.error_response(request, exc, headers)
+
+    async def _validation_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ValidationError)
+        if is_datastar(request):
+            return DatastarResponse(validation_event(exc.errors))
+        error = HTTPError(str(exc), status=422)
+        return await self.error_response(request, error, {})
+
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
+        await self.report_error(request, exc)
+        if is_datastar(request):
+            return DatastarResponse(error_event(500, _DEFAULT_ERRORS[500]))
+        error = HTTPError(_DEFAULT_ERRORS[500], status=500)
+        detail = "".join(traceback.format_exception(exc)) if self.settings.debug else ""
+        return await self.error_response(request, error, {}, detail)
+
+    async def error_response(
+        self, request: Request, exc: HTTPException, headers: dict[str, str], detail: str = ""
+    ) -> Response:
+        """The HTML error page for ``exc``, with its status."""
+        status = exc.status_code
+        page = self.error_pages.get(status)
+        body: Any = None
+        if page is not None:
+            try:
+                body = page(request, exc)
+                if inspect.isawaitable(body):
+                    body = await body
+            except Exception:
+                log.exception("the error page for %d failed", status)
+                body = None
+        if body is None:
+            body = _default_error_body(status, exc.detail, detail)
+        html = self.shell.render(to_html(body), title=f"{status} {exc.detail}")
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+
+_ACTION_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class _LiveEndpoint:
+    """A page's ``/_live`` route: a plain ASGI app, so the stream owns its response."""
+
+    def __init__(self, app: App, spec: PageSpec) -> None:
+        self.app = app
+        self.spec = spec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app.startup()
+        await self.app.live.serve(self.spec, scope, receive, send)
+
+
+def _default_error_body(status: int, message: str, detail: str) -> Markup:
+    body = Markup("<h1>{}</h1><p>{}</p>").format(status, message)
+    if detail:
+        body += Markup("<pre>{}</pre>").format(detail)
+    return body
+
+
+def _signal_fields(plan: Plan) -> tuple[str, ...]:
+    param = plan.signals
+    if param is None:
+        return ()
+    tp = param.annotation
+    if dataclasses.is_dataclass(tp):
+        return tuple(f.name for f in dataclasses.fields(tp))
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return tuple(tp.__struct_fields__)
+    return ()
+
+
+def _title(page: Page, default: str) -> str:
+    return page.title() or default
+
+
+def _page_head(page: Page) -> str:
+    return page.head()
+
+
+def _as_dict(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__struct_fields__}
+
+
+def _secret(key: str | None) -> bytes:
+    if key is None:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _live_options(cls: type[Page]) -> str:
+    """The ``@get`` options of a page's stream, with its tab header.
+
+    ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
+    restart); a refused stream answers 204, which stops the retries.
+    """
+    options = f"headers: {{'{TAB_HEADER}': $_tab}}, retry: 'always'"
+    if cls.live_when_hidden:
+        options += ", openWhenHidden: true"
+    return options

@@ -1,0 +1,40 @@
+"""Publish/subscribe by subject: the ``Broker`` interface and its in-process implementation.
+
+Actions publish events encoded once to bytes; live pages subscribe to the subjects their
+view depends on (``chat.room.42``, ``user.7``, ``session.<id>``). ``MemoryBroker`` serves a
+single process; a NATS broker implements the same interface across processes.
+"""
+
+from livepages.broker.base import (
+    Broker,
+    BrokerClosed,
+    BrokerError,
+    Callback,
+    Message,
+    QueueSubscription,
+    Subscription,
+    SubscriptionClosed,
+)
+from livepages.broker.memory import MemoryBroker
+from livepages.broker.subjects import (
+    SubjectIndex,
+    subject_matches,
+    validate_pattern,
+    validate_subject,
+)
+
+__all__ = [
+    "Broker",
+    "BrokerClosed",
+    "BrokerError",
+    "Callback",
+    "MemoryBroker",
+    "Message",
+    "QueueSubscription",
+    "SubjectIndex",
+    "Subscription",
+    "SubscriptionClosed",
+    "subject_matches",
+    "validate_pattern",
+    "validate_subject",
+]

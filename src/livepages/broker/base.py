@@ -1,0 +1,158 @@
+"""The broker interface: publish bytes to a subject, subscribe to subjects by pattern.
+
+It is shaped like core NATS so that the in-memory broker and the NATS broker are
+interchangeable. Subjects and patterns follow NATS's rules (see ``subjects``). Payloads are
+bytes, encoded once by the publisher however many subscribers receive them.
+
+Two ways to subscribe:
+
+- ``subscribe(pattern, callback)`` runs a plain function inline on delivery. It is the hot
+  path for live pages, which only mark a view dirty: no task, no queue per subscriber.
+  The callback must be quick and must not block.
+- ``subscribe_queue(pattern, max_pending=...)`` buffers messages for a consumer task that
+  iterates with ``async for``. The buffer is bounded: when it is full, new messages are
+  dropped and counted, so a slow consumer never blocks the publisher nor grows memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Protocol
+
+import msgspec
+
+__all__ = [
+    "Broker",
+    "BrokerClosed",
+    "BrokerError",
+    "Callback",
+    "Message",
+    "QueueSubscription",
+    "Subscription",
+    "SubscriptionClosed",
+]
+
+
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """One published message; every subscriber receives the same instance.
+
+    ``gc=False``: strings, bytes and a str-to-str mapping cannot form reference cycles, and
+    untracked objects keep the garbage collector's work down when thousands are in flight.
+    """
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] | None = None
+
+
+#: A subscriber's function, called inline with each message it receives.
+Callback = Callable[[Message], None]
+
+
+class BrokerError(Exception):
+    """Base class of the broker's errors."""
+
+
+class BrokerClosed(BrokerError):
+    """The broker is not running: not started yet, or closed."""
+
+
+class SubscriptionClosed(BrokerError):
+    """The queue subscription was unsubscribed or its broker closed."""
+
+
+class Subscription(Protocol):
+    """A callback subscription."""
+
+    @property
+    def pattern(self) -> str:
+        """The pattern subscribed to."""
+        ...
+
+    def unsubscribe(self) -> None:
+        """Stop delivery; the callback is not called again. Calling it twice is harmless."""
+        ...
+
+
+class QueueSubscription(Protocol):
+    """A subscription whose messages wait in a bounded buffer for ``async for``."""
+
+    @property
+    def pattern(self) -> str:
+        """The pattern subscribed to."""
+        ...
+
+    @property
+    def max_pending(self) -> int:
+        """How many messages the buffer holds before new ones are dropped."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """How many messages are waiting in the buffer."""
+        ...
+
+    @property
+    def dropped(self) -> int:
+        """How many messages were dropped because the buffer was full."""
+        ...
+
+    async def next(self) -> Message:
+        """Wait for the next message; ``SubscriptionClosed`` once unsubscribed or closed."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Message]: ...
+
+    async def __anext__(self) -> Message: ...
+
+    def unsubscribe(self) -> None:
+        """Stop delivery, discard the buffer and end iteration. Calling it twice is harmless."""
+        ...
+
+
+class Broker(Protocol):
+    """Publish/subscribe by subject, in one process or across many."""
+
+    @property
+    def published(self) -> int:
+        """Messages published through this broker."""
+        ...
+
+    @property
+    def delivered(self) -> int:
+        """Messages handed to a subscriber (one per subscriber reached)."""
+        ...
+
+    @property
+    def dropped(self) -> int:
+        """Messages a queue subscription dropped because its buffer was full."""
+        ...
+
+    async def start(self) -> None:
+        """Connect; publishing and subscribing need a started broker."""
+        ...
+
+    async def close(self) -> None:
+        """End every subscription (queue iterators stop) and disconnect. Idempotent."""
+        ...
+
+    async def publish(
+        self, subject: str, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send ``data`` to every subscription whose pattern matches ``subject``.
+
+        ``ValueError`` if the subject is invalid or has wildcards; ``BrokerClosed`` if the
+        broker is not running. Never waits for subscribers.
+        """
+        ...
+
+    def subscribe(self, pattern: str, callback: Callback) -> Subscription:
+        """Call ``callback(message)`` inline for each message matching ``pattern``.
+
+        A callback that raises is logged and does not stop delivery to the others.
+        """
+        ...
+
+    def subscribe_queue(self, pattern: str, *, max_pending: int = 1024) -> QueueSubscription:
+        """Buffer messages matching ``pattern`` (at most ``max_pending``) for ``async for``."""
+        ...

@@ -1,0 +1,243 @@
+"""The in-process broker: zero set-up, for one process.
+
+Publishing walks the subject index and hands the one ``Message`` to each matching
+subscription before ``publish`` returns: callbacks run inline, queue subscriptions append
+to their bounded buffer and wake their consumer. Nothing is awaited, so a slow subscriber
+can never hold up the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+
+from livepages.broker.base import (
+    BrokerClosed,
+    Callback,
+    Message,
+    QueueSubscription,
+    Subscription,
+    SubscriptionClosed,
+)
+from livepages.broker.subjects import SubjectIndex, validate_pattern, validate_subject
+
+__all__ = ["MemoryBroker"]
+
+logger = logging.getLogger("livepages.broker")
+
+
+class _CallbackSubscription:
+    __slots__ = ("_broker", "callback", "pattern")
+
+    def __init__(self, broker: MemoryBroker, pattern: str, callback: Callback) -> None:
+        self._broker: MemoryBroker | None = broker  # None once unsubscribed
+        self.pattern = pattern
+        self.callback = callback
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.pattern!r}>"
+
+    def deliver(self, message: Message) -> int:
+        """Run the callback; return how many messages were handed over (0 or 1)."""
+        if self._broker is None:  # unsubscribed by an earlier subscriber of this message
+            return 0
+        self.callback(message)
+        return 1
+
+    def unsubscribe(self) -> None:
+        if self._broker is not None:
+            self._broker._remove(self)
+            self._broker = None
+
+
+class _QueueSubscription:
+    __slots__ = ("_broker", "_buffer", "_waiter", "dropped", "max_pending", "pattern")
+
+    def __init__(self, broker: MemoryBroker, pattern: str, max_pending: int) -> None:
+        self._broker: MemoryBroker | None = broker  # None once unsubscribed
+        self.pattern = pattern
+        self.max_pending = max_pending
+        self.dropped = 0
+        # Not deque(maxlen=...): that would evict the oldest message; we refuse the newest,
+        # so what the consumer reads is a prefix of what was published, with no reordering.
+        self._buffer: deque[Message] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def deliver(self, message: Message) -> int:
+        """Buffer the message, or drop and count it when the buffer is full."""
+        if self._broker is None:
+            return 0
+        if len(self._buffer) >= self.max_pending:
+            self.dropped += 1
+            self._broker._dropped += 1
+            return 0
+        self._buffer.append(message)
+        self._wake()
+        return 1
+
+    def _wake(self) -> None:
+        # A waiter whose task was cancelled is already done: nothing to wake.
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self) -> Message:
+        while not self._buffer:
+            if self._broker is None:
+                raise SubscriptionClosed(f"the subscription to {self.pattern!r} is closed")
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting on this subscription")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._buffer.popleft()
+
+    def __aiter__(self) -> _QueueSubscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.next()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
+
+    def unsubscribe(self) -> None:
+        if self._broker is not None:
+            self._broker._remove(self)
+            self._broker = None
+            self._buffer.clear()
+            self._wake()
+
+
+_Subscriber = _CallbackSubscription | _QueueSubscription
+
+
+class MemoryBroker:
+    """A ``Broker`` within one process (see ``livepages.broker.base`` for the contract).
+
+    Also an async context manager that starts and closes it.
+    """
+
+    def __init__(self) -> None:
+        self._index: SubjectIndex[_Subscriber] = SubjectIndex()
+        self._running = False
+        self._closed = False
+        self._published = 0
+        self._delivered = 0
+        self._dropped = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._running else "new"
+        return f"<MemoryBroker {state} subscriptions={len(self._index)}>"
+
+    @property
+    def published(self) -> int:
+        return self._published
+
+    @property
+    def delivered(self) -> int:
+        return self._delivered
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def subscriptions(self) -> int:
+        """How many subscriptions are active."""
+        return len(self._index)
+
+    async def start(self) -> None:
+        """Start the broker; starting it again is harmless, restarting a closed one is not."""
+        if self._closed:
+            raise BrokerClosed("a closed broker cannot be started again")
+        self._running = True
+
+    async def close(self) -> None:
+        """Unsubscribe everything: queue iterators end. Idempotent."""
+        self._running = False
+        self._closed = True
+        for subscription in list(self._index):
+            subscription.unsubscribe()
+
+    async def __aenter__(self) -> MemoryBroker:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _check_running(self) -> None:
+        if not self._running:
+            state = "closed" if self._closed else "not started (call start() first)"
+            raise BrokerClosed(f"the broker is {state}")
+
+    async def publish(
+        self, subject: str, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Deliver ``data`` to every matching subscription before returning."""
+        validate_subject(subject)
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        self._check_running()
+        self._published += 1
+        # Copied, as NATS would serialize them: later changes by the caller are not seen.
+        self.deliver(Message(subject, data, dict(headers) if headers is not None else None))
+
+    def deliver(self, message: Message) -> int:
+        """Hand ``message`` to the local subscriptions it matches; return how many took it.
+
+        ``publish`` uses it; a networked broker can use it for the messages it receives.
+        """
+        delivered = 0
+        for subscription in self._index.match(message.subject):
+            try:
+                delivered += subscription.deliver(message)
+            except Exception:
+                delivered += 1
+                logger.exception(
+                    "a subscriber to %r failed on a message to %r",
+                    subscription.pattern,
+                    message.subject,
+                )
+        self._delivered += delivered
+        return delivered
+
+    def subscribe(self, pattern: str, callback: Callback) -> Subscription:
+        """Call ``callback(message)`` inline for each message matching ``pattern``."""
+        validate_pattern(pattern)
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        self._check_running()
+        subscription = _CallbackSubscription(self, pattern, callback)
+        self._index.add(pattern, subscription)
+        return subscription
+
+    def subscribe_queue(self, pattern: str, *, max_pending: int = 1024) -> QueueSubscription:
+        """Buffer up to ``max_pending`` messages matching ``pattern`` for ``async for``."""
+        validate_pattern(pattern)
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
+        self._check_running()
+        subscription = _QueueSubscription(self, pattern, max_pending)
+        self._index.add(pattern, subscription)
+        return subscription
+
+    def _remove(self, subscription: _Subscriber) -> None:
+        self._index.remove(subscription.pattern, subscription)

@@ -1,0 +1,183 @@
+"""Reading what an action receives: signals, forms and uploads, query structs.
+
+Datastar sends signals as JSON (malformed JSON or wrong types is a 400) or, with
+``contentType: 'form'``, a form (urlencoded or multipart). A form that does not
+validate raises ``ValidationError`` with one message per field, which the app
+turns into an ``errors`` signal instead of a failed request. Every body is read
+under a size limit from the app's settings: over it is a 413.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+import msgspec
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+
+from livepages.datastar.signals import QUERY_METHODS, decode_signals, read_body
+from livepages.errors import BadRequest, PayloadTooLarge, ValidationError
+from livepages.injection import Context
+from livepages.params import _optional_inner
+from livepages.settings import Settings
+
+__all__ = ["decode_fields", "is_form", "read_form", "read_input", "read_query"]
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_MISSING = object()
+
+
+def _settings(ctx: Context) -> Settings:
+    settings = getattr(ctx.app, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def is_form(request: Request) -> bool:
+    """Whether the request body is a form rather than JSON signals."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type in FORM_TYPES
+
+
+async def read_input(ctx: Context, into: Any) -> Any:
+    """The signals (or form) of the request, decoded into ``into``."""
+    request, settings = ctx.request, _settings(ctx)
+    if request.method not in QUERY_METHODS and is_form(request):
+        form = await read_form(ctx)
+        return decode_fields(dict(_form_values(form)), into, lax=True)
+    if request.method in QUERY_METHODS:
+        raw: bytes | str = request.query_params.get("datastar", "")
+        if len(raw) > settings.max_signals_size:
+            raise PayloadTooLarge(f"signals are larger than {settings.max_signals_size} bytes")
+    else:
+        raw = await read_body(request, settings.max_signals_size)
+    if into is dict or typing.get_origin(into) is dict:
+        return decode_signals(raw)
+    return decode_signals(raw, into)
+
+
+async def read_form(ctx: Context) -> FormData:
+    """Parse the form body under the app's limits (413 past them)."""
+    request, settings = ctx.request, _settings(ctx)
+    multipart = "multipart/" in request.headers.get("content-type", "")
+    limit = settings.max_upload_size if multipart else settings.max_form_size
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    limited = Request(request.scope, _limited_receive(request, limit))
+    try:
+        return await limited.form(
+            max_files=settings.max_files, max_fields=settings.max_fields, max_part_size=limit
+        )
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:  # the multipart parser's errors are the client's fault
+        if getattr(exc, "status_code", 400) == 413:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes") from None
+        raise BadRequest(f"malformed form: {getattr(exc, 'detail', exc)}") from None
+
+
+def _limited_receive(request: Request, limit: int) -> Any:
+    receive = request.receive
+    seen = 0
+
+    async def limited() -> Any:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        return message
+
+    return limited
+
+
+def _form_values(form: FormData) -> typing.Iterator[tuple[str, Any]]:
+    for key in form:
+        values = form.getlist(key)
+        yield key, values if len(values) > 1 else values[0]
+
+
+def read_query(request: Request, into: Any) -> Any:
+    """Decode the query string into a dataclass or Struct (400 when it does not fit)."""
+    values = {k: v if len(v) > 1 else v[0] for k, v in _multi(request).items()}
+    try:
+        return decode_fields(values, into, lax=True)
+    except ValidationError as exc:
+        raise BadRequest(f"invalid query: {exc}") from None
+
+
+def _multi(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _fields(into: Any) -> list[tuple[str, Any, bool, Any]]:
+    """(name, type, required, default) for a dataclass or msgspec Struct."""
+    hints = typing.get_type_hints(into)
+    if dataclasses.is_dataclass(into):
+        out = []
+        for f in dataclasses.fields(into):
+            has_default = f.default is not dataclasses.MISSING
+            has_factory = f.default_factory is not dataclasses.MISSING
+            default = f.default if has_default else _MISSING
+            out.append((f.name, hints[f.name], not (has_default or has_factory), default))
+        return out
+    if isinstance(into, type) and issubclass(into, msgspec.Struct):
+        return [
+            (f.name, hints[f.name], f.required, _MISSING if f.required else f.default)
+            for f in msgspec.structs.fields(into)
+        ]
+    raise TypeError(f"cannot decode fields into {into!r}")
+
+
+_FRIENDLY = {
+    int: "must be a whole number",
+    float: "must be a number",
+    bool: "must be true or false",
+}
+
+
+def _message(tp: Any, exc: Exception) -> str:
+    base = _optional_inner(tp) or tp
+    if base in _FRIENDLY:
+        return _FRIENDLY[base]
+    return str(exc).split(" - at ", 1)[0]
+
+
+def _is_upload(tp: Any) -> bool:
+    return tp is UploadFile or _optional_inner(tp) is UploadFile
+
+
+def decode_fields(values: dict[str, Any], into: Any, *, lax: bool) -> Any:
+    """Build ``into`` from text values field by field, collecting every field's error.
+
+    An empty string counts as absent, as browsers send empty inputs. Errors raise
+    ``ValidationError`` with one message per field.
+    """
+    kwargs: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, tp, required, _default in _fields(into):
+        value = values.get(name, _MISSING)
+        if value == "" and tp is not str:
+            value = _MISSING
+        if value is _MISSING:
+            if required:
+                errors[name] = "is required"
+            continue
+        if _is_upload(tp):
+            if not isinstance(value, UploadFile):
+                errors[name] = "must be a file"
+            else:
+                kwargs[name] = value
+            continue
+        try:
+            kwargs[name] = msgspec.convert(value, tp, strict=not lax)
+        except msgspec.ValidationError as exc:
+            errors[name] = _message(tp, exc)
+    if errors:
+        raise ValidationError(errors)
+    return into(**kwargs)

@@ -1,0 +1,540 @@
+"""The live engine: every open page holds a stream; a change re-renders and morphs it.
+
+Concepts:
+
+- A **view** is one distinct rendering of a page: the page's parameters, plus the
+  session or the tab when its render (or an event binding) depends on them.
+  Viewers of a shared view share one render and one encoded byte string.
+- A **connection** is one open stream. It belongs to one view.
+
+What a change costs: the broker calls the view's callback inline; the view marks
+itself dirty and, if no render is running, starts one task. The render runs
+once, however many changes arrived meanwhile (latest wins), and an identical
+result sends nothing. The encoded event is written to each connection by
+calling the server's ASGI ``send`` directly from the render task: when the
+socket accepts the bytes at once (the common case), that is the whole cost per
+viewer: no queue, no task wake-up, no re-encoding. Only a connection whose
+socket is full gets a task, which finishes that write and then sends the latest
+state (never a backlog). A write stuck past ``write_timeout`` drops the client.
+
+Body writes go straight to the server's ``send`` (captured by the ``App`` before
+any middleware wraps it); middleware sees the response start only, so a
+body-rewriting middleware cannot garble a stream. The response start goes
+through the middleware as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from livepages.compression import CompressionSettings, StreamCompressor
+from livepages.datastar import ServerSentEventGenerator, events
+from livepages.datastar.response import sse_headers
+from livepages.events import TAB, USER, Handler, handlers_of
+from livepages.injection import Context, Plan
+from livepages.pages import Page, PageSpec
+from livepages.responses import error_event
+from livepages.shell import root
+from livepages.tabs import TAB_HEADER, Tab, TabRegistry
+
+if TYPE_CHECKING:
+    from livepages.app import App
+    from livepages.broker.base import Message as BrokerMessage
+    from livepages.broker.base import Subscription
+
+__all__ = ["RAW_SEND", "Connection", "LiveEngine", "LiveStats", "View"]
+
+log = logging.getLogger("livepages.live")
+
+#: The scope key under which ``App`` keeps the server's own ``send``.
+RAW_SEND = "livepages.raw_send"
+_BODY = "http.response.body"
+_HEARTBEAT = b": \n\n"
+
+
+class LiveStats:
+    """Counters for metrics and tests."""
+
+    __slots__ = ("bytes", "dedup_skips", "dropped", "patches", "render_errors", "renders")
+
+    def __init__(self) -> None:
+        self.renders = 0
+        self.dedup_skips = 0
+        self.render_errors = 0
+        self.patches = 0
+        self.bytes = 0
+        self.dropped = 0
+
+
+class Connection:
+    """One open live stream. Kept small: there may be tens of thousands."""
+
+    __slots__ = (
+        "busy",
+        "compressor",
+        "ended",
+        "engine",
+        "pending",
+        "send",
+        "tab",
+        "task",
+        "timer",
+        "view",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        engine: LiveEngine,
+        view: View,
+        send: Send,
+        tab: Tab | None,
+        compressor: StreamCompressor | None,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
+        self.engine = engine
+        self.view = view
+        self.send = send
+        self.tab = tab
+        self.compressor = compressor
+        self.task = task
+        self.busy = False
+        self.pending = False
+        self.ended = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.writer: asyncio.Task[None] | None = None
+
+    def deliver(self, payload: bytes, message: Message | None = None) -> None:
+        """Write ``payload`` now, or after the write in progress (latest wins)."""
+        if self.ended:
+            return
+        if self.busy:
+            self.pending = True
+            return
+        if self.compressor is not None:
+            payload = self.compressor.compress(payload)
+            message = None
+        if message is None:
+            message = {"type": _BODY, "body": payload, "more_body": True}
+        self._write(message, len(payload))
+
+    def _write(self, message: Message, size: int) -> None:
+        stats = self.engine.stats
+        try:
+            step = self.send(message).__await__()
+            yielded = step.send(None)
+        except StopIteration:
+            stats.patches += 1
+            stats.bytes += size
+            return
+        except Exception:  # the server refused the write: the client is gone
+            self.abort()
+            return
+        # The socket is full: finish this write in a task, with a deadline.
+        self.busy = True
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(self.engine.write_timeout, self._timed_out)
+        self.writer = loop.create_task(self._finish(step, yielded, size))
+
+    async def _finish(self, step: Generator[Any, None, Any], yielded: Any, size: int) -> None:
+        try:
+            await _resume(step, yielded)
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            self.abort()
+            return
+        finally:
+            self.writer = None
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        self.busy = False
+        self.engine.stats.patches += 1
+        self.engine.stats.bytes += size
+        if self.pending and self.view.payload is not None:
+            self.pending = False
+            self.deliver(self.view.payload)
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        self.engine.stats.dropped += 1
+        log.info("dropping a live stream stuck on a write for %.1fs", self.engine.write_timeout)
+        self.abort()
+
+    def end(self, final: bytes = b"") -> None:
+        """Finish the response (after ``final``); the client then reconnects or leaves."""
+        if self.ended:
+            return
+        if self.busy:
+            self.abort()
+            return
+        if final:
+            self.deliver(final)
+        tail = self.compressor.close() if self.compressor is not None else b""
+        self.ended = True
+        self._write({"type": _BODY, "body": tail, "more_body": False}, len(tail))
+
+    def abort(self) -> None:
+        """Drop the connection without finishing the response (a stuck or failed client)."""
+        self.ended = True
+        if self.writer is not None:
+            self.writer.cancel()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+async def _resume(step: Generator[Any, None, Any], yielded: Any) -> None:
+    """Drive an awaitable that was started by hand and suspended on ``yielded``."""
+    while True:
+        try:
+            if yielded is None:
+                await asyncio.sleep(0)
+            else:
+                await yielded
+        except BaseException as exc:
+            try:
+                yielded = step.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            yielded = step.send(None)
+        except StopIteration:
+            return
+
+
+class ViewSSE(ServerSentEventGenerator):
+    """What an event handler gets as ``SSE``: sends go to every viewer of the view."""
+
+    __slots__ = ("used", "view")
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.used = False
+        self.started = True
+        self.closed = False
+
+    async def start(self) -> None:
+        """Nothing to start: the streams are open."""
+
+    async def send(self, event: bytes) -> None:
+        """Write the event to every connection of the view."""
+        self.used = True
+        self.view.broadcast(event)
+
+    async def close(self) -> None:
+        """Handlers cannot close the view's streams."""
+
+
+class View:
+    """One distinct rendering of a page and the connections that show it."""
+
+    __slots__ = (
+        "connections",
+        "ctx",
+        "dirty",
+        "engine",
+        "key",
+        "page",
+        "payload",
+        "spec",
+        "stale",
+        "subscriptions",
+        "task",
+    )
+
+    def __init__(self, engine: LiveEngine, key: tuple[Any, ...], spec: PageSpec, ctx: Context):
+        self.engine = engine
+        self.key = key
+        self.spec = spec
+        self.page: Page = ctx.page
+        self.ctx = ctx
+        self.connections: list[Connection] = []
+        self.payload: bytes | None = None
+        self.dirty = False
+        self.stale = False
+        self.task: asyncio.Task[None] | None = None
+        self.subscriptions: list[Subscription] = []
+
+    def invalidate(self) -> None:
+        """Something this view depends on changed: render soon, once."""
+        self.dirty = True
+        if self.task is None and self.connections:
+            self.task = asyncio.get_running_loop().create_task(self._render_loop())
+
+    async def _render_loop(self) -> None:
+        try:
+            # Re-check after each render: a change that arrived during it is never lost.
+            while self.dirty and self.connections:
+                self.dirty = False
+                await self._render_once()
+        finally:
+            self.task = None
+
+    async def _render_once(self) -> None:
+        engine = self.engine
+        engine.stats.renders += 1
+        try:
+            html = await engine.app.render_body(self.spec, self.page, self.ctx)
+        except Exception as exc:
+            engine.stats.render_errors += 1
+            await engine.app.report_error(self.ctx.request, exc)
+            self.broadcast(error_event(500, "This page failed to update."))
+            return
+        payload = events.patch_elements(root(html))
+        if payload == self.payload:
+            engine.stats.dedup_skips += 1
+            self.stale = False
+            return
+        self.payload = payload
+        self.stale = False
+        self.broadcast(payload)
+
+    def broadcast(self, payload: bytes) -> None:
+        """Write one encoded event to every connection of this view."""
+        message = {"type": _BODY, "body": payload, "more_body": True}
+        for connection in self.connections:
+            connection.deliver(payload, message)
+
+    def join(self, connection: Connection) -> None:
+        """Add a viewer: it gets the current state now, or with the first render."""
+        self.connections.append(connection)
+        if self.payload is not None and not self.stale:
+            connection.deliver(self.payload)
+        else:
+            self.invalidate()
+
+    def leave(self, connection: Connection) -> None:
+        """Remove a viewer; the last one out disposes of the view."""
+        try:
+            self.connections.remove(connection)
+        except ValueError:
+            return
+        if not self.connections:
+            self.engine.dispose(self)
+
+    def on_message(self, handler: Handler, plan: Plan | None, message: BrokerMessage) -> None:
+        """The broker's callback: re-render, or run the page's handler for the event."""
+        if plan is None:
+            self.invalidate()
+            return
+        event = handler.event.decode(message.data)
+        asyncio.get_running_loop().create_task(self._handle(plan, event))
+
+    async def _handle(self, plan: Plan, event: Any) -> None:
+        sse = ViewSSE(self)
+        ctx = Context(self.ctx.request, self.page, self.engine.app, sse, dict(self.ctx.extras))
+        ctx.extras[type(event)] = event
+        try:
+            kwargs = await self.engine.app.injector.arguments(plan, ctx)
+            await plan.call(self.page, **kwargs)
+        except Exception as exc:
+            await self.engine.app.report_error(self.ctx.request, exc)
+            self.broadcast(error_event(500, "This page failed to update."))
+            return
+        if sse.used:
+            self.stale = True  # the DOM moved past the last full render
+        else:
+            self.invalidate()
+
+
+class LiveEngine:
+    """Owns the views, the connections, the heartbeat, and shutting streams down."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.views: dict[tuple[Any, ...], View] = {}
+        self.connections: set[Connection] = set()
+        self.stats = LiveStats()
+        self.tabs = TabRegistry(app.derive_key("tabs"), app.settings.tab_grace)
+        self.write_timeout = app.settings.write_timeout
+        self.heartbeat = app.settings.heartbeat
+        self.compression: CompressionSettings = app.compression
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    # -- views ----------------------------------------------------------------------
+
+    def view_for(self, spec: PageSpec, ctx: Context, tab: Tab | None) -> View:
+        """The view this request belongs to, created (and subscribed) on first use."""
+        scope = spec.extra["live_scope"]
+        key: tuple[Any, ...] = (spec, ctx.page.url)
+        if scope == "tab":
+            key += (tab.id if tab else None,)
+        elif scope == "session":
+            key += (self.app.session_key(ctx),)
+        view = self.views.get(key)
+        if view is None:
+            view = self.views[key] = View(self, key, spec, ctx)
+            self._subscribe(view, tab)
+        return view
+
+    def _subscribe(self, view: View, tab: Tab | None) -> None:
+        def resolve(source: str) -> Any:
+            if source == TAB:
+                return tab.id if tab else ""
+            if source == USER:
+                return self.app.session_user(view.ctx) or ""
+            return getattr(view.page, source)
+
+        for handler, plan in view.spec.extra["handlers"]:
+            pattern = handler.pattern(resolve)
+
+            def callback(
+                message: BrokerMessage, h: Handler = handler, p: Plan | None = plan
+            ) -> None:
+                view.on_message(h, p, message)
+
+            view.subscriptions.append(self.app.broker.subscribe(pattern, callback))
+
+    def dispose(self, view: View) -> None:
+        """Forget a view nobody watches: unsubscribe, stop its render."""
+        if self.views.get(view.key) is view:
+            del self.views[view.key]
+        for subscription in view.subscriptions:
+            subscription.unsubscribe()
+        view.subscriptions.clear()
+        if view.task is not None:
+            view.task.cancel()
+
+    # -- streams --------------------------------------------------------------------
+
+    async def serve(self, spec: PageSpec, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI handler of a page's ``/_live`` endpoint."""
+        request = Request(scope, receive)
+        try:
+            page = spec.instance(request.path_params, request.query_params)
+            tab = self.tabs.get(self.tabs.verify(request.headers.get(TAB_HEADER)))
+            ctx = Context(request, page, self.app)
+            ctx.extras[Tab] = tab
+            await self.app.prepare_live(ctx)
+        except HTTPException as exc:
+            await _refuse(send, exc.detail)
+            return
+        if self.closing:
+            await _refuse(send, "shutting down")
+            return
+        encoding = self.compression.negotiate(request.headers.get("accept-encoding"))
+        headers = {"vary": "Accept-Encoding"}
+        if encoding is not None:
+            headers["content-encoding"] = encoding
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": sse_headers(scope, headers)}
+        )
+        compressor = self.compression.compressor(encoding) if encoding else None
+        raw_send: Send = scope.get(RAW_SEND, send)
+        view = self.view_for(spec, ctx, tab)
+        connection = Connection(self, view, raw_send, tab, compressor, asyncio.current_task())
+        await self._open(connection, tab, view)
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except asyncio.CancelledError:
+            connection.ended = True  # dropped: return without finishing the response
+        finally:
+            await self._close(connection, tab, view)
+
+    async def _open(self, connection: Connection, tab: Tab | None, view: View) -> None:
+        self.connections.add(connection)
+        if tab is not None:
+            self.tabs.attach(tab)
+        self._start_heartbeat()
+        await self._hook(view, "opened")
+        view.join(connection)
+
+    async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
+        connection.ended = True
+        self.connections.discard(connection)
+        view.leave(connection)
+        if tab is not None:
+            self.tabs.detach(tab)
+        await self._hook(view, "closed")
+
+    async def _hook(self, view: View, name: str) -> None:
+        plan: Plan | None = view.spec.extra["hooks"].get(name)
+        if plan is None:
+            return
+        try:
+            kwargs = await self.app.injector.arguments(plan, view.ctx)
+            await plan.call(view.page, **kwargs)
+        except Exception as exc:
+            await self.app.report_error(view.ctx.request, exc)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat_task is None and self.heartbeat > 0:
+            loop = asyncio.get_running_loop()
+            self._heartbeat_task = loop.create_task(self._beat())
+
+    async def _beat(self) -> None:
+        try:
+            while self.connections:
+                await asyncio.sleep(self.heartbeat)
+                message = {"type": _BODY, "body": _HEARTBEAT, "more_body": True}
+                for connection in list(self.connections):
+                    connection.deliver(_HEARTBEAT, message)
+        finally:
+            self._heartbeat_task = None
+
+    def close_where(self, predicate: Callable[[Connection], bool], final: bytes = b"") -> int:
+        """End the streams that match, after sending them ``final``; how many."""
+        matched = [c for c in self.connections if predicate(c)]
+        for connection in matched:
+            connection.end(final)
+        return len(matched)
+
+    async def shutdown(self) -> None:
+        """End every stream (clients reconnect to the next server) and stop renders."""
+        self.closing = True
+        self.close_where(lambda _: True)
+        for view in list(self.views.values()):
+            self.dispose(view)
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+        for _ in range(100):  # let the stream tasks notice and clean up
+            if not self.connections:
+                break
+            await asyncio.sleep(0.01)
+
+
+async def _refuse(send: Send, reason: str) -> None:
+    """204: Datastar stops retrying a stream that answers No Content."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [(b"x-livepages-refused", reason.encode("latin-1", "replace"))],
+        }
+    )
+    await send({"type": _BODY, "body": b"", "more_body": False})
+
+
+def live_scope(render: Plan, handlers: list[tuple[Handler, Plan | None]]) -> str:
+    """How widely one render can be shared: "shared", "session" or "tab"."""
+    per_tab = render.wants(Tab) or render.wants(Request)
+    per_tab = per_tab or any(TAB in h.bindings.values() for h, _ in handlers)
+    if per_tab:
+        return "tab"
+    per_session = any(USER in h.bindings.values() for h, _ in handlers)
+    per_session = per_session or any(
+        getattr(p.annotation, "__livepages_session__", False) for p in render.params
+    )
+    return "session" if per_session else "shared"
+
+
+def plan_handlers(app: App, cls: type[Page]) -> list[tuple[Handler, Plan | None]]:
+    """The event subscriptions of a page class, with their argument plans."""
+    planned: list[tuple[Handler, Plan | None]] = []
+    for handler, method in handlers_of(cls):
+        if method is None:
+            planned.append((handler, None))
+            continue
+        planned.append((handler, app.injector.plan(method, skip_first=True, events=True)))
+    return planned

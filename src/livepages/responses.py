@@ -1,0 +1,71 @@
+"""Responses that depend on who asked: a browser navigation or a Datastar request.
+
+Datastar (v1.0) only reads the body of a 200 response, so for its requests a
+redirect is a script patch and an error is a signal patch, both with status
+200; a plain request gets a 303 or an HTML error page with the real status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import Scope
+
+from livepages.datastar import DatastarResponse, events
+from livepages.pages import Page
+
+__all__ = [
+    "ERRORS_SIGNAL",
+    "ERROR_SIGNAL",
+    "Redirect",
+    "error_event",
+    "is_datastar",
+    "redirect",
+    "redirect_response",
+    "validation_event",
+]
+
+#: The signal that carries per-field validation messages.
+ERRORS_SIGNAL = "errors"
+#: The (page-local) signal that carries a failed Datastar request's status and message.
+ERROR_SIGNAL = "_error"
+
+
+def is_datastar(request: Request | Scope) -> bool:
+    """Whether the request was made by Datastar (it sends ``Datastar-Request: true``)."""
+    headers = request.headers if isinstance(request, Request) else Request(request).headers
+    return headers.get("datastar-request") == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Returned by an action: send the browser elsewhere."""
+
+    url: str
+
+
+def redirect(target: str | Page) -> Redirect:
+    """A redirect to a URL or a page: ``return redirect(Room(room="42"))``."""
+    return Redirect(target.url if isinstance(target, Page) else target)
+
+
+def redirect_response(request: Request, url: str) -> Response:
+    """A script patch for Datastar requests, a 303 See Other for the rest."""
+    if is_datastar(request):
+        return DatastarResponse(events.redirect(url))
+    return RedirectResponse(url, status_code=303)
+
+
+def error_event(status: int, message: str) -> bytes:
+    """The signal patch that reports a failed Datastar request."""
+    return events.patch_signals({ERROR_SIGNAL: {"status": status, "message": message}})
+
+
+def validation_event(errors: Mapping[str, str], fields: tuple[str, ...] = ()) -> bytes:
+    """The ``errors`` signal patch: a message per failing field, "" for the others."""
+    patch = dict.fromkeys(fields, "")
+    patch.update(errors)
+    return events.patch_signals({ERRORS_SIGNAL: patch})

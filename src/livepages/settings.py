@@ -1,0 +1,59 @@
+"""App settings: one frozen object, from code or from ``LIVEPAGES_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["DATASTAR_CDN_URL", "Settings"]
+
+#: The Datastar client that pages load unless told otherwise (pinned, v1.0.x).
+DATASTAR_CDN_URL = "https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.1/bundles/datastar.js"
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything an app can tune. ``Settings.from_env()`` reads ``LIVEPAGES_<NAME>``."""
+
+    #: Development mode: tracebacks on error pages, templates and static files re-read.
+    debug: bool = False
+    #: Signs tab ids and CSRF tokens and encrypts cookies. Random per process if unset,
+    #: which is fine for one process; give every process the same key when there are many.
+    secret_key: str | None = None
+    #: Where pages load Datastar from; ``datastar_file`` serves a local build instead.
+    datastar_url: str = DATASTAR_CDN_URL
+    datastar_file: str | None = None
+    static_prefix: str = "/_static"
+    lang: str = "en"
+    title: str = "livepages"
+    max_signals_size: int = 1 * MIB
+    max_form_size: int = 1 * MIB
+    max_upload_size: int = 10 * MIB
+    max_fields: int = 1000
+    max_files: int = 10
+    #: Seconds between SSE comment heartbeats on idle live streams.
+    heartbeat: float = 15.0
+    #: Seconds a live stream may block on a write before it is dropped.
+    write_timeout: float = 10.0
+    #: Seconds a tab's server state outlives its stream, so a reconnect finds it.
+    tab_grace: float = 60.0
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, prefix: str = "LIVEPAGES_", **overrides: Any
+    ) -> Settings:
+        """Settings from environment variables (``LIVEPAGES_DEBUG=1``), then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        names = set(cls.__struct_fields__)
+        values: dict[str, Any] = {
+            key[len(prefix) :].lower(): value
+            for key, value in environ.items()
+            if key.startswith(prefix) and key[len(prefix) :].lower() in names
+        }
+        values.update(overrides)
+        return msgspec.convert(values, cls, strict=False)

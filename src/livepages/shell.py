@@ -1,0 +1,77 @@
+"""The document shell: the full HTML page around a page's body.
+
+A GET returns the whole document at once (good for first paint, crawlers and
+no-JS clients). The shell loads Datastar, holds the page-local signals (the CSRF
+token), and opens the page's live stream from an element outside the page root,
+so that morphing the root never restarts the stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from livepages.actions import CSRF_SIGNAL, TAB_SIGNAL, js_string
+
+__all__ = ["ROOT_ID", "Shell", "to_html"]
+
+#: The id of the element that wraps the page body and that live patches morph.
+ROOT_ID = "lp-root"
+
+
+def to_html(body: Any) -> str:
+    """Text from whatever a render returned: str, Markup, ``__html__`` objects, htpy."""
+    if isinstance(body, str):
+        return body
+    html = getattr(body, "__html__", None)
+    if html is not None:
+        return str(html())
+    if body is None:
+        return ""
+    return str(body)
+
+
+def root(body: str) -> str:
+    """The page body wrapped in the root element that live patches target."""
+    return f'<main id="{ROOT_ID}">{body}</main>'
+
+
+@dataclass(frozen=True, slots=True)
+class Shell:
+    """Renders documents; one per app."""
+
+    datastar_url: str
+    lang: str = "en"
+    app_head: str = ""
+
+    def render(
+        self,
+        body: str,
+        *,
+        title: str,
+        head: str = "",
+        live_url: str | None = None,
+        csrf_token: str = "",
+        tab_id: str = "",
+        live_options: str = "",
+    ) -> str:
+        """The full document for one response."""
+        signals = escape(
+            "{" + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}" + "}"
+        )
+        live = ""
+        if live_url is not None:
+            options = ", {" + live_options + "}" if live_options else ""
+            expression = escape(f"@get({js_string(live_url)}{options})")
+            live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
+        return (
+            "<!doctype html>"
+            f'<html lang="{escape(self.lang)}"><head>'
+            '<meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title>"
+            f'<script type="module" src="{escape(self.datastar_url)}"></script>'
+            f"{self.app_head}{head}</head>"
+            f'<body data-signals="{signals}">{live}{root(body)}</body></html>'
+        )

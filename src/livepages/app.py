@@ -45,7 +45,7 @@ from livepages.datastar import DatastarResponse, ServerSentEventGenerator
 from livepages.errors import BadRequest, HTTPError, NotFound, ValidationError
 from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
-from livepages.live import RAW_SEND, LiveEngine, live_scope, plan_handlers
+from livepages.live import RAW_SEND, TAB_REFRESH, LiveEngine, live_scope, plan_handlers
 from livepages.pages import Page, PageSpec, root_path
 from livepages.responses import (
     Redirect,
@@ -263,7 +263,7 @@ class App(Starlette):
 
     async def startup(self) -> None:
         """Start the broker (the lifespan does this; the first request too, if no lifespan ran)."""
-        if not self._started:
+        if not self._started and not self.live.closing:
             self._started = True
             await self.broker.start()
 
@@ -328,8 +328,12 @@ class App(Starlette):
 
     async def _render_page(self, spec: PageSpec, request: Request) -> Response:
         page = spec.instance(request.path_params, request.query_params)
-        body = await self.render_body(spec, page, Context(request, page, self))
         live = type(page).live
+        ctx = Context(request, page, self)
+        tab_id = self.live.tabs.issue() if live else ""
+        if tab_id:
+            ctx.extras[Tab] = self.live.tabs.get(tab_id)
+        body = await self.render_body(spec, page, ctx)
         html = self.shell.render(
             body,
             title=_title(page, self.settings.title),
@@ -337,7 +341,7 @@ class App(Starlette):
             live_url=spec.url_for(page, "/_live") if live else None,
             live_options=_live_options(type(page)),
             csrf_token=self.csrf_token(request),
-            tab_id=self.live.tabs.issue() if live else "",
+            tab_id=tab_id,
         )
         return HTMLResponse(html)
 
@@ -388,7 +392,24 @@ class App(Starlette):
             if not is_datastar(request):
                 raise
             return DatastarResponse(validation_event(exc.errors, fields))
+        if page is not None:
+            await self.refresh_caller(request)
         return self._action_result(request, result, fields)
+
+    async def refresh_caller(self, request: Request) -> None:
+        """Re-render the views of the tab that sent this request (a no-op if unchanged).
+
+        It goes through the broker, so it reaches the tab's stream on any process.
+        """
+        header = request.headers.get(TAB_HEADER)
+        if header is None:
+            return
+        try:
+            tab_id = self.live.tabs.verify(header)
+        except BadRequest:
+            return
+        await self.startup()
+        await self.broker.publish(TAB_REFRESH + tab_id, b"")
 
     def _streaming_action(
         self, plan: Plan, ctx: Context, args: tuple[Any, ...], kwargs: dict[str, Any], fields: Any
@@ -410,6 +431,8 @@ class App(Starlette):
                 await sse.redirect(result.url)
             elif fields:
                 await sse.send(validation_event({}, fields))
+            if ctx.page is not None:
+                await self.refresh_caller(ctx.request)
 
         return stream
 

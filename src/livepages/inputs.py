@@ -43,16 +43,17 @@ def is_form(request: Request) -> bool:
 async def read_input(ctx: Context, into: Any) -> Any:
     """The signals (or form) of the request, decoded into ``into``."""
     request, settings = ctx.request, _settings(ctx)
+    wants_dict = into is dict or typing.get_origin(into) is dict
     if request.method not in QUERY_METHODS and is_form(request):
-        form = await read_form(ctx)
-        return decode_fields(dict(_form_values(form)), into, lax=True)
+        values = dict(_form_values(await read_form(ctx)))
+        return values if wants_dict else decode_fields(values, into, lax=True)
     if request.method in QUERY_METHODS:
         raw: bytes | str = request.query_params.get("datastar", "")
         if len(raw) > settings.max_signals_size:
             raise PayloadTooLarge(f"signals are larger than {settings.max_signals_size} bytes")
     else:
         raw = await read_body(request, settings.max_signals_size)
-    if into is dict or typing.get_origin(into) is dict:
+    if wants_dict:
         return decode_signals(raw)
     return decode_signals(raw, into)
 

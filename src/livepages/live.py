@@ -55,6 +55,8 @@ log = logging.getLogger("livepages.live")
 
 #: The scope key under which ``App`` keeps the server's own ``send``.
 RAW_SEND = "livepages.raw_send"
+#: Subjects that ask every view of one tab to re-render (after that tab's action).
+TAB_REFRESH = "_lp.tab."
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
 
@@ -192,12 +194,19 @@ class Connection:
 
 
 async def _resume(step: Generator[Any, None, Any], yielded: Any) -> None:
-    """Drive an awaitable that was started by hand and suspended on ``yielded``."""
+    """Drive an awaitable that was started by hand and suspended on ``yielded``.
+
+    This does for the rest of the write what a Task does for a coroutine: wait
+    for the future it yielded, then resume it with the outcome.
+    """
     while True:
         try:
             if yielded is None:
                 await asyncio.sleep(0)
             else:
+                # A Task clears this flag when it takes a yielded future; so must we,
+                # or awaiting the future again is refused.
+                yielded._asyncio_future_blocking = False
                 await yielded
         except BaseException as exc:
             try:
@@ -360,6 +369,12 @@ class LiveEngine:
         self.compression: CompressionSettings = app.compression
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.closing = False
+        self.by_tab: dict[str, list[Connection]] = {}
+        self._tab_subscription: Subscription | None = None
+
+    def _on_tab_refresh(self, message: BrokerMessage) -> None:
+        for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
+            connection.view.invalidate()
 
     # -- views ----------------------------------------------------------------------
 
@@ -446,6 +461,10 @@ class LiveEngine:
         self.connections.add(connection)
         if tab is not None:
             self.tabs.attach(tab)
+            self.by_tab.setdefault(tab.id, []).append(connection)
+            if self._tab_subscription is None:
+                pattern = TAB_REFRESH + "*"
+                self._tab_subscription = self.app.broker.subscribe(pattern, self._on_tab_refresh)
         self._start_heartbeat()
         await self._hook(view, "opened")
         view.join(connection)
@@ -456,6 +475,11 @@ class LiveEngine:
         view.leave(connection)
         if tab is not None:
             self.tabs.detach(tab)
+            mine = self.by_tab.get(tab.id, [])
+            if connection in mine:
+                mine.remove(connection)
+            if not mine:
+                self.by_tab.pop(tab.id, None)
         await self._hook(view, "closed")
 
     async def _hook(self, view: View, name: str) -> None:
@@ -498,6 +522,9 @@ class LiveEngine:
             self.dispose(view)
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
+        if self._tab_subscription is not None:
+            self._tab_subscription.unsubscribe()
+            self._tab_subscription = None
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
                 break

@@ -1,0 +1,373 @@
+"""The live engine, driven in process with livepages.testing.Client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from livepages import SSE, App, Page, Settings, action
+from livepages.events import TAB, Event, on
+from livepages.tabs import Tab
+from livepages.testing import Client
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Changed(Event, subject="board.{board}"):
+    board: str
+
+
+@dataclass
+class Posted(Event, subject="chat.{room}"):
+    room: str
+    text: str
+
+
+@dataclass
+class Nudged(Event, subject="nudge.{tab}"):
+    tab: str
+
+
+class State:
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+        self.renders: dict[str, int] = {}
+        self.fail = False
+
+
+def make_app(state: State, **settings: Any) -> App:
+    app = App(settings=Settings(**settings))
+
+    @app.page("/boards/{board}")
+    @on(Changed, board="board")
+    class Board(Page):
+        board: str
+
+        def render(self) -> str:
+            state.renders[self.board] = state.renders.get(self.board, 0) + 1
+            if state.fail:
+                raise RuntimeError("render failed")
+            return f'<p id="v">{state.values.get(self.board, 0)}</p>'
+
+        @action
+        async def bump(self) -> None:
+            state.values[self.board] = state.values.get(self.board, 0) + 1
+            await app.publish(Changed(board=self.board))
+
+    @app.page("/mine")
+    class Mine(Page):
+        def render(self, tab: Tab) -> str:
+            state.renders["mine"] = state.renders.get("mine", 0) + 1
+            return f'<p id="f">{tab.state.get("filter", "all")}</p>'
+
+        @action
+        async def choose(self, tab: Tab, choice: Choice) -> None:
+            tab.state["filter"] = choice.filter
+
+        def opened(self, tab: Tab) -> None:
+            tab.state["opened"] = tab.state.get("opened", 0) + 1
+
+        def closed(self, tab: Tab) -> None:
+            tab.state["closed"] = tab.state.get("closed", 0) + 1
+
+        @on(Nudged, tab=TAB)
+        async def nudged(self, event: Nudged, sse: SSE) -> None:
+            await sse.patch_signals({"nudged": event.tab})
+
+    @app.page("/rooms/{room}")
+    class Room(Page):
+        room: str
+
+        def render(self) -> str:
+            return '<ul id="messages"></ul>'
+
+        @on(Posted, room="room")
+        async def posted(self, event: Posted, sse: SSE) -> None:
+            await sse.patch_elements(f"<li>{event.text}</li>", selector="#messages", mode="append")
+
+    return app
+
+
+@dataclass
+class Choice:
+    filter: str
+
+
+@pytest.fixture
+def state() -> State:
+    return State()
+
+
+async def test_a_stream_starts_with_the_current_render(state: State) -> None:
+    state.values["a"] = 7
+    async with Client(make_app(state)) as client:
+        page = await client.get("/boards/a")
+        assert page.status_code == 200
+        assert page.tab
+        async with page.stream() as stream:
+            assert stream.status == 200
+            assert stream.headers["content-type"] == "text/event-stream"
+            event = await stream.next_event()
+            assert event.type == "datastar-patch-elements"
+            assert event.elements == '<main id="lp-root"><p id="v">7</p></main>'
+
+
+async def test_a_change_reaches_every_viewer_with_one_render(state: State) -> None:
+    async with Client(make_app(state)) as client:
+        page = await client.get("/boards/a")
+        assert state.renders["a"] == 1  # the document
+        streams = [await page.stream().open() for _ in range(100)]
+        for stream in streams:
+            await stream.next_event()
+        renders = state.renders["a"]
+        assert renders == 2  # 100 viewers share one render of the view
+        await page.action("bump")
+        for stream in streams:
+            assert '<p id="v">1</p>' in (await stream.next_event()).elements
+        assert state.renders["a"] == renders + 1
+
+
+async def test_an_unchanged_render_sends_nothing(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            await app.publish(Changed(board="a"))  # nothing really changed
+            assert await stream.drain() == []
+            assert app.live.stats.dedup_skips >= 1
+
+
+async def test_a_hundred_quick_changes_coalesce(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            before = state.renders["a"]
+            for _ in range(100):
+                state.values["a"] = state.values.get("a", 0) + 1
+                await app.publish(Changed(board="a"))
+            events = await stream.drain()
+            assert 1 <= len(events) <= 3
+            assert events[-1].elements.endswith('<p id="v">100</p></main>')
+            assert state.renders["a"] - before <= 3
+
+
+async def test_events_reach_only_the_bound_view(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        a, b = await client.get("/boards/a"), await client.get("/boards/b")
+        async with a.stream() as sa, b.stream() as sb:
+            await sa.next_event()
+            await sb.next_event()
+            await a.action("bump")
+            assert '<p id="v">1</p>' in (await sa.next_event()).elements
+            assert await sb.drain() == []
+
+
+async def test_a_per_tab_view_renders_once_per_tab(state: State) -> None:
+    async with Client(make_app(state)) as client:
+        first, second = await client.get("/mine"), await client.get("/mine")
+        async with first.stream() as s1, second.stream() as s2:
+            await s1.next_event()
+            await s2.next_event()
+            assert state.renders["mine"] == 4  # two GETs, two streams
+            response = await first.action("choose", {"filter": "done"})
+            assert response.status_code == 200  # it clears the `errors` signal of its input
+            assert '{"errors":{"filter":""}}' in response.text
+            assert '<p id="f">done</p>' in (await s1.next_event()).elements
+            assert await s2.drain() == []  # the other tab keeps its filter
+
+
+async def test_tab_state_survives_a_reconnect_and_hooks_run(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/mine")
+        async with page.stream() as stream:
+            await stream.next_event()
+            await page.action("choose", {"filter": "active"})
+            await stream.next_event()
+        async with page.stream() as again:  # the tab was hidden and is shown again
+            assert '<p id="f">active</p>' in (await again.next_event()).elements
+        tab = app.live.tabs.get(page.tab)
+        assert tab.state["opened"] == 2
+        assert tab.state["closed"] == 2
+
+
+async def test_a_forged_tab_id_is_refused(state: State) -> None:
+    async with Client(make_app(state)) as client:
+        page = await client.get("/boards/a")
+        forged = "A" * 32
+        for bad in (forged, page.tab[:-2] + "xx", "", "not-a-tab"):
+            async with page.stream({"X-LP-Tab": bad}) as stream:
+                await asyncio.wait_for(stream.ended.wait(), 2)
+                assert stream.status == 204  # Datastar stops retrying on 204
+                assert stream.events.empty()
+
+
+async def test_an_action_with_a_forged_tab_cannot_reach_tab_state(state: State) -> None:
+    async with Client(make_app(state)) as client:
+        page = await client.get("/mine")
+        response = await page.action("choose", {"filter": "x"}, headers={"X-LP-Tab": "A" * 32})
+        assert response.status_code == 200  # a Datastar request: the error is a signal patch
+        assert '"_error":{"status":400,"message":"forged tab id"}' in response.text
+
+
+async def test_a_fine_grained_handler_patches_without_re_rendering(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/rooms/42")
+        other = await client.get("/rooms/7")
+        async with page.stream() as stream, other.stream() as elsewhere:
+            await stream.next_event()
+            await elsewhere.next_event()
+            renders = app.live.stats.renders
+            await app.publish(Posted(room="42", text="hello"))
+            event = await stream.next_event()
+            assert event.option("selector") == "#messages"
+            assert event.option("mode") == "append"
+            assert event.elements == "<li>hello</li>"
+            assert app.live.stats.renders == renders
+            assert await elsewhere.drain() == []
+
+
+async def test_a_tab_bound_event_reaches_only_that_tab(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        first, second = await client.get("/mine"), await client.get("/mine")
+        async with first.stream() as s1, second.stream() as s2:
+            await s1.next_event()
+            await s2.next_event()
+            await app.publish(Nudged(tab=first.tab))
+            assert (await s1.next_event()).signals == {"nudged": first.tab}
+            assert await s2.drain() == []
+
+
+async def test_a_render_error_is_reported_and_the_stream_lives_on(state: State) -> None:
+    app = make_app(state)
+    errors: list[BaseException] = []
+    app.on_error(lambda request, exc: errors.append(exc))
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            state.fail = True
+            await page.action("bump")
+            event = await stream.next_event()
+            assert event.signals == {
+                "_error": {"status": 500, "message": "This page failed to update."}
+            }
+            assert isinstance(errors[-1], RuntimeError)
+            state.fail = False
+            await page.action("bump")
+            assert '<p id="v">2</p>' in (await stream.next_event()).elements
+
+
+async def test_heartbeat_comments_keep_idle_streams_alive(state: State) -> None:
+    async with Client(make_app(state, heartbeat=0.05)) as client:
+        page = await client.get("/boards/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            beat = await stream.next_event(comments=True)
+            assert beat.comment
+
+
+async def test_a_slow_consumer_neither_delays_others_nor_grows_a_queue(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        slow = await page.stream().open()
+        fast = await page.stream().open()
+        await slow.next_event()
+        await fast.next_event()
+        slow.reading.clear()  # its socket is full from now on
+        for n in range(1, 51):
+            await page.action("bump")
+            event = await fast.next_event()
+            assert f'<p id="v">{n}</p>' in event.elements
+        busy = [c for c in app.live.connections if c.busy]
+        assert len(busy) == 1
+        assert busy[0].pending  # at most one newer state waits, never a list
+        slow.reading.set()
+        events = await slow.drain()
+        # The blocked write, then straight to the latest state: no backlog of 50.
+        assert len(events) <= 2
+        assert events[-1].elements.endswith('<p id="v">50</p></main>')
+
+
+async def test_a_stuck_write_is_dropped_after_the_timeout(state: State) -> None:
+    app = make_app(state, write_timeout=0.1)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stuck = await page.stream().open()
+        await stuck.next_event()
+        stuck.reading.clear()
+        await page.action("bump")
+        for _ in range(100):
+            if not app.live.connections:
+                break
+            await asyncio.sleep(0.02)
+        assert not app.live.connections
+        assert app.live.stats.dropped == 1
+
+
+async def test_gzip_streams_decode_event_by_event(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = client.stream("/boards/a/_live", "", {**page.headers, "accept-encoding": "gzip"})
+        chunks: list[bytes] = []
+        original = stream._send
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                chunks.append(message["body"])
+                return
+            await original(message)
+
+        stream._send = capture  # type: ignore[method-assign]
+        await stream.open()
+        await page.action("bump")
+        for _ in range(100):
+            if len(chunks) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert stream.headers["content-encoding"] == "gzip"
+        inflate = zlib.decompressobj(wbits=31)
+        first = inflate.decompress(chunks[0]).decode()
+        assert first.endswith('<p id="v">0</p></main>\n\n')
+        second = inflate.decompress(chunks[1]).decode()
+        assert second.endswith('<p id="v">1</p></main>\n\n')
+        assert len(chunks[1]) < len(second) / 4
+        await stream.close()
+
+
+async def test_shutdown_ends_a_thousand_streams_promptly(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        streams = [await page.stream().open() for _ in range(1000)]
+        await streams[-1].next_event()
+        started = time.monotonic()
+        await app.shutdown()
+        await asyncio.gather(*(asyncio.wait_for(s.ended.wait(), 2) for s in streams))
+        elapsed = time.monotonic() - started
+        assert not app.live.connections
+        assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
+
+
+async def test_new_streams_are_refused_while_shutting_down(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        await app.shutdown()
+        async with page.stream() as stream:
+            await asyncio.wait_for(stream.ended.wait(), 2)
+            assert stream.status == 204

@@ -49,25 +49,37 @@ ACTION_PREFIX = "/_action/"
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
-    """An action's name and HTTP method."""
+    """An action's name, HTTP method, and whether it needs a signed-in user."""
 
     name: str
     method: Method
+    auth: bool = False
 
 
 @overload
 def action(func: F, /) -> F: ...
 @overload
-def action(*, method: Method = "POST", name: str | None = None) -> Callable[[F], F]: ...
 def action(
-    func: F | None = None, /, *, method: Method = "POST", name: str | None = None
+    *, method: Method = "POST", name: str | None = None, auth: bool = False
+) -> Callable[[F], F]: ...
+def action(
+    func: F | None = None,
+    /,
+    *,
+    method: Method = "POST",
+    name: str | None = None,
+    auth: bool = False,
 ) -> F | Callable[[F], F]:
-    """Mark a page method (or, with ``app.action``, a function) as an action."""
+    """Mark a page method (or, with ``app.action``, a function) as an action.
+
+    ``auth=True`` refuses callers who are not signed in (403); actions of a page
+    with ``auth = True`` need a signed-in user anyway.
+    """
     if method not in ("POST", "PUT", "PATCH", "DELETE"):
         raise ValueError(f"actions use POST, PUT, PATCH or DELETE, not {method!r}")
 
     def mark(f: F) -> F:
-        setattr(f, ACTION_ATTR, ActionSpec(name or f.__name__, method))
+        setattr(f, ACTION_ATTR, ActionSpec(name or f.__name__, method, auth))
         return f
 
     return mark(func) if func is not None else mark

@@ -21,10 +21,12 @@ import inspect
 import logging
 import secrets
 import traceback
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import msgspec
 from markupsafe import Markup
@@ -32,20 +34,27 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages.actions import ACTION_PREFIX, action, action_spec
+from livepages.actions import ACTION_PREFIX, Method, action, action_spec
 from livepages.assets import Assets
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
-from livepages.errors import BadRequest, HTTPError, NotFound, ValidationError
+from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, ValidationError
 from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
-from livepages.live import RAW_SEND, TAB_REFRESH, LiveEngine, live_scope, plan_handlers
+from livepages.live import (
+    RAW_SEND,
+    SESSION_CLOSED,
+    TAB_REFRESH,
+    LiveEngine,
+    live_scope,
+    plan_handlers,
+)
 from livepages.pages import Page, PageSpec, root_path
 from livepages.responses import (
     Redirect,
@@ -54,6 +63,7 @@ from livepages.responses import (
     redirect_response,
     validation_event,
 )
+from livepages.sessions.session import SCOPE_KEY, CSRFError, Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
 from livepages.tabs import TAB_HEADER, Tab
@@ -95,6 +105,7 @@ class App(Starlette):
         head: str = "",
         broker: Broker | None = None,
         compression: CompressionSettings | None = None,
+        sessions: SessionManager | bool | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -111,6 +122,12 @@ class App(Starlette):
         self.injector.provide(App, lambda ctx: ctx.app)
         self.injector.provide(ServerSentEventGenerator, lambda ctx: ctx.sse)
         self.injector.provide(Tab, self._tab)
+        self.sessions = SessionManager() if sessions is True else sessions or None
+        if self.sessions is not None:
+            keys = [self.derive_key("cookie")]
+            keys += [_derive(_secret(old), "cookie") for old in settings.previous_secret_keys]
+            self.sessions.bind(self, keys)
+            self.injector.provide_generic(Session, self._session_resolver)
         self.assets = self._make_assets(static)
         datastar_url = settings.datastar_url
         if settings.datastar_file is not None:
@@ -118,6 +135,8 @@ class App(Starlette):
             datastar_url = self.assets.url("datastar.js")
         if isinstance(templates, Templates):
             self.templates = templates
+            if self.assets is not None:
+                templates.env.globals["asset"] = self.asset
         else:
             self.templates = Templates(templates, asset=self.asset, auto_reload=settings.debug)
         self.shell = Shell(datastar_url=datastar_url, lang=settings.lang, app_head=head)
@@ -155,16 +174,43 @@ class App(Starlette):
             static, prefix=self.settings.static_prefix, dev=self.settings.debug, files=files
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = None
-        if scope["type"] == "http":
-            token = root_path.set(scope.get("root_path", ""))
-            scope[RAW_SEND] = send  # live streams write bodies past the middleware
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, built as in production: livepages renders debug tracebacks
+        itself, so Starlette's debug page must not bypass its error pages and hooks."""
+        debug, self.debug = self.debug, False
         try:
-            await super().__call__(scope, receive, send)
+            return super().build_middleware_stack()
         finally:
-            if token is not None:
-                root_path.reset(token)
+            self.debug = debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        token = root_path.set(scope.get("root_path", ""))
+        scope[RAW_SEND] = send  # live streams write bodies past the middleware
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": self._response_headers(scope, message)}
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_with_headers)
+        finally:
+            root_path.reset(token)
+
+    def _response_headers(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
+        """Security headers on every response, and the session cookie when it changed."""
+        headers = list(message.get("headers", []))
+        present = {name.lower() for name, _ in headers}
+        headers += [h for h in _SECURITY_HEADERS if h[0] not in present]
+        session = scope.get(SCOPE_KEY)
+        if session is not None and session.cookie is not None and self.sessions is not None:
+            secure = scope.get("scheme") == "https"
+            headers.append((b"set-cookie", self.sessions.cookie_header(session, secure)))
+            session.cookie = None
+        return headers
 
     # -- registration ---------------------------------------------------------------
 
@@ -221,11 +267,24 @@ class App(Starlette):
         )
         routes.append(Route(spec.path, page_endpoint, methods=["GET", "HEAD"], name=name))
 
-    def action(self, func: F | None = None, /, **options: Any) -> Any:
+    @typing.overload
+    def action(self, func: F) -> F: ...
+    @typing.overload
+    def action(
+        self, *, method: Method = "POST", name: str | None = None, auth: bool = False
+    ) -> Callable[[F], F]: ...
+    def action(
+        self,
+        func: F | None = None,
+        *,
+        method: Method = "POST",
+        name: str | None = None,
+        auth: bool = False,
+    ) -> F | Callable[[F], F]:
         """Register an app-wide action at ``/_action/<name>``: ``@app.action``."""
 
         def register(f: F) -> F:
-            marked = action_spec(f) or action_spec(action(f, **options))
+            marked = action_spec(f) or action_spec(action(method=method, name=name, auth=auth)(f))
             assert marked is not None
             self.global_actions[marked.name] = (marked, self.injector.plan(f))
             return f
@@ -259,7 +318,7 @@ class App(Starlette):
 
     def derive_key(self, purpose: str) -> bytes:
         """A separate 256-bit key per purpose, so one secret serves tabs, CSRF and cookies."""
-        return hmac.new(self.secret, purpose.encode(), hashlib.sha256).digest()
+        return _derive(self.secret, purpose)
 
     async def startup(self) -> None:
         """Start the broker (the lifespan does this; the first request too, if no lifespan ran)."""
@@ -275,36 +334,75 @@ class App(Starlette):
             await self.broker.close()
 
     @asynccontextmanager
-    async def _lifespan(self, app: App) -> AsyncIterator[None]:
+    async def _lifespan(self, app: App) -> AsyncIterator[Any]:
         await self.startup()
         try:
             if self._user_lifespan is None:
-                yield
+                yield None
             else:
-                async with self._user_lifespan(self):
-                    yield
+                async with self._user_lifespan(self) as state:
+                    yield state  # Starlette hands a yielded mapping to request.state
         finally:
             await self.shutdown()
 
     # -- request handling -----------------------------------------------------------
 
     def csrf_token(self, request: Request) -> str:
-        """The token that the page's actions send back (sessions fill this in)."""
-        return ""
+        """A freshly masked CSRF token for the page's actions ("" without sessions)."""
+        return self.sessions.csrf_token(request) if self.sessions is not None else ""
 
     async def check_request(self, request: Request) -> None:
-        """Checks before any action runs (sessions add CSRF and origin checks)."""
+        """Before any action: the CSRF and origin checks (when sessions are on)."""
+        if self.sessions is not None:
+            await self.sessions.check(request)
+
+    async def check_signed_in(self, request: Request) -> None:
+        """Refuse (403) a request whose session has no signed-in user."""
+        if self.sessions is None:
+            raise Forbidden("this action needs a signed-in user, and sessions are off")
+        if (await self.sessions.load(request)).is_guest:
+            raise Forbidden("sign in first")
 
     async def prepare_live(self, ctx: Context) -> None:
-        """Checks and set-up before a live stream opens (sessions hook in here)."""
+        """Before a live stream opens: load the session; guarded pages need a user."""
+        if self.sessions is None:
+            return
+        session = await self.sessions.load(ctx.request)
+        if type(ctx.page).auth and session.is_guest:
+            raise Forbidden("sign in first")
 
     def session_key(self, ctx: Context) -> Any:
-        """What distinguishes per-session views (sessions fill this in)."""
-        return None
+        """What distinguishes per-session views: the session id."""
+        return self.session_id(ctx)
+
+    def session_id(self, ctx: Context) -> str | None:
+        """The id of the request's session, if it has one (loaded beforehand)."""
+        session = ctx.request.scope.get(SCOPE_KEY)
+        return session.id if session is not None else None
 
     def session_user(self, ctx: Context) -> str | None:
-        """The signed-in user of a request, for ``USER`` bindings (sessions fill this in)."""
-        return None
+        """The signed-in user of a request, for ``USER`` bindings."""
+        session = ctx.request.scope.get(SCOPE_KEY)
+        return session.user_id if session is not None else None
+
+    def session_closed_url(self) -> str:
+        """Where the streams of a closed session send their page."""
+        return self.sessions.closed_url if self.sessions is not None else "/"
+
+    async def session_closed(self, key: str) -> None:
+        """Announce a closed session: its streams end on every process."""
+        await self.startup()
+        await self.broker.publish(SESSION_CLOSED + key, b"")
+
+    def _session_resolver(self, annotation: Any) -> Callable[[Context], Awaitable[Any]]:
+        args = typing.get_args(annotation)
+        data_type = args[0] if args else dict
+
+        async def resolve(ctx: Context) -> Any:
+            assert self.sessions is not None
+            return (await self.sessions.load(ctx.request)).typed(data_type)
+
+        return resolve
 
     def _tab(self, ctx: Context) -> Tab:
         tab = ctx.extras.get(Tab)
@@ -330,6 +428,11 @@ class App(Starlette):
         page = spec.instance(request.path_params, request.query_params)
         live = type(page).live
         ctx = Context(request, page, self)
+        if self.sessions is not None:
+            session = await self.sessions.ensure(request)
+            if type(page).auth and session.is_guest:
+                target = self.sessions.sign_in_url + "?" + urlencode({"next": page.url})
+                return redirect_response(request, target)
         tab_id = self.live.tabs.issue() if live else ""
         if tab_id:
             ctx.extras[Tab] = self.live.tabs.get(tab_id)
@@ -375,6 +478,8 @@ class App(Starlette):
         if request.method != marked.method:
             raise HTTPException(405, headers={"Allow": marked.method})
         await self.check_request(request)
+        if marked.auth or (page is not None and type(page).auth):
+            await self.check_signed_in(request)
         ctx = Context(request, page, self)
         fields = _signal_fields(plan)
         try:
@@ -427,6 +532,10 @@ class App(Starlette):
             except HTTPException as exc:
                 await sse.send(error_event(exc.status_code, exc.detail))
                 return
+            except Exception as exc:  # the stream has started: report it in the page
+                await self.report_error(ctx.request, exc)
+                await sse.send(error_event(500, _DEFAULT_ERRORS[500]))
+                return
             if isinstance(result, Redirect | Page):
                 await sse.redirect(result.url)
             elif fields:
@@ -452,6 +561,9 @@ class App(Starlette):
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
+        if isinstance(exc, CSRFError):
+            # A refused write stays a real 403 for every client, Datastar included.
+            return PlainTextResponse(exc.detail, status_code=403, headers=headers)
         if is_datastar(request):
             return DatastarResponse(error_event(exc.status_code, exc.detail), headers=headers)
         return await self.error_response(request, exc, headers)
@@ -536,6 +648,18 @@ def _page_head(page: Page) -> str:
 
 def _as_dict(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__struct_fields__}
+
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+]
+
+
+def _derive(secret: bytes, purpose: str) -> bytes:
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
 def _secret(key: str | None) -> bytes:

@@ -128,10 +128,15 @@ class Injector:
             Request: lambda ctx: ctx.request,
             QueryParams: lambda ctx: ctx.request.query_params,
         }
+        self._factories: dict[Any, Callable[[Any], Resolver]] = {}
 
     def provide(self, annotation: Any, resolver: Resolver) -> None:
         """Inject ``resolver(ctx)`` (a value or an awaitable) wherever ``annotation`` appears."""
         self._providers[annotation] = resolver
+
+    def provide_generic(self, origin: Any, factory: Callable[[Any], Resolver]) -> None:
+        """Inject ``origin`` and ``origin[Args]``: ``factory(annotation)`` makes the resolver."""
+        self._factories[origin] = factory
 
     def plan(
         self, func: Callable[..., Any], *, skip_first: bool = False, events: bool = False
@@ -167,6 +172,9 @@ class Injector:
             resolver = self._providers.get(candidate)
             if resolver is not None:
                 return Param(param.name, "provide", base, resolver, param.default)
+        factory = self._factories.get(typing.get_origin(base) or base)
+        if factory is not None:
+            return Param(param.name, "provide", base, factory(base), param.default)
         if base is FormData:
             return Param(param.name, "provide", base, None, param.default)
         raise TypeError(f"{where}: livepages cannot inject a value of type {hint!r}")

@@ -153,11 +153,29 @@ def _is_upload(tp: Any) -> bool:
     return tp is UploadFile or _optional_inner(tp) is UploadFile
 
 
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def _browser_value(tp: Any, value: Any) -> Any:
+    """Read a form value the way browsers mean it.
+
+    A checked checkbox without a ``value`` sends "on"; a multiple select or a
+    group of checkboxes with one item chosen sends a single value, not a list.
+    """
+    base = _optional_inner(tp) or tp
+    if base is bool and value == "on":
+        return True
+    if typing.get_origin(base) in _SEQUENCES and not isinstance(value, list):
+        return [value]
+    return value
+
+
 def decode_fields(values: dict[str, Any], into: Any, *, lax: bool) -> Any:
     """Build ``into`` from text values field by field, collecting every field's error.
 
-    An empty string counts as absent, as browsers send empty inputs. Errors raise
-    ``ValidationError`` with one message per field.
+    An empty string counts as absent, as browsers send empty inputs; with ``lax``
+    (forms, query strings) a checkbox's "on" is true and a single value fills a
+    list field. Errors raise ``ValidationError`` with one message per field.
     """
     kwargs: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -175,6 +193,8 @@ def decode_fields(values: dict[str, Any], into: Any, *, lax: bool) -> Any:
             else:
                 kwargs[name] = value
             continue
+        if lax:
+            value = _browser_value(tp, value)
         try:
             kwargs[name] = msgspec.convert(value, tp, strict=not lax)
         except msgspec.ValidationError as exc:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,8 @@ log = logging.getLogger("livepages.live")
 RAW_SEND = "livepages.raw_send"
 #: Subjects that ask every view of one tab to re-render (after that tab's action).
 TAB_REFRESH = "_lp.tab."
+#: Subjects announcing a closed session, whose streams then end (see sessions).
+SESSION_CLOSED = "_lp.session."
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
 
@@ -85,6 +88,7 @@ class Connection:
         "engine",
         "pending",
         "send",
+        "session",
         "tab",
         "task",
         "timer",
@@ -110,6 +114,7 @@ class Connection:
         self.busy = False
         self.pending = False
         self.ended = False
+        self.session: str | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.writer: asyncio.Task[None] | None = None
 
@@ -371,6 +376,12 @@ class LiveEngine:
         self.closing = False
         self.by_tab: dict[str, list[Connection]] = {}
         self._tab_subscription: Subscription | None = None
+        self._session_subscription: Subscription | None = None
+
+    def _on_session_closed(self, message: BrokerMessage) -> None:
+        key = message.subject[len(SESSION_CLOSED) :]
+        final = events.redirect(self.app.session_closed_url())
+        self.close_where(lambda c: c.session == key, final)
 
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
         for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
@@ -448,6 +459,7 @@ class LiveEngine:
         raw_send: Send = scope.get(RAW_SEND, send)
         view = self.view_for(spec, ctx, tab)
         connection = Connection(self, view, raw_send, tab, compressor, asyncio.current_task())
+        connection.session = self.app.session_id(ctx)
         await self._open(connection, tab, view)
         try:
             while (await receive())["type"] != "http.disconnect":
@@ -465,6 +477,10 @@ class LiveEngine:
             if self._tab_subscription is None:
                 pattern = TAB_REFRESH + "*"
                 self._tab_subscription = self.app.broker.subscribe(pattern, self._on_tab_refresh)
+        if connection.session is not None and self._session_subscription is None:
+            self._session_subscription = self.app.broker.subscribe(
+                SESSION_CLOSED + "*", self._on_session_closed
+            )
         self._start_heartbeat()
         await self._hook(view, "opened")
         view.join(connection)
@@ -522,9 +538,10 @@ class LiveEngine:
             self.dispose(view)
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
-        if self._tab_subscription is not None:
-            self._tab_subscription.unsubscribe()
-            self._tab_subscription = None
+        for subscription in (self._tab_subscription, self._session_subscription):
+            if subscription is not None:
+                subscription.unsubscribe()
+        self._tab_subscription = self._session_subscription = None
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
                 break
@@ -551,7 +568,8 @@ def live_scope(render: Plan, handlers: list[tuple[Handler, Plan | None]]) -> str
         return "tab"
     per_session = any(USER in h.bindings.values() for h, _ in handlers)
     per_session = per_session or any(
-        getattr(p.annotation, "__livepages_session__", False) for p in render.params
+        getattr(typing.get_origin(p.annotation) or p.annotation, "__livepages_session__", False)
+        for p in render.params
     )
     return "session" if per_session else "shared"
 

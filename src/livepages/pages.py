@@ -54,6 +54,8 @@ class Page:
     live: ClassVar[bool] = True
     #: Keep streaming while the browser tab is hidden (Datastar closes it by default).
     live_when_hidden: ClassVar[bool] = False
+    #: Only signed-in users: others are sent to the sign-in page (actions answer 403).
+    auth: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -116,6 +118,10 @@ class PageSpec:
         for name in in_path:
             if name not in fields:
                 raise TypeError(f"{page.__name__}: path parameter {{{name}}} has no field")
+        for name in fields:
+            # A field named "title" would replace Page.title() and break every render.
+            if name in _RESERVED:
+                raise TypeError(f"{page.__name__}: a parameter cannot be named {name!r}")
         spec = cls(page, path, _format=path_format, path_params=in_path)
         spec.slash_params = frozenset(
             name for name, conv in convertors.items() if isinstance(conv, PathConvertor)
@@ -182,6 +188,10 @@ class PageSpec:
         return self.path_for(page, suffix) + self.query_for(page)
 
 
+#: Names that Page itself uses (url, params, title, head, template, ...).
+_RESERVED = frozenset(name for name in dir(Page) if not name.startswith("_"))
+
+
 def _path_names(path: str) -> list[str]:
     names = []
     for piece in path.split("{")[1:]:
@@ -234,5 +244,6 @@ def _check_type(page: str, name: str, annotation: Any, value: Any) -> None:
     elif base is float and isinstance(value, int):
         return
     raise TypeError(
-        f"url({page}): parameter {name!r} must be {annotation!r}, got {type(value).__name__}"
+        f"url({page}): parameter {name!r} must be {getattr(annotation, '__name__', annotation)}, "
+        f"got {type(value).__name__}"
     )

@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Signs tab ids and CSRF tokens and encrypts cookies. Random per process if unset,
     #: which is fine for one process; give every process the same key when there are many.
     secret_key: str | None = None
+    #: Earlier secret keys: cookies sealed with them still open (key rotation).
+    previous_secret_keys: tuple[str, ...] = ()
     #: Where pages load Datastar from; ``datastar_file`` serves a local build instead.
     datastar_url: str = DATASTAR_CDN_URL
     datastar_file: str | None = None

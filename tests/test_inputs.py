@@ -1,0 +1,362 @@
+"""Forms and uploads: decoding into dataclasses field by field, under size limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp
+
+from livepages import App, Page, Settings, Signals, ValidationError, action
+from livepages.datastar import patch_signals
+from livepages.inputs import decode_fields, is_form
+
+
+def client(app: ASGIApp) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+DATASTAR = {"datastar-request": "true"}
+
+
+@dataclass
+class Profile:
+    name: str
+    age: int
+    height: float = 1.7
+    admin: bool = False
+    nickname: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+class Upload(msgspec.Struct):
+    title: str
+    file: UploadFile
+
+
+@dataclass
+class MaybeUpload:
+    title: str
+    file: UploadFile | None = None
+
+
+@dataclass
+class Password:
+    password: str
+    repeat: str
+
+    def __post_init__(self) -> None:
+        if self.password != self.repeat:
+            raise ValidationError({"repeat": "does not match"})
+
+
+calls: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls() -> None:
+    calls.clear()
+
+
+LIMITS = Settings(max_form_size=200, max_upload_size=1000, max_files=2, max_fields=8)
+app = App(settings=LIMITS)
+
+
+@app.page("/forms")
+class Forms(Page):
+    async def render(self) -> str:
+        return ""
+
+    @action
+    async def profile(self, profile: Profile) -> None:
+        calls.append(profile)
+
+    @action
+    async def upload(self, upload: Upload) -> None:
+        calls.append((upload.title, upload.file.filename, await upload.file.read()))
+
+    @action
+    async def maybe(self, upload: MaybeUpload) -> None:
+        calls.append((upload.title, upload.file))
+
+    @action
+    async def password(self, change: Password) -> None:
+        calls.append(change)
+
+    @action
+    async def raw(self, form: FormData) -> None:
+        calls.append(sorted(form.multi_items()))
+
+    @action
+    async def loose(self, signals: Annotated[dict[str, Any], Signals]) -> None:
+        calls.append(signals)
+
+
+@pytest.fixture
+async def c() -> AsyncIterator[httpx.AsyncClient]:
+    async with client(app) as c:
+        yield c
+
+
+def encoded(**options: Any) -> tuple[bytes, dict[str, str]]:
+    """A request body as httpx encodes it (urlencoded or multipart), and its content type."""
+    request = httpx.Request("POST", "http://testserver/", **options)
+    return request.read(), {"content-type": request.headers["content-type"]}
+
+
+async def chunked(body: bytes) -> AsyncIterator[bytes]:
+    """Stream ``body`` in pieces, so the request has no Content-Length."""
+    for start in range(0, len(body), 64):
+        yield body[start : start + 64]
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_urlencoded_form_decodes_into_a_dataclass(c: httpx.AsyncClient) -> None:
+    form = {"name": "Ada", "age": "36", "height": "1.65", "admin": "true", "tags": ["a", "b"]}
+    response = await c.post("/forms/_action/profile", data=form)
+    assert response.status_code == 204
+    assert calls == [Profile("Ada", 36, 1.65, True, None, ["a", "b"])]
+
+
+@pytest.mark.anyio
+async def test_empty_inputs_count_as_absent(c: httpx.AsyncClient) -> None:
+    form = {"name": "", "age": "3", "height": "", "nickname": ""}
+    response = await c.post("/forms/_action/profile", data=form)
+    assert response.status_code == 204
+    assert calls == [Profile("", 3)]  # a str keeps its "", other types take their default
+
+
+@pytest.mark.anyio
+async def test_checkbox_and_single_choice_values(c: httpx.AsyncClient) -> None:
+    # A checked checkbox without value="..." sends "on"; one chosen option is not a list.
+    form = {"name": "Ada", "age": "36", "admin": "on", "tags": "solo"}
+    response = await c.post("/forms/_action/profile", data=form)
+    assert response.status_code == 204
+    assert calls == [Profile("Ada", 36, admin=True, tags=["solo"])]
+
+
+@pytest.mark.anyio
+async def test_multipart_with_an_upload_decodes_into_a_struct(c: httpx.AsyncClient) -> None:
+    files = {"file": ("notes.txt", b"hello\x00bytes", "text/plain")}
+    response = await c.post("/forms/_action/upload", data={"title": "t"}, files=files)
+    assert response.status_code == 204
+    assert calls == [("t", "notes.txt", b"hello\x00bytes")]
+
+
+@pytest.mark.anyio
+async def test_an_optional_upload_may_be_left_out(c: httpx.AsyncClient) -> None:
+    body, headers = encoded(data={"title": "t"}, files={"other": ("x", b"")})
+    response = await c.post("/forms/_action/maybe", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls == [("t", None)]
+
+
+@pytest.mark.anyio
+async def test_raw_form_data_injection(c: httpx.AsyncClient) -> None:
+    response = await c.post("/forms/_action/raw", data={"b": ["2", "3"], "a": "1"})
+    assert response.status_code == 204
+    assert calls == [[("a", "1"), ("b", "2"), ("b", "3")]]
+
+
+@pytest.mark.anyio
+async def test_a_form_into_a_signals_dict(c: httpx.AsyncClient) -> None:
+    response = await c.post("/forms/_action/loose", data={"a": "1", "b": ["x", "y"]})
+    assert response.status_code == 204
+    assert calls == [{"a": "1", "b": ["x", "y"]}]
+
+
+# -- per-field messages ------------------------------------------------------------------
+
+ALL_PROFILE_FIELDS = dict.fromkeys(["name", "age", "height", "admin", "nickname", "tags"], "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("form", "errors"),
+    [
+        ({"name": "x"}, {"age": "is required"}),
+        ({"age": "3"}, {"name": "is required"}),
+        ({"name": "x", "age": "3.5"}, {"age": "must be a whole number"}),
+        ({"name": "x", "age": "3", "height": "tall"}, {"height": "must be a number"}),
+        ({"name": "x", "age": "3", "admin": "maybe"}, {"admin": "must be true or false"}),
+        ({"unrelated": "x"}, {"name": "is required", "age": "is required"}),
+    ],
+)
+async def test_per_field_messages_patch_the_errors_signal(
+    c: httpx.AsyncClient, form: dict[str, str], errors: dict[str, str]
+) -> None:
+    response = await c.post("/forms/_action/profile", data=form, headers=DATASTAR)
+    assert response.status_code == 200
+    assert response.content == patch_signals({"errors": {**ALL_PROFILE_FIELDS, **errors}})
+    assert calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("as_form", [True, False], ids=["form", "json"])
+async def test_validation_error_from_post_init(c: httpx.AsyncClient, as_form: bool) -> None:
+    values = {"password": "a", "repeat": "b"}
+    url = "/forms/_action/password"
+    if as_form:
+        response = await c.post(url, data=values, headers=DATASTAR)
+    else:
+        response = await c.post(url, json=values, headers=DATASTAR)
+    assert response.content == patch_signals(
+        {"errors": {"password": "", "repeat": "does not match"}}
+    )
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_text_for_an_upload_field_is_an_error(c: httpx.AsyncClient) -> None:
+    body, headers = encoded(data={"title": "t", "file": "not a file"}, files={"x": ("x", b"")})
+    response = await c.post("/forms/_action/upload", content=body, headers=headers | DATASTAR)
+    assert response.content == patch_signals({"errors": {"title": "", "file": "must be a file"}})
+
+
+@pytest.mark.anyio
+async def test_invalid_form_without_datastar_is_422(c: httpx.AsyncClient) -> None:
+    response = await c.post("/forms/_action/profile", data={"name": "x", "age": "old"})
+    assert response.status_code == 422
+    assert "age: must be a whole number" in response.text
+
+
+# -- limits and malformed bodies ---------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+async def test_oversized_form_is_413(c: httpx.AsyncClient, streamed: bool) -> None:
+    body, headers = encoded(data={"name": "x" * 300, "age": "1"})
+    response = await c.post(
+        "/forms/_action/profile", content=chunked(body) if streamed else body, headers=headers
+    )
+    assert ("content-length" in response.request.headers) is not streamed
+    assert response.status_code == 413
+    assert "larger than 200 bytes" in response.text
+    assert calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+async def test_oversized_upload_is_413(c: httpx.AsyncClient, streamed: bool) -> None:
+    body, headers = encoded(data={"title": "t"}, files={"file": ("big.bin", b"x" * 2000)})
+    response = await c.post(
+        "/forms/_action/upload", content=chunked(body) if streamed else body, headers=headers
+    )
+    assert ("content-length" in response.request.headers) is not streamed
+    assert response.status_code == 413
+    assert "larger than 1000 bytes" in response.text
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_upload_under_the_upload_limit_but_over_the_form_limit(c: httpx.AsyncClient) -> None:
+    files = {"file": ("ok.bin", b"x" * 500)}
+    response = await c.post("/forms/_action/upload", data={"title": "t"}, files=files)
+    assert response.status_code == 204
+    assert calls == [("t", "ok.bin", b"x" * 500)]
+
+
+@pytest.mark.anyio
+async def test_oversized_form_from_datastar_patches_the_error(c: httpx.AsyncClient) -> None:
+    body, headers = encoded(data={"name": "x" * 300})
+    response = await c.post("/forms/_action/profile", content=body, headers=headers | DATASTAR)
+    assert response.status_code == 200
+    assert response.content == patch_signals(
+        {"_error": {"status": 413, "message": "request body is larger than 200 bytes"}}
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"garbage", "multipart/form-data; boundary=zzz", "Invalid multipart data"),
+        (
+            b"--zzz\r\nnonsense\r\n\r\n1\r\n--zzz--\r\n",
+            "multipart/form-data; boundary=zzz",
+            "Invalid multipart data",
+        ),
+        (b"x", "multipart/form-data", "Missing boundary in multipart"),
+        (
+            b"--zzz\r\nContent-Disposition: form-data\r\n\r\n1\r\n--zzz--\r\n",
+            "multipart/form-data; boundary=zzz",
+            'The Content-Disposition header field "name" must be provided',
+        ),
+    ],
+    ids=["garbage", "bad-header", "no-boundary", "no-name"],
+)
+async def test_malformed_multipart_is_400(
+    c: httpx.AsyncClient, body: bytes, content_type: str, message: str
+) -> None:
+    response = await c.post(
+        "/forms/_action/upload", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 400
+    assert f"malformed form: {message}" in response.text.replace("&#34;", '"')
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_too_many_files_or_fields_is_400(c: httpx.AsyncClient) -> None:
+    files = [("file", (f"{i}.txt", b"x")) for i in range(3)]
+    response = await c.post("/forms/_action/upload", data={"title": "t"}, files=files)
+    assert response.status_code == 400
+    assert "Too many files. Maximum number of files is 2." in response.text
+    fields = {f"f{i}": "1" for i in range(9)}
+    response = await c.post("/forms/_action/profile", data=fields)
+    assert response.status_code == 400
+    assert "Too many fields. Maximum number of fields is 8." in response.text
+
+
+# -- the pieces ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "form"),
+    [
+        ("application/x-www-form-urlencoded", True),
+        ("Application/X-WWW-Form-Urlencoded; charset=utf-8", True),
+        ("multipart/form-data; boundary=x", True),
+        ("application/json", False),
+        ("", False),
+    ],
+)
+def test_is_form(content_type: str, form: bool) -> None:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", content_type.encode())],
+    }
+    assert is_form(Request(scope)) is form
+
+
+def test_decode_fields_collects_every_error() -> None:
+    with pytest.raises(ValidationError) as info:
+        decode_fields({"age": "x", "height": "y"}, Profile, lax=True)
+    assert info.value.errors == {
+        "name": "is required",
+        "age": "must be a whole number",
+        "height": "must be a number",
+    }
+
+
+def test_decode_fields_strict_refuses_text_for_numbers() -> None:
+    assert decode_fields({"name": "a", "age": 3}, Profile, lax=False) == Profile("a", 3)
+    with pytest.raises(ValidationError):
+        decode_fields({"name": "a", "age": "3"}, Profile, lax=False)
+
+
+def test_decode_fields_needs_a_dataclass_or_struct() -> None:
+    with pytest.raises(TypeError, match="cannot decode fields into"):
+        decode_fields({}, int, lax=True)

@@ -1,0 +1,151 @@
+"""The targets the benchmark can measure: how to start each one, and whether it can run here."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_LIVEPAGES_APP",
+    "STARLETTE_APP",
+    "TARGET_NAMES",
+    "Target",
+    "build_lineup",
+    "find_stario_python",
+]
+
+DEFAULT_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_app"
+STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_app"
+
+TARGET_NAMES = (
+    "raw",
+    "starlette",
+    "starlette-granian",
+    "livepages",
+    "livepages-granian",
+    "stario",
+)
+
+# The number of requests granian may serve at once, above the number of streams.
+_GRANIAN_HEADROOM = 256
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server to measure.
+
+    ``command(port, clients)`` is the argv that starts it; ``unavailable`` is the
+    reason it cannot run here, or None when it can (as far as can be told
+    without starting it).
+    """
+
+    name: str
+    description: str
+    command: Callable[[int, int], list[str]]
+    unavailable: str | None = None
+
+
+def _raw(port: int, clients: int) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.fanout.targets.raw", "--port", str(port)]
+
+
+def _asgi(app: str, server: str) -> Callable[[int, int], list[str]]:
+    def command(port: int, clients: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "benchmarks.fanout.serve",
+            "--server",
+            server,
+            "--app",
+            app,
+            "--port",
+            str(port),
+            "--backpressure",
+            str(clients + _GRANIAN_HEADROOM),
+        ]
+
+    return command
+
+
+def _no_command(port: int, clients: int) -> list[str]:
+    raise RuntimeError("this target cannot be started")
+
+
+def _granian_missing() -> str | None:
+    if importlib.util.find_spec("granian") is None:
+        return "granian is not installed"
+    return None
+
+
+def find_stario_python(explicit: str | None) -> tuple[str | None, str]:
+    """A Python >= 3.12 interpreter that can import stario, or None and what was tried."""
+    candidates = [explicit] if explicit else ["python3.14", "python3.13", "python3.12"]
+    tried: list[str] = []
+    for candidate in candidates:
+        path = shutil.which(candidate) if candidate else None
+        if path is None:
+            tried.append(f"{candidate}: not found")
+            continue
+        check = "import sys, stario; raise SystemExit(0 if sys.version_info >= (3, 12) else 1)"
+        try:
+            result = subprocess.run(
+                [path, "-c", check], capture_output=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tried.append(f"{path}: {exc}")
+            continue
+        if result.returncode == 0:
+            return path, ""
+        tried.append(f"{path}: no stario or Python < 3.12")
+    return None, "; ".join(tried)
+
+
+def _stario(explicit_python: str | None) -> Target:
+    python, tried = find_stario_python(explicit_python)
+    if python is None:
+        reason = f"no Python >= 3.12 with stario found ({tried})"
+    else:
+        # Stario is not ASGI and its API moves between majors: an app for it is
+        # to be written against the installed version (see README).
+        reason = f"stario is importable by {python}, but no stario app is written yet"
+    return Target("stario", "Stario (own server) + Relay", _no_command, reason)
+
+
+def build_lineup(
+    names: Sequence[str], livepages_app: str, stario_python: str | None
+) -> list[Target]:
+    """The targets called ``names``, in that order (see :data:`TARGET_NAMES`)."""
+    granian = _granian_missing()
+    makers: dict[str, Callable[[], Target]] = {
+        "raw": lambda: Target("raw", "hand-written asyncio on uvloop, bytes encoded once", _raw),
+        "starlette": lambda: Target(
+            "starlette",
+            "Starlette + datastar-py, a queue per client, uvicorn",
+            _asgi(STARLETTE_APP, "uvicorn"),
+        ),
+        "starlette-granian": lambda: Target(
+            "starlette-granian",
+            "Starlette + datastar-py, a queue per client, granian",
+            _asgi(STARLETTE_APP, "granian"),
+            granian,
+        ),
+        "livepages": lambda: Target(
+            "livepages", f"{livepages_app} under uvicorn", _asgi(livepages_app, "uvicorn")
+        ),
+        "livepages-granian": lambda: Target(
+            "livepages-granian",
+            f"{livepages_app} under granian",
+            _asgi(livepages_app, "granian"),
+            granian,
+        ),
+        "stario": lambda: _stario(stario_python),
+    }
+    unknown = [name for name in names if name not in makers]
+    if unknown:
+        raise ValueError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(makers)}")
+    return [makers[name]() for name in names]

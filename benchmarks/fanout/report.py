@@ -1,0 +1,132 @@
+"""The results as a text table (with a ratio against ``raw``) and as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.fanout.measure import ERROR, NOT_AVAILABLE, OK, Result
+
+__all__ = [
+    "HEADERS",
+    "format_table",
+    "legend",
+    "notes",
+    "throughput_vs_raw",
+    "to_json",
+]
+
+HEADERS = (
+    "target",
+    "N",
+    "comp",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "worst ms",
+    "patches/s",
+    "vs raw",
+    "RSS KiB/stream",
+    "CPU µs/patch",
+    "wire B/patch",
+    "client µs/patch",
+)
+
+
+def legend(changes: int) -> str:
+    """What the columns mean, printed above the table."""
+    return (
+        f"One change fanned out to N idle SSE streams; times are from the change request to "
+        f"each stream's complete event, the median over {changes} changes (worst: the slowest "
+        "last client of all). patches/s = N / last client; vs raw = patches/s over raw's at the "
+        "same N and compression; RSS KiB/stream = server RSS growth with N idle streams / N; "
+        "CPU µs/patch = server CPU time over the changes / patches; wire B/patch = bytes "
+        "received per patch; client µs/patch = the load client's own CPU per patch."
+    )
+
+
+def throughput_vs_raw(result: Result, results: Sequence[Result]) -> float | None:
+    """``result``'s patches/s over raw's, for the same N and compression."""
+    if result.summary is None:
+        return None
+    for other in results:
+        if (
+            other.target == "raw"
+            and other.clients == result.clients
+            and other.compression == result.compression
+            and other.summary is not None
+        ):
+            return result.summary.patches_per_second / other.summary.patches_per_second
+    return None
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _row(result: Result, results: Sequence[Result]) -> list[str]:
+    s = result.summary
+    assert s is not None
+    ratio = throughput_vs_raw(result, results)
+    return [
+        result.target,
+        f"{result.clients:,}",
+        result.compression,
+        _number(s.p50 * 1000),
+        _number(s.p99 * 1000),
+        _number(s.max * 1000),
+        _number(s.worst_max * 1000),
+        _number(s.patches_per_second, 0),
+        "-" if ratio is None else f"{ratio:.2f}",
+        _number(result.rss_kib_per_stream),
+        _number(result.cpu_us_per_patch),
+        _number(result.wire_bytes_per_patch, 0),
+        _number(result.client_cpu_us_per_patch),
+    ]
+
+
+def format_table(results: Sequence[Result]) -> str:
+    """The measured runs as an aligned text table, one row per run."""
+    rows = [list(HEADERS)] + [_row(r, results) for r in results if r.status == OK]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [
+            cell.ljust(width) if i < 3 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def notes(results: Sequence[Result]) -> list[str]:
+    """One line per target (and compression) that was not measured, and per error."""
+    seen: set[str] = set()
+    lines = []
+    for result in results:
+        if result.status == OK:
+            continue
+        if result.status == ERROR:
+            lines.append(
+                f"{result.target} N={result.clients} {result.compression}: error: {result.reason}"
+            )
+            continue
+        key = result.target if result.status == NOT_AVAILABLE else result.target + "/gzip"
+        if key not in seen:
+            seen.add(key)
+            what = result.target if result.status == NOT_AVAILABLE else f"{key} compression"
+            lines.append(f"{what}: {result.status}: {result.reason}")
+    return lines
+
+
+def to_json(results: Sequence[Result], machine: list[str], settings: dict[str, Any]) -> Any:
+    """Everything measured, as JSON-ready data (times in seconds)."""
+    runs = []
+    for result in results:
+        run = dataclasses.asdict(result)
+        run["throughput_vs_raw"] = throughput_vs_raw(result, results)
+        runs.append(run)
+    return {"machine": machine, "settings": settings, "runs": runs}

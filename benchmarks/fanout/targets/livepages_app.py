@@ -1,0 +1,82 @@
+"""The livepages target: the board as a livepages page, streamed by the live engine.
+
+A real browser opens the page, gets a signed tab id in the document, and sends
+it with its stream request. The load client does not parse the document, so
+``/stream`` is a thin shim that issues a tab id per connection (as the page GET
+would) and hands the request to the page's ``/_live`` endpoint unchanged.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from benchmarks.fanout.page import render
+from livepages import App, Page, Settings
+from livepages.compression import CompressionSettings
+from livepages.events import Event, on
+from livepages.tabs import TAB_HEADER
+
+__all__ = ["create_app"]
+
+
+@dataclass
+class Changed(Event, subject="board"):
+    """The counter changed."""
+
+    counter: int
+
+
+def create_app() -> ASGIApp:
+    """The livepages app under the harness's contract (``GET /stream``, ``POST /change``)."""
+    state = {"counter": 0}
+
+    @asynccontextmanager
+    async def lifespan(app: App) -> AsyncIterator[None]:
+        # Everything built at start-up lives as long as the process: move it out of
+        # the collector's way so that full collections stay short (DESIGN.md).
+        gc.collect()
+        gc.freeze()
+        yield
+
+    app = App(
+        settings=Settings(heartbeat=0, title="board"),
+        compression=CompressionSettings(encodings=("gzip",)),
+        lifespan=lifespan,
+    )
+
+    @app.page("/")
+    @on(Changed)
+    class Board(Page):
+        def render(self) -> str:
+            return render(state["counter"])
+
+    async def change(request: Request) -> Response:
+        state["counter"] += 1
+        await app.publish(Changed(counter=state["counter"]))
+        return Response(status_code=204)
+
+    app.add_route("/change", change, methods=["POST"])
+    live = next(r for r in app.router.routes if isinstance(r, Route) and r.name == "Board.live")
+    app.router.routes.append(Route("/stream", _TabShim(app, live), methods=["GET"]))
+    return app
+
+
+class _TabShim:
+    """Adds the tab header a browser would send, then serves the page's live stream."""
+
+    def __init__(self, app: App, live: Route) -> None:
+        self.app = app
+        self.live = live
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tab = self.app.live.tabs.issue().encode()
+        headers = [*scope["headers"], (TAB_HEADER.lower().encode(), tab)]
+        await self.live.handle({**scope, "path": "/_live", "headers": headers}, receive, send)

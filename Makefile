@@ -20,7 +20,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check src tests examples benchmarks conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

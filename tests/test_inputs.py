@@ -130,10 +130,21 @@ async def test_urlencoded_form_decodes_into_a_dataclass(c: httpx.AsyncClient) ->
 
 @pytest.mark.anyio
 async def test_empty_inputs_count_as_absent(c: httpx.AsyncClient) -> None:
-    form = {"name": "", "age": "3", "height": "", "nickname": ""}
+    form = {"name": "Ada", "age": "3", "height": "", "nickname": ""}
     response = await c.post("/forms/_action/profile", data=form)
     assert response.status_code == 204
-    assert calls == [Profile("", 3)]  # a str keeps its "", other types take their default
+    # An empty optional input takes its default (nickname: str | None becomes None).
+    assert calls == [Profile("Ada", 3)]
+
+
+@pytest.mark.anyio
+async def test_an_empty_required_text_field_is_required(c: httpx.AsyncClient) -> None:
+    form = {"name": "", "age": "3"}
+    response = await c.post(
+        "/forms/_action/profile", data=form, headers={"datastar-request": "true"}
+    )
+    assert '"name":"is required"' in response.text
+    assert calls == []
 
 
 @pytest.mark.anyio

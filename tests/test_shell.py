@@ -214,9 +214,10 @@ async def test_error_pages_have_the_shell_but_no_live_stream() -> None:
 
 
 def test_shell_render_options() -> None:
-    shell = Shell(datastar_url="/ds.js", lang="de", app_head="<!-- app -->")
+    shell = Shell(lang="de", app_head="<!-- app -->")
     document = shell.render(
         "<p>x</p>",
+        datastar_url="/ds.js",
         title="T & <b>",
         head="<!-- page -->",
         live_url="/p/_live",
@@ -229,7 +230,8 @@ def test_shell_render_options() -> None:
     assert doc.find("div").attrs["data-init"] == "@get('/p/_live', {openWhenHidden: true})"
     assert doc.find("body").attrs["data-signals"] == "{_csrf: 'abc', _tab: 't1'}"
     assert "<!-- app --><!-- page --></head>" in document
-    assert shell.render("", title="t").count("lp-live") == 0
+    assert shell.render("", datastar_url="/ds.js", title="t").count("lp-live") == 0
+    assert 'src="/ds.js"' in document
 
 
 class Element:

@@ -1,11 +1,13 @@
 """livepages: server-driven, real-time web apps on Datastar.
 
-The public API, exported explicitly (a test keeps ``__all__`` sorted and complete).
+The public API, exported explicitly (a test keeps the export list sorted and complete).
 """
 
 from livepages.actions import action, invoke
 from livepages.app import App
 from livepages.assets import Assets
+from livepages.broker.memory import MemoryBroker
+from livepages.compression import CompressionSettings
 from livepages.datastar import ServerSentEventGenerator
 from livepages.errors import (
     BadRequest,
@@ -17,11 +19,15 @@ from livepages.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from livepages.events import TAB, USER, Event, on
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.responses import Redirect, redirect
+from livepages.sessions import MemorySessionStore, SQLiteSessionStore
+from livepages.sessions.session import CSRFError, Session, SessionManager
 from livepages.settings import Settings
+from livepages.tabs import Tab
 from livepages.templates import Templates
 
 #: The handle an action or event handler receives to send Datastar events.
@@ -29,27 +35,39 @@ SSE = ServerSentEventGenerator
 
 __all__ = [
     "SSE",
+    "TAB",
+    "USER",
     "App",
     "Assets",
     "BadRequest",
+    "CSRFError",
+    "CompressionSettings",
     "Conflict",
     "Converter",
+    "Event",
     "Forbidden",
     "HTTPError",
+    "MemoryBroker",
+    "MemorySessionStore",
     "NotFound",
     "Page",
     "ParamError",
     "PayloadTooLarge",
     "Query",
     "Redirect",
+    "SQLiteSessionStore",
     "ServerSentEventGenerator",
     "ServiceUnavailable",
+    "Session",
+    "SessionManager",
     "Settings",
     "Signals",
+    "Tab",
     "Templates",
     "ValidationError",
     "action",
     "invoke",
+    "on",
     "redirect",
     "url",
 ]

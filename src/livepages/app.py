@@ -124,22 +124,16 @@ class App(Starlette):
         self.injector.provide(Tab, self._tab)
         self.sessions = SessionManager() if sessions is True else sessions or None
         if self.sessions is not None:
-            keys = [self.derive_key("cookie")]
-            keys += [_derive(_secret(old), "cookie") for old in settings.previous_secret_keys]
-            self.sessions.bind(self, keys)
+            self.sessions.bind(self, self.derive_keys("cookie"))
             self.injector.provide_generic(Session, self._session_resolver)
         self.assets = self._make_assets(static)
-        datastar_url = settings.datastar_url
-        if settings.datastar_file is not None:
-            assert self.assets is not None
-            datastar_url = self.assets.url("datastar.js")
         if isinstance(templates, Templates):
             self.templates = templates
             if self.assets is not None:
                 templates.env.globals["asset"] = self.asset
         else:
             self.templates = Templates(templates, asset=self.asset, auto_reload=settings.debug)
-        self.shell = Shell(datastar_url=datastar_url, lang=settings.lang, app_head=head)
+        self.shell = Shell(lang=settings.lang, app_head=head)
         self.pages: list[PageSpec] = []
         self.global_actions: dict[str, tuple[Any, Plan]] = {}
         self.error_pages: dict[int, ErrorPage] = {}
@@ -305,6 +299,12 @@ class App(Starlette):
         self.error_hooks.append(hook)
         return hook
 
+    def _datastar_url(self) -> str:
+        """The Datastar script of this request: a hashed local file (mount prefix included)."""
+        if self.settings.datastar_file is not None:
+            return self.asset("datastar.js")
+        return self.settings.datastar_url
+
     def asset(self, name: str) -> str:
         """The content-hashed URL of a static file."""
         if self.assets is None:
@@ -351,6 +351,15 @@ class App(Starlette):
         """A freshly masked CSRF token for the page's actions ("" without sessions)."""
         return self.sessions.csrf_token(request) if self.sessions is not None else ""
 
+    def derive_keys(self, purpose: str) -> list[bytes]:
+        """The current key for ``purpose``, then those of ``previous_secret_keys``.
+
+        The first signs and seals; all of them verify, so rotating the secret does
+        not void the cookies, CSRF tokens and tab ids of pages already open.
+        """
+        previous = [_derive(_secret(old), purpose) for old in self.settings.previous_secret_keys]
+        return [self.derive_key(purpose), *previous]
+
     async def check_request(self, request: Request) -> None:
         """Before any action: the CSRF and origin checks (when sessions are on)."""
         if self.sessions is not None:
@@ -389,10 +398,15 @@ class App(Starlette):
         """Where the streams of a closed session send their page."""
         return self.sessions.closed_url if self.sessions is not None else "/"
 
-    async def session_closed(self, key: str) -> None:
-        """Announce a closed session: its streams end on every process."""
+    async def session_closed(self, key: str, *, replaced: bool = False) -> None:
+        """Announce a closed session: its streams end on every process.
+
+        A closed session's pages go to ``closed_url``. A ``replaced`` session (the
+        visitor just signed in) only ends its streams: they reconnect with the new
+        cookie, and the page goes wherever the sign-in action sends it.
+        """
         await self.startup()
-        await self.broker.publish(SESSION_CLOSED + key, b"")
+        await self.broker.publish(SESSION_CLOSED + key, b"replaced" if replaced else b"")
 
     def _session_resolver(self, annotation: Any) -> Callable[[Context], Awaitable[Any]]:
         args = typing.get_args(annotation)
@@ -431,14 +445,18 @@ class App(Starlette):
         if self.sessions is not None:
             session = await self.sessions.ensure(request)
             if type(page).auth and session.is_guest:
-                target = self.sessions.sign_in_url + "?" + urlencode({"next": page.url})
+                sign_in = _within_mount(self.sessions.sign_in_url)
+                target = sign_in + "?" + urlencode({"next": page.url})
                 return redirect_response(request, target)
         tab_id = self.live.tabs.issue() if live else ""
         if tab_id:
-            ctx.extras[Tab] = self.live.tabs.get(tab_id)
+            # Not registered: a tab exists server-side only once its stream or an action uses it,
+            # so a GET that never opens a stream leaves nothing behind.
+            ctx.extras[Tab] = Tab(tab_id)
         body = await self.render_body(spec, page, ctx)
         html = self.shell.render(
             body,
+            datastar_url=self._datastar_url(),
             title=_title(page, self.settings.title),
             head=_page_head(page),
             live_url=spec.url_for(page, "/_live") if live else None,
@@ -490,7 +508,9 @@ class App(Starlette):
             return DatastarResponse(validation_event(exc.errors, fields))
         args = (page,) if page is not None else ()
         if plan.wants(ServerSentEventGenerator):
-            return DatastarResponse(self._streaming_action(plan, ctx, args, kwargs, fields))
+            # Started lazily, so a sign-in before the first event still sets its cookie.
+            stream = self._streaming_action(plan, ctx, args, kwargs, fields)
+            return DatastarResponse(stream, start_immediately=False)
         try:
             result = await plan.call(*args, **kwargs)
         except ValidationError as exc:
@@ -600,7 +620,9 @@ class App(Starlette):
                 body = None
         if body is None:
             body = _default_error_body(status, exc.detail, detail)
-        html = self.shell.render(to_html(body), title=f"{status} {exc.detail}")
+        html = self.shell.render(
+            to_html(body), datastar_url=self._datastar_url(), title=f"{status} {exc.detail}"
+        )
         return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -666,6 +688,11 @@ def _secret(key: str | None) -> bytes:
     if key is None:
         return secrets.token_bytes(32)
     return hashlib.sha256(key.encode()).digest()
+
+
+def _within_mount(url: str) -> str:
+    """An app-absolute URL ("/signin") inside the current mount ("/notes/signin")."""
+    return root_path.get() + url if url.startswith("/") else url
 
 
 def _live_options(cls: type[Page]) -> str:

@@ -181,7 +181,9 @@ def decode_fields(values: dict[str, Any], into: Any, *, lax: bool) -> Any:
     errors: dict[str, str] = {}
     for name, tp, required, _default in _fields(into):
         value = values.get(name, _MISSING)
-        if value == "" and tp is not str:
+        # Browsers send an empty input as "": it counts as absent, except for an
+        # optional str field, where "" is a value.
+        if value == "" and (required or tp is not str):
             value = _MISSING
         if value is _MISSING:
             if required:

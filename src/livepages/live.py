@@ -87,6 +87,7 @@ class Connection:
         "ended",
         "engine",
         "pending",
+        "root",
         "send",
         "session",
         "tab",
@@ -115,6 +116,8 @@ class Connection:
         self.pending = False
         self.ended = False
         self.session: str | None = None
+        #: The mount prefix of the app that serves this stream.
+        self.root = ""
         self.timer: asyncio.TimerHandle | None = None
         self.writer: asyncio.Task[None] | None = None
 
@@ -368,7 +371,7 @@ class LiveEngine:
         self.views: dict[tuple[Any, ...], View] = {}
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
-        self.tabs = TabRegistry(app.derive_key("tabs"), app.settings.tab_grace)
+        self.tabs = TabRegistry(app.derive_keys("tabs"), app.settings.tab_grace)
         self.write_timeout = app.settings.write_timeout
         self.heartbeat = app.settings.heartbeat
         self.compression: CompressionSettings = app.compression
@@ -380,12 +383,20 @@ class LiveEngine:
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
         key = message.subject[len(SESSION_CLOSED) :]
-        final = events.redirect(self.app.session_closed_url())
-        self.close_where(lambda c: c.session == key, final)
+        target = self.app.session_closed_url()
+        for connection in [c for c in self.connections if c.session == key]:
+            if message.data == b"replaced":
+                connection.end()  # it reconnects with the new session's cookie
+            else:
+                url = connection.root + target if target.startswith("/") else target
+                connection.end(events.redirect(url))
 
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
+        # Only views that belong to the tab (or its session): a shared view changes
+        # when an event says so, not because one viewer acted.
         for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
-            connection.view.invalidate()
+            if connection.view.spec.extra["live_scope"] != "shared":
+                connection.view.invalidate()
 
     # -- views ----------------------------------------------------------------------
 
@@ -460,6 +471,7 @@ class LiveEngine:
         view = self.view_for(spec, ctx, tab)
         connection = Connection(self, view, raw_send, tab, compressor, asyncio.current_task())
         connection.session = self.app.session_id(ctx)
+        connection.root = scope.get("root_path", "")
         await self._open(connection, tab, view)
         try:
             while (await receive())["type"] != "http.disconnect":

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
+from markupsafe import Markup
 from starlette.convertors import PathConvertor
 from starlette.routing import compile_path
 
@@ -79,12 +80,12 @@ class Page:
         """Extra trusted HTML for this page's ``<head>`` (stylesheets, meta tags)."""
         return ""
 
-    def template(self, name: str, /, **context: Any) -> Any:
+    def template(self, name: str, /, **context: Any) -> Markup:
         """Render a Jinja2 template of the app with ``page=self`` in its context."""
         spec = page_spec(type(self))
         if spec.app is None:
             raise RuntimeError(f"{type(self).__name__} is not registered with an app")
-        return spec.app.templates.render(name, page=self, **context)
+        return Markup(spec.app.templates.render(name, page=self, **context))  # noqa: S704
 
 
 @dataclass(eq=False)

@@ -41,7 +41,6 @@ def root(body: str) -> str:
 class Shell:
     """Renders documents; one per app."""
 
-    datastar_url: str
     lang: str = "en"
     app_head: str = ""
 
@@ -49,6 +48,7 @@ class Shell:
         self,
         body: str,
         *,
+        datastar_url: str,
         title: str,
         head: str = "",
         live_url: str | None = None,
@@ -71,7 +71,7 @@ class Shell:
             '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title>"
-            f'<script type="module" src="{escape(self.datastar_url)}"></script>'
+            f'<script type="module" src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
             f'<body data-signals="{signals}">{live}{root(body)}</body></html>'
         )

@@ -45,8 +45,8 @@ class Tab:
 class TabRegistry:
     """Issues and verifies tab ids and keeps tabs alive while they are in use."""
 
-    def __init__(self, key: bytes, grace: float) -> None:
-        self._key = key
+    def __init__(self, keys: list[bytes], grace: float) -> None:
+        self._keys = keys  # the first signs; all verify (secret rotation)
         self.grace = grace
         self._tabs: dict[str, Tab] = {}
         self._expiry: asyncio.TimerHandle | None = None
@@ -54,7 +54,7 @@ class TabRegistry:
     def issue(self) -> str:
         """A fresh signed tab id."""
         raw = secrets.token_bytes(_ID_BYTES)
-        return _b64(raw + self._mac(raw))
+        return _b64(raw + self._mac(self._keys[0], raw))
 
     def verify(self, tab_id: str | None) -> str:
         """The tab id if it was issued by this app; BadRequest otherwise."""
@@ -65,7 +65,7 @@ class TabRegistry:
         except (ValueError, UnicodeEncodeError):
             raise BadRequest("malformed tab id") from None
         raw, mac = blob[:_ID_BYTES], blob[_ID_BYTES:]
-        if not hmac.compare_digest(mac, self._mac(raw)):
+        if not any(hmac.compare_digest(mac, self._mac(key, raw)) for key in self._keys):
             raise BadRequest("forged tab id")
         return tab_id
 
@@ -116,8 +116,9 @@ class TabRegistry:
 
         self._expiry = loop.call_later(self.grace + 1, run)
 
-    def _mac(self, raw: bytes) -> bytes:
-        return hmac.new(self._key, raw, hashlib.sha256).digest()[:_MAC_BYTES]
+    @staticmethod
+    def _mac(key: bytes, raw: bytes) -> bytes:
+        return hmac.new(key, raw, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def _b64(data: bytes) -> str:

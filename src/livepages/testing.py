@@ -300,6 +300,11 @@ class LoadedPage:
             return await self.client.http.request(
                 method, target, data=form, files=files, headers=all_headers
             )
+        if method.upper() in ("GET", "DELETE"):  # as Datastar: signals in the query
+            datastar = {"datastar": json.dumps(dict(signals or {}))}
+            return await self.client.http.request(
+                method, target, params=datastar, headers=all_headers
+            )
         return await self.client.http.request(
             method, target, json=dict(signals or {}), headers=all_headers
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -218,12 +219,17 @@ def lines_run(function: Callable[[], object]) -> int:
             count += 1
         return tracer
 
+    # A garbage collection in the middle could run other objects' finalizers
+    # under the tracer; keep the collector out of the measurement.
+    gc.collect()
+    gc.disable()
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
         function()
     finally:
         sys.settrace(previous)
+        gc.enable()
     return count
 
 

@@ -173,9 +173,11 @@ class DatastarResponse(Response):
         *,
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
+        start_immediately: bool = True,
     ) -> None:
         self.source = source
         self.status_code = status_code
+        self.start_immediately = start_immediately
         self.extra_headers = dict(headers) if headers else {}
         self.background = None
         self.init_headers(self.extra_headers)
@@ -184,7 +186,8 @@ class DatastarResponse(Response):
         sse = ServerSentEventGenerator(
             scope, receive, send, status_code=self.status_code, headers=self.extra_headers
         )
-        await sse.start()
+        if self.start_immediately:
+            await sse.start()
         producer = asyncio.ensure_future(self._produce(sse))
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:

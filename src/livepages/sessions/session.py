@@ -20,6 +20,7 @@ its live streams, which redirect to the page the app chose.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from livepages.app import App
 
 __all__ = ["CSRFError", "Session", "SessionManager"]
+
+log = logging.getLogger("livepages.sessions")
 
 D = TypeVar("D")
 
@@ -89,10 +92,15 @@ class Session(Generic[D]):
 
     @property
     def data(self) -> D:
-        """The session's data, decoded into the type the parameter was annotated with."""
+        """The session's data, decoded into the type the parameter was annotated with.
+
+        Data stored under an older shape of the type (a field renamed or retyped
+        since) is logged and replaced by the type's defaults: a deploy must not
+        break every open session.
+        """
         if self._data is None:
-            raw = self.record.data if self.record is not None and self.record.data else b"{}"
-            self._data = msgspec.json.decode(raw, type=self._data_type)
+            raw = self.record.data if self.record is not None else b""
+            self._data = _decode(raw, self._data_type) if raw else _defaults(self._data_type)
         return self._data  # type: ignore[no-any-return]
 
     def typed(self, data_type: Any) -> Session[Any]:
@@ -149,12 +157,15 @@ class SessionManager:
         self.app: App | None = None
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
+        self._old_csrf: list[CSRF] = []
 
     def bind(self, app: App, keys: Sequence[bytes]) -> None:
         """Attach to an app; the first key seals cookies, the rest still open them."""
         self.app = app
         self.codec = CookieCodec(keys, name=self.cookie_name)
         self.csrf = CSRF(app.derive_key("csrf"))
+        # Tokens in pages rendered before a secret rotation still verify.
+        self._old_csrf = [CSRF(key) for key in app.derive_keys("csrf")[1:]]
 
     # -- loading --------------------------------------------------------------------
 
@@ -187,13 +198,13 @@ class SessionManager:
         try:
             return await self.store.get(key)
         except SessionStoreError as exc:
-            raise ServiceUnavailable("sessions are unavailable, try again shortly") from exc
+            raise _unavailable(exc) from exc
 
     async def _put(self, record: SessionRecord) -> None:
         try:
             await self.store.put(record)
         except SessionStoreError as exc:
-            raise ServiceUnavailable("sessions are unavailable, try again shortly") from exc
+            raise _unavailable(exc) from exc
 
     async def _issue(self, session: Session[Any], user_id: str | None, data: bytes) -> None:
         assert self.codec is not None
@@ -215,7 +226,7 @@ class SessionManager:
 
     async def save(self, session: Session[Any]) -> None:
         """Store the session's data."""
-        data = _encode(session._data) if session._data is not None else b""
+        data = _stored_data(session)
         if session.record is None:
             await self._issue(session, None, data)
             return
@@ -226,29 +237,29 @@ class SessionManager:
         """Replace the session with a new one for ``user_id`` (new token: no fixation)."""
         if data is not None:
             session._data = data
-        encoded = _encode(session._data) if session._data is not None else b""
         old = session.id
-        await self._issue(session, user_id, encoded)
+        await self._issue(session, user_id, _stored_data(session))
         if old is not None:
-            await self.close(old)
+            # Replaced, not closed: the tab signing in must follow the action's redirect.
+            await self.close(old, replaced=True)
 
-    async def close(self, key: str | None) -> None:
+    async def close(self, key: str | None, *, replaced: bool = False) -> None:
         """End one session: forget it and end its live streams (on every process)."""
         if key is None:
             return
         try:
             await self.store.delete(key)
         except SessionStoreError as exc:
-            raise ServiceUnavailable("sessions are unavailable, try again shortly") from exc
+            raise _unavailable(exc) from exc
         if self.app is not None:
-            await self.app.session_closed(key)
+            await self.app.session_closed(key, replaced=replaced)
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""
         try:
             keys = await self.store.delete_user(user_id)
         except SessionStoreError as exc:
-            raise ServiceUnavailable("sessions are unavailable, try again shortly") from exc
+            raise _unavailable(exc) from exc
         for key in keys:
             await self.close(key)
         return keys
@@ -258,7 +269,7 @@ class SessionManager:
         try:
             return await self.store.list_user(user_id)
         except SessionStoreError as exc:
-            raise ServiceUnavailable("sessions are unavailable, try again shortly") from exc
+            raise _unavailable(exc) from exc
 
     # -- checks ---------------------------------------------------------------------
 
@@ -278,8 +289,9 @@ class SessionManager:
             raise CSRFError("cross-site request refused")
         session = await self.load(conn)
         assert self.csrf is not None
-        if session.token is None or not self.csrf.verify(
-            session.token, conn.headers.get("x-csrf-token")
+        token = conn.headers.get("x-csrf-token")
+        if session.token is None or not any(
+            csrf.verify(session.token, token) for csrf in (self.csrf, *self._old_csrf)
         ):
             raise CSRFError("missing or invalid CSRF token")
 
@@ -293,6 +305,36 @@ class SessionManager:
         if self.secure if self.secure is not None else secure:
             parts.append("Secure")
         return "; ".join(parts).encode("latin-1")
+
+
+def _unavailable(exc: SessionStoreError) -> ServiceUnavailable:
+    """The 503 for a store failure, logged: its message (a path, a host) is for logs only."""
+    log.error("session store failed: %s", exc)
+    return ServiceUnavailable("sessions are unavailable, try again shortly")
+
+
+def _stored_data(session: Session[Any]) -> bytes:
+    """The data to store: as changed in this request, else as it was (never dropped)."""
+    if session._data is not None:
+        return _encode(session._data)
+    return session.record.data if session.record is not None else b""
+
+
+def _decode(raw: bytes, data_type: Any) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=data_type)
+    except msgspec.DecodeError as exc:
+        log.warning("session data does not fit %r (%s); using its defaults", data_type, exc)
+        return _defaults(data_type)
+
+
+def _defaults(data_type: Any) -> Any:
+    try:
+        return msgspec.json.decode(b"{}", type=data_type)
+    except msgspec.ValidationError as exc:
+        raise TypeError(
+            f"session data type {data_type!r} needs a default for every field: {exc}"
+        ) from exc
 
 
 def _encode(data: Any) -> bytes:

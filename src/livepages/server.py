@@ -1,0 +1,55 @@
+"""Running an app: uvicorn, with live streams ended at once on shutdown.
+
+uvicorn stops by waiting for open responses to finish before it runs the
+lifespan shutdown, and a live stream never finishes by itself. ``run`` ends
+the streams of every livepages app it serves (mounted ones included) as soon
+as the server is asked to stop; browsers then reconnect to the next server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.routing import Mount
+
+__all__ = ["livepages_apps", "run"]
+
+
+def livepages_apps(app: Any) -> Iterator[Any]:
+    """Every livepages ``App`` in an ASGI app tree: the app itself and what it mounts."""
+    from livepages.app import App
+
+    if isinstance(app, App):
+        yield app
+    routes = getattr(getattr(app, "router", None), "routes", None) or getattr(app, "routes", [])
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from livepages_apps(route.app)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending live streams first when asked to exit."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and not self.should_exit:
+            for app in livepages_apps(self.config.app):
+                loop.create_task(app.shutdown())
+        super().handle_exit(sig, frame)
+
+
+def run(app: Any, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+    """Serve ``app`` with uvicorn (uvloop and httptools when installed) until stopped.
+
+    ``options`` go to ``uvicorn.Config`` (``log_level``, ``ssl_certfile``, ...).
+    """
+    options.setdefault("timeout_graceful_shutdown", 5)
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    _Server(config).run()

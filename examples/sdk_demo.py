@@ -25,9 +25,9 @@ PAGE = f"""<!doctype html>
 <script type="module" src="{DATASTAR_JS}"></script></head>
 <body data-signals="{{text: ''}}">
   <h1>livepages SDK demo</h1>
-  <p id="clock" data-init="@get('/clock')">connecting…</p>
+  <p id="clock" data-init="@get('clock')">connecting…</p>
   <input data-bind:text placeholder="type something">
-  <button data-on:click="@post('/echo')">Echo</button>
+  <button data-on:click="@post('echo')">Echo</button>
   <p id="echo"></p>
 </body></html>"""
 

@@ -1,0 +1,1 @@
+"""Chat rooms whose new messages are appended, not re-rendered."""

@@ -1,0 +1,263 @@
+"""Chat: rooms at ``/rooms/{room}`` where new messages are appended, not re-rendered.
+
+Posting a message publishes ``MessagePosted`` on the subject ``chat.<room>``.
+Each room page subscribes to its own room with ``@on(MessagePosted, room="room")``
+on a method that takes the ``SSE`` handle: it appends one ``<li>`` to
+``#messages`` with ``sse.patch_elements(..., selector="#messages", mode="append")``
+rather than re-rendering the page, so a busy room sends each viewer a few
+hundred bytes a message, whatever the length of the history. A viewer who joins
+later gets the whole page rendered once, history included.
+
+Sending is an app-wide action (``@app.action``) that reads the room from the
+``room`` signal, not a page action: livepages re-renders the calling tab's
+views after every page action, and a room's view is shared by all its viewers,
+so a page action would send everyone the whole page again after the append.
+
+People pick a name in the page (the ``name`` signal): there are no accounts.
+Every name and message is escaped by the templates. A room name that is not
+lowercase letters, digits and dashes is a 400 on every route, checked by the
+page parameter's converter before any code of the page runs.
+
+``create_app(settings)`` builds a fresh app with empty rooms (tests use one per
+test, with a local Datastar build); ``app`` is the one ``make run`` serves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from livepages import (
+    SSE,
+    App,
+    BadRequest,
+    Converter,
+    Page,
+    Redirect,
+    Settings,
+    ValidationError,
+    action,
+    redirect,
+)
+from livepages.events import Event, on
+
+__all__ = [
+    "HISTORY",
+    "MAX_NAME",
+    "MAX_TEXT",
+    "Draft",
+    "Message",
+    "MessagePosted",
+    "RoomChoice",
+    "RoomName",
+    "Rooms",
+    "app",
+    "create_app",
+    "parse_room",
+]
+
+TEMPLATES = Path(__file__).parent / "templates"
+HEAD = """<link rel="icon" href="data:,">
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
+  #messages { list-style: none; padding: 0; min-height: 4rem; }
+  #messages li { padding: .2rem 0; }
+  #messages .author { font-weight: bold; margin-right: .5rem; }
+  .chat:has(#messages li) .empty { display: none; }
+  .error { color: #b00; }
+</style>"""
+
+#: Room names: lowercase words with dashes, so every room has one plain URL.
+ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+ROOM_RULE = "a room name (lowercase letters, digits and dashes, at most 32)"
+DEFAULT_ROOMS = ("general", "random")
+MAX_NAME = 32
+MAX_TEXT = 500
+#: Messages kept per room (in memory; older ones are forgotten).
+HISTORY = 100
+#: Rooms kept at most: a room is created by its first message.
+MAX_ROOMS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    id: int
+    author: str
+    text: str
+
+
+class Rooms:
+    """Every room's recent messages, in memory: a real app would keep them in a database."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, deque[Message]] = {
+            name: deque(maxlen=HISTORY) for name in DEFAULT_ROOMS
+        }
+        self._next_id = 1
+
+    def names(self) -> list[str]:
+        """The rooms with messages (and the default ones), in the order they opened."""
+        return list(self._rooms)
+
+    def history(self, room: str) -> list[Message]:
+        """A room's recent messages, oldest first."""
+        return list(self._rooms.get(room, ()))
+
+    def post(self, room: str, author: str, text: str) -> Message:
+        """Add a message to a room, opening the room if needed."""
+        messages = self._rooms.get(room)
+        if messages is None:
+            if len(self._rooms) >= MAX_ROOMS:
+                raise ValidationError({"text": "too many rooms are open: try an existing one"})
+            messages = self._rooms[room] = deque(maxlen=HISTORY)
+        message = Message(self._next_id, author, text)
+        self._next_id += 1
+        messages.append(message)
+        return message
+
+    def count(self, room: str) -> int:
+        """How many messages a room holds."""
+        return len(self._rooms.get(room, ()))
+
+
+@dataclass
+class MessagePosted(Event, subject="chat.{room}"):
+    """A message was posted in ``room``: its viewers append it."""
+
+    room: str
+    id: int
+    author: str
+    text: str
+
+    @property
+    def message(self) -> Message:
+        """The message itself."""
+        return Message(self.id, self.author, self.text)
+
+
+@dataclass
+class Draft:
+    """The signals of the message form: the room (set by the page), who writes, and what."""
+
+    room: str = ""
+    name: str = ""
+    text: str = ""
+
+
+@dataclass
+class RoomChoice:
+    """The lobby's ``room`` signal: the room to go to."""
+
+    room: str = ""
+
+
+def parse_room(text: str) -> str:
+    """``text`` as a room name; ``ValueError`` unless it is one."""
+    if ROOM_NAME.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a room name")
+    return text
+
+
+#: A room name as a page parameter: anything else is a 400 before any code of ours runs.
+RoomName = Annotated[str, Converter(parse_room, name=ROOM_RULE)]
+
+
+def checked_draft(draft: Draft) -> Draft:
+    """The draft stripped; ``ValidationError`` with a message per bad field."""
+    try:
+        room = parse_room(draft.room)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None  # the page sets it: not the user's doing
+    name, text = draft.name.strip(), draft.text.strip()
+    errors = {}
+    if not name:
+        errors["name"] = "choose a name"
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"must be at most {MAX_NAME} characters"
+    if not text:
+        errors["text"] = "is empty"
+    elif len(text) > MAX_TEXT:
+        errors["text"] = f"must be at most {MAX_TEXT} characters"
+    if errors:
+        raise ValidationError(errors)
+    return Draft(room, name, text)
+
+
+def create_app(settings: Settings | None = None) -> App:
+    """A chat app with empty rooms."""
+    app = App(templates=TEMPLATES, settings=settings, head=HEAD)
+    rooms = Rooms()
+
+    @app.action
+    async def send(draft: Draft, sse: SSE) -> None:
+        """Post a message. An app-wide action, not a page action: see the README."""
+        draft = checked_draft(draft)
+        message = rooms.post(draft.room, draft.name, draft.text)
+        event = MessagePosted(
+            room=draft.room, id=message.id, author=message.author, text=message.text
+        )
+        await app.publish(event)
+        await sse.patch_signals({"text": ""})  # empty the input, keep the name
+
+    @app.page("/rooms/{room}")
+    class ChatRoom(Page):
+        """One room: its history, then each new message appended as it comes."""
+
+        room: RoomName
+
+        def title(self) -> str:
+            return f"#{self.room}"
+
+        async def render(self) -> str:
+            html: str = self.template(
+                "room.html",
+                messages=rooms.history(self.room),
+                lobby=Lobby(),
+                send=send,
+                signals={
+                    "room": self.room,
+                    "name": "",
+                    "text": "",
+                    "errors": {"name": "", "text": ""},
+                },
+            )
+            return html
+
+        @on(MessagePosted, room="room")
+        async def posted(self, event: MessagePosted, sse: SSE) -> None:
+            # One <li>, appended: the rest of the page is already in the browser.
+            item = app.templates.render("message.html", message=event.message)
+            await sse.patch_elements(item, selector="#messages", mode="append")
+
+    @app.page("/")
+    @on(MessagePosted)  # any room: the lobby shows how many messages each one holds
+    class Lobby(Page):
+        """The list of rooms, and a way to open a new one."""
+
+        def title(self) -> str:
+            return "Chat"
+
+        async def render(self) -> str:
+            listed = [(name, ChatRoom(room=name), rooms.count(name)) for name in rooms.names()]
+            html: str = self.template(
+                "lobby.html", rooms=listed, signals={"room": "", "errors": {"room": ""}}
+            )
+            return html
+
+        @action
+        async def enter(self, choice: RoomChoice) -> Redirect:
+            try:
+                room = parse_room(choice.room.strip().lower())
+            except ValueError:
+                raise ValidationError({"room": f"must be {ROOM_RULE}"}) from None
+            return redirect(ChatRoom(room=room))
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,312 @@
+"""The chat example: over HTTP (in process and on a real server) and in Chromium."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from html import unescape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from examples.chat import app as chat
+from examples.chat.app import MAX_NAME, MAX_TEXT, create_app
+from examples.testing import (
+    SSEEvent,
+    goto_live,
+    live_stream,
+    page_wiring,
+    parse_events,
+    watch_console,
+)
+from livepages import App, Settings
+from livepages.testing import LiveServer
+
+if TYPE_CHECKING:
+    from tests.fixtures.browser import NewContext
+
+DATASTAR = {"Datastar-Request": "true"}
+
+
+async def send(
+    client: httpx.AsyncClient, room: str, name: str, text: str, **headers: str
+) -> httpx.Response:
+    signals = {"room": room, "name": name, "text": text}
+    return await client.post("/_action/send", json=signals, headers={**DATASTAR, **headers})
+
+
+def patches(response: httpx.Response) -> list[tuple[str, dict[str, Any] | str]]:
+    """What a Datastar response patches: ("signals", dict) or ("elements", script text)."""
+    assert response.status_code == 200, response.text
+    found: list[tuple[str, dict[str, Any] | str]] = []
+    for event in parse_events(response.text):
+        if event.type == "datastar-patch-signals":
+            found.append(("signals", json.loads(" ".join(event.field("signals")))))
+        else:
+            found.append(("elements", event.text))
+    return found
+
+
+def texts(html: str) -> list[str]:
+    """The message texts on a rendered page, in order."""
+    parts = unescape(html).split('<span class="text">')[1:]
+    return [part.split("</span>", 1)[0] for part in parts]
+
+
+def appended(text: str) -> Any:
+    def wanted(event: SSEEvent) -> bool:
+        return event.type == "datastar-patch-elements" and text in event.text
+
+    return wanted
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+# -- pages ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_lobby_links_the_rooms(client: httpx.AsyncClient) -> None:
+    html = (await client.get("/")).text
+    assert '<a href="/rooms/general">#general</a> <small>(0 messages)</small>' in html
+    assert '<a href="/rooms/random">#random</a>' in html
+    assert "@post(&#39;/_action/enter&#39;" in html
+
+
+@pytest.mark.anyio
+async def test_a_room_starts_empty(client: httpx.AsyncClient) -> None:
+    response = await client.get("/rooms/general")
+    assert response.status_code == 200
+    html = unescape(response.text)
+    assert "<title>#general</title>" in html
+    assert texts(html) == []
+    assert "@post('/_action/send'" in html
+    assert "@get('/rooms/general/_live'" in html
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("room", ["Shouting", "under_score", "-dash", "x" * 33, "caf%C3%A9"])
+async def test_bad_room_names_are_400(client: httpx.AsyncClient, room: str) -> None:
+    response = await client.get(f"/rooms/{room}")
+    assert response.status_code == 400
+    assert "is not a room name (lowercase letters, digits and dashes" in unescape(response.text)
+    # Its stream is refused with a 204, which stops Datastar from retrying.
+    page = await client.get("/rooms/general")
+    tab, _ = page_wiring(page.text)
+    refused = await client.get(f"/rooms/{room}/_live", headers={"X-LP-Tab": tab})
+    assert refused.status_code == 204
+    assert "is not a room name" in refused.headers["x-livepages-refused"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("room", ["Shouting", "", "a.b"])
+async def test_messages_to_bad_rooms_are_400(client: httpx.AsyncClient, room: str) -> None:
+    [(kind, signals)] = patches(await send(client, room, "ada", "hi"))
+    assert kind == "signals"
+    assert isinstance(signals, dict)
+    assert signals["_error"]["status"] == 400
+
+
+# -- posting ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_message_is_kept_and_the_input_emptied(client: httpx.AsyncClient) -> None:
+    response = await send(client, "general", "  Ada ", " hello ")
+    # The text input empties, the name stays, and earlier errors clear.
+    assert patches(response) == [
+        ("signals", {"text": ""}),
+        ("signals", {"errors": {"room": "", "name": "", "text": ""}}),
+    ]
+    html = (await client.get("/rooms/general")).text
+    assert '<span class="author">Ada</span><span class="text">hello</span>' in html
+    assert "(1 message)" in (await client.get("/")).text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "text", "errors"),
+    [
+        ("", "hi", {"name": "choose a name", "text": ""}),
+        ("ada", "   ", {"name": "", "text": "is empty"}),
+        ("", "", {"name": "choose a name", "text": "is empty"}),
+        (
+            "a" * (MAX_NAME + 1),
+            "hi",
+            {"name": f"must be at most {MAX_NAME} characters", "text": ""},
+        ),
+        (
+            "ada",
+            "b" * (MAX_TEXT + 1),
+            {"name": "", "text": f"must be at most {MAX_TEXT} characters"},
+        ),
+    ],
+)
+async def test_bad_messages_are_refused(
+    client: httpx.AsyncClient, name: str, text: str, errors: dict[str, str]
+) -> None:
+    expected = {"errors": {"room": "", **errors}}
+    assert patches(await send(client, "general", name, text)) == [("signals", expected)]
+    assert texts((await client.get("/rooms/general")).text) == []
+
+
+@pytest.mark.anyio
+async def test_malformed_signals_are_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/_action/send", content=b"{not json")
+    assert response.status_code == 400
+    response = await client.post("/_action/send", json={"room": "general", "text": 5})
+    assert response.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_names_and_messages_are_escaped(client: httpx.AsyncClient) -> None:
+    await send(client, "general", "<b>eve</b>", "<script>alert(1)</script>")
+    html = (await client.get("/rooms/general")).text
+    assert "<script>alert" not in html
+    assert "<b>eve" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.anyio
+async def test_rooms_are_separate_and_open_on_first_message(client: httpx.AsyncClient) -> None:
+    await send(client, "general", "ada", "in general")
+    await send(client, "new-room", "ada", "in a new room")
+    assert texts((await client.get("/rooms/general")).text) == ["in general"]
+    assert texts((await client.get("/rooms/random")).text) == []
+    assert texts((await client.get("/rooms/new-room")).text) == ["in a new room"]
+    assert '<a href="/rooms/new-room">#new-room</a>' in (await client.get("/")).text
+
+
+@pytest.mark.anyio
+async def test_history_and_rooms_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chat, "HISTORY", 3)
+    monkeypatch.setattr(chat, "MAX_ROOMS", 3)  # the two default rooms and one more
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for n in range(5):
+            await send(client, "extra", "ada", f"message {n}")
+        assert texts((await client.get("/rooms/extra")).text) == [
+            "message 2",
+            "message 3",
+            "message 4",
+        ]
+        refused = patches(await send(client, "one-too-many", "ada", "hi"))
+        message = "too many rooms are open: try an existing one"
+        assert refused == [("signals", {"errors": {"room": "", "name": "", "text": message}})]
+
+
+@pytest.mark.anyio
+async def test_the_lobby_sends_you_to_a_room(client: httpx.AsyncClient) -> None:
+    [(kind, script)] = patches(
+        await client.post("/_action/enter", json={"room": " Board-Games "}, headers=DATASTAR)
+    )
+    assert kind == "elements"
+    assert "window.location.href = " in str(script)
+    assert '"/rooms/board-games"' in str(script)
+    refused = await client.post("/_action/enter", json={"room": "a b"}, headers=DATASTAR)
+    [(_, signals)] = patches(refused)
+    assert signals == {"errors": {"room": f"must be {chat.ROOM_RULE}"}}
+
+
+def test_module_app_is_what_make_run_serves() -> None:
+    assert isinstance(chat.app, App)
+
+
+# -- live streams -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_new_messages_are_appended_not_re_rendered() -> None:
+    with LiveServer(create_app()) as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url) as client,
+            live_stream(client, "/rooms/general") as ada,
+            live_stream(client, "/rooms/general") as bob,
+            live_stream(client, "/rooms/random") as elsewhere,
+        ):
+            for stream in (ada, bob, elsewhere):
+                assert (await stream.next()).field("elements")[0].startswith('<main id="lp-root">')
+
+            await send(client, "general", "ada", "one <i>", **{"X-LP-Tab": ada.tab})
+            await send(client, "general", "ada", "two", **{"X-LP-Tab": ada.tab})
+            for stream in (ada, bob):
+                seen = await stream.until(appended(">two</span>"))
+                # Nothing but the two appends: no full re-render for anyone, sender included.
+                assert [(e.field("selector"), e.field("mode")) for e in seen] == [
+                    (["#messages"], ["append"]),
+                    (["#messages"], ["append"]),
+                ]
+                assert seen[0].field("elements") == [
+                    '<li id="message-1"><span class="author">ada</span>'
+                    '<span class="text">one &lt;i&gt;</span></li>'
+                ]
+
+            # The other room heard nothing of it: its next event is its own message.
+            await send(client, "random", "bob", "elsewhere")
+            assert ">elsewhere</span>" in (await elsewhere.next()).text
+
+            # Someone joining later gets the history in one render.
+            async with live_stream(client, "/rooms/general") as late:
+                assert texts((await late.next()).text) == ["one <i>", "two"]
+
+
+@pytest.mark.anyio
+async def test_the_lobby_counts_messages_of_every_room() -> None:
+    with LiveServer(create_app()) as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url) as client,
+            live_stream(client, "/") as lobby,
+        ):
+            await lobby.next()
+            await send(client, "random", "ada", "hi")
+            counted = await lobby.wait_for(lambda e: "(1 message)" in e.text)
+            assert '<a href="/rooms/random">#random</a> <small>(1 message)</small>' in counted.text
+
+
+# -- in a real browser ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(datastar_js: Path) -> Iterator[LiveServer]:
+    # Requested before browser_context by the tests, so pages close before the server stops.
+    with LiveServer(create_app(Settings(datastar_file=str(datastar_js)))) as live:
+        yield live
+
+
+def test_two_people_chat(server: LiveServer, browser_context: NewContext) -> None:
+    from playwright.sync_api import Page, expect
+
+    ada, bob = browser_context().new_page(), browser_context().new_page()
+    problems = [watch_console(page) for page in (ada, bob)]
+    for page in (ada, bob):
+        goto_live(page, server.url + "/rooms/general")
+
+    def say(page: Page, name: str, text: str) -> None:
+        page.fill("#name", name)
+        page.fill("#text", text)
+        page.press("#text", "Enter")
+
+    say(ada, "Ada", "hello <b>Bob</b>")
+    messages = bob.locator("#messages li")
+    expect(messages).to_have_count(1, timeout=2000)
+    expect(messages.locator(".author")).to_have_text("Ada")
+    expect(messages.locator(".text")).to_have_text("hello <b>Bob</b>")  # shown, not parsed
+    expect(ada.locator("#text")).to_have_value("")
+    expect(ada.locator("#name")).to_have_value("Ada")
+
+    say(bob, "Bob", "hi Ada")
+    expect(ada.locator("#messages li .text")).to_have_text(["hello <b>Bob</b>", "hi Ada"])
+    expect(bob.locator("#messages li .author")).to_have_text(["Ada", "Bob"])
+    expect(bob.locator(".empty")).to_be_hidden()
+
+    say(bob, "", "who am I?")
+    expect(bob.locator("#name-error")).to_have_text("choose a name")
+    expect(ada.locator("#messages li")).to_have_count(2)
+    assert problems == [[], []]

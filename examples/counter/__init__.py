@@ -1,0 +1,1 @@
+"""A counter that everyone with the page open shares."""

@@ -1,0 +1,1 @@
+"""Conway's Game of Life, stepped by the server and streamed to every viewer."""

@@ -1,0 +1,1 @@
+"""Notes: sign-in, private notes live across a user's tabs, and a sessions page."""

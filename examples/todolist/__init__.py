@@ -1,0 +1,1 @@
+"""A shared todo list with a filter per browser tab."""

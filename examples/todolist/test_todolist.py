@@ -1,0 +1,291 @@
+"""The todo list example: over HTTP (in process and on a real server) and in Chromium."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from html import unescape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from examples.testing import goto_live, live_stream, page_wiring, parse_events, watch_console
+from examples.todolist import app as todolist
+from examples.todolist.app import MAX_TITLE, create_app
+from livepages import App, Settings
+from livepages.testing import LiveServer
+
+if TYPE_CHECKING:
+    from tests.fixtures.browser import NewContext
+
+
+class Browser:
+    """One page load of the todo list over HTTP: its tab id goes with every action."""
+
+    def __init__(self, client: httpx.AsyncClient, tab: str) -> None:
+        self.client = client
+        self.headers = {"X-LP-Tab": tab, "Datastar-Request": "true"}
+
+    @classmethod
+    async def load(cls, client: httpx.AsyncClient) -> Browser:
+        page = await client.get("/")
+        assert page.status_code == 200
+        tab, _ = page_wiring(page.text)
+        return cls(client, tab)
+
+    async def post(self, name: str, **signals: Any) -> httpx.Response:
+        return await self.client.post(f"/_action/{name}", json=signals, headers=self.headers)
+
+    async def delete(self, **signals: Any) -> httpx.Response:
+        query = {"datastar": json.dumps(signals)}
+        return await self.client.delete("/_action/delete", params=query, headers=self.headers)
+
+
+def signal_patches(response: httpx.Response) -> list[dict[str, Any]]:
+    """The signals that a Datastar response patches, one dict per event."""
+    assert response.status_code == 200, response.text
+    found = []
+    for event in parse_events(response.text):
+        assert event.type == "datastar-patch-signals"
+        found.append(json.loads(" ".join(event.field("signals"))))
+    return found
+
+
+def titles(html: str) -> list[str]:
+    """The titles of the todos on a rendered page, in order."""
+    parts = unescape(html).split('<span class="title">')[1:]
+    return [part.split("</span>", 1)[0] for part in parts]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def tab(client: httpx.AsyncClient) -> Browser:
+    return await Browser.load(client)
+
+
+# -- the shared list ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_page_starts_empty_with_every_filter(client: httpx.AsyncClient) -> None:
+    html = unescape((await client.get("/")).text)
+    assert "Nothing to show." in html
+    assert "0 left of 0" in html
+    for name in ("all", "active", "done"):
+        assert f"$filter = '{name}'; @post('/_action/show'" in html
+    assert 'id="filter-all" aria-pressed="true"' in html
+    start = html.index("data-signals__ifmissing='") + len("data-signals__ifmissing='")
+    signals = json.loads(html[start : html.index("'", start)])
+    assert signals == {"title": "", "todo": 0, "filter": "all", "errors": {"title": ""}}
+
+
+@pytest.mark.anyio
+async def test_add_toggle_and_delete(client: httpx.AsyncClient, tab: Browser) -> None:
+    # A successful add empties the input and clears the error under it.
+    added = await tab.post("add", title="  milk  ")
+    assert signal_patches(added) == [{"title": ""}, {"errors": {"title": ""}}]
+    await tab.post("add", title="eggs")
+    html = (await client.get("/")).text
+    assert titles(html) == ["milk", "eggs"]
+    assert "2 left of 2" in html
+
+    assert (await tab.post("toggle", todo=1)).status_code == 200
+    html = (await client.get("/")).text
+    assert '<li id="todo-1" class="done">' in html
+    assert "1 left of 2" in html
+    await tab.post("toggle", todo=1)
+    assert '<li id="todo-1" class="active">' in (await client.get("/")).text
+
+    assert (await tab.delete(todo=1)).status_code == 200
+    assert titles((await client.get("/")).text) == ["eggs"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [("", "is required"), ("   ", "is required"), ("x" * (MAX_TITLE + 1), "must be at most")],
+)
+async def test_bad_titles_are_refused(
+    client: httpx.AsyncClient, tab: Browser, title: str, message: str
+) -> None:
+    [errors] = signal_patches(await tab.post("add", title=title))
+    assert errors["errors"]["title"].startswith(message)
+    assert "0 left of 0" in (await client.get("/")).text
+
+
+@pytest.mark.anyio
+async def test_the_list_has_a_bound(
+    client: httpx.AsyncClient, tab: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(todolist, "MAX_TODOS", 2)
+    for title in ("one", "two"):
+        await tab.post("add", title=title)
+    [errors] = signal_patches(await tab.post("add", title="three"))
+    assert errors == {"errors": {"title": "the list is full (2 todos)"}}
+    assert titles((await client.get("/")).text) == ["one", "two"]
+
+
+@pytest.mark.anyio
+async def test_titles_are_escaped(client: httpx.AsyncClient, tab: Browser) -> None:
+    await tab.post("add", title="<script>alert(1)</script>")
+    html = (await client.get("/")).text
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.anyio
+async def test_unknown_todos_are_404(client: httpx.AsyncClient, tab: Browser) -> None:
+    # Datastar requests get the error as a signal patch; plain requests a real 404.
+    [patch] = signal_patches(await tab.post("toggle", todo=7))
+    assert patch["_error"]["status"] == 404
+    assert (await client.post("/_action/toggle", json={"todo": 7})).status_code == 404
+    query = {"datastar": json.dumps({"todo": 7})}
+    assert (await client.delete("/_action/delete", params=query)).status_code == 404
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("toggle", {}),
+        ("toggle", {"todo": "one"}),
+        ("show", {"filter": "everything"}),
+        ("show", {}),
+    ],
+)
+async def test_malformed_signals_are_400(
+    client: httpx.AsyncClient, tab: Browser, name: str, body: dict[str, Any]
+) -> None:
+    headers = {"X-LP-Tab": tab.headers["X-LP-Tab"]}
+    response = await client.post(f"/_action/{name}", json=body, headers=headers)
+    assert response.status_code == 400
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("header", [None, "A" * 32, "short"])
+async def test_the_filter_needs_a_real_tab(client: httpx.AsyncClient, header: str | None) -> None:
+    headers = {} if header is None else {"X-LP-Tab": header}
+    response = await client.post("/_action/show", json={"filter": "done"}, headers=headers)
+    assert response.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/_action/delete", json={"todo": 1})).status_code == 405
+
+
+@pytest.mark.anyio
+async def test_apps_do_not_share_lists(client: httpx.AsyncClient, tab: Browser) -> None:
+    await tab.post("add", title="mine")
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        assert titles((await other.get("/")).text) == []
+
+
+def test_module_app_is_what_make_run_serves() -> None:
+    assert isinstance(todolist.app, App)
+
+
+# -- a filter per tab, on live streams ------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_each_tab_keeps_its_own_filter() -> None:
+    with LiveServer(create_app()) as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url) as client,
+            live_stream(client, "/") as first,
+            live_stream(client, "/") as second,
+        ):
+            for stream in (first, second):
+                await stream.next()  # the opening render
+            one, two = Browser(client, first.tab), Browser(client, second.tab)
+            await one.post("add", title="milk")
+            await one.post("add", title="eggs")
+            await one.post("toggle", todo=1)
+            await first.wait_for(lambda e: '<li id="todo-1" class="done">' in e.text)
+            await second.wait_for(lambda e: '<li id="todo-1" class="done">' in e.text)
+
+            assert (await one.post("show", filter="done")).status_code == 200
+            shown = await first.wait_for(lambda e: 'id="filter-done" aria-pressed="true"' in e.text)
+            assert titles(shown.text) == ["milk"]
+
+            # The other tab's view did not change: a new todo shows in both, each filtered.
+            await two.post("add", title="bread")
+            mine = await first.wait_for(lambda e: "2 left of 3" in e.text)
+            theirs = await second.wait_for(lambda e: "2 left of 3" in e.text)
+            assert titles(mine.text) == ["milk"]
+            assert titles(theirs.text) == ["milk", "eggs", "bread"]
+            assert 'id="filter-all" aria-pressed="true"' in theirs.text
+
+
+# -- in a real browser ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(datastar_js: Path) -> Iterator[LiveServer]:
+    # Requested before browser_context by the tests, so pages close before the server stops.
+    with LiveServer(create_app(Settings(datastar_file=str(datastar_js)))) as live:
+        yield live
+
+
+def test_two_tabs_share_the_list_but_not_the_filter(
+    server: LiveServer, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    context = browser_context()  # one browser: two tabs of the same user
+    left, right = context.new_page(), context.new_page()
+    problems = [watch_console(page) for page in (left, right)]
+    for page in (left, right):
+        goto_live(page, server.url + "/")
+
+    def switch_to(page: Page) -> Page:
+        # As a user would: Chromium throttles animation frames in a background tab,
+        # which Playwright waits on before it clicks.
+        page.bring_to_front()
+        return page
+
+    def shows(page: Page, *expected: str) -> None:
+        expect(page.locator("#todos .title")).to_have_text(list(expected), timeout=2000)
+
+    switch_to(left)
+    left.fill("#title", "milk")
+    left.press("#title", "Enter")
+    shows(left, "milk")
+    left.fill("#title", "eggs")
+    left.press("#title", "Enter")
+    shows(left, "milk", "eggs")
+    expect(left.locator("#title")).to_have_value("")
+    shows(right, "milk", "eggs")
+
+    left.check("#todo-1 input[type=checkbox]")
+    expect(right.locator("#todo-1")).to_have_class("done")
+
+    left.click("#filter-done")
+    shows(left, "milk")
+    expect(left.locator("#filter-done")).to_have_attribute("aria-pressed", "true")
+    switch_to(right).click("#filter-active")
+    shows(right, "eggs")
+    shows(left, "milk")
+
+    right.fill("#title", "bread")
+    right.press("#title", "Enter")
+    shows(right, "eggs", "bread")
+    expect(left.locator("#summary")).to_have_text("2 left of 3")
+    shows(left, "milk")
+
+    # Not done any more: it leaves the left tab's "done" view, joins the right one's.
+    switch_to(left).click("#todo-1 input[type=checkbox]")
+    expect(left.locator("#todos .empty")).to_have_text("Nothing to show.")
+    shows(right, "milk", "eggs", "bread")
+    expect(right.locator("#filter-active")).to_have_attribute("aria-pressed", "true")
+    assert problems == [[], []]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from livepages import SSE, App, Page, Settings, action
+from livepages import SSE, App, Page, Session, Settings, action
 from livepages.events import TAB, Event, on
 from livepages.tabs import Tab
 from livepages.testing import Client
@@ -371,3 +371,33 @@ async def test_new_streams_are_refused_while_shutting_down(state: State) -> None
         async with page.stream() as stream:
             await asyncio.wait_for(stream.ended.wait(), 2)
             assert stream.status == 204
+
+
+async def test_a_per_session_view_renders_once_per_session() -> None:
+    app = App(sessions=True)
+    renders: list[str | None] = []
+
+    @app.page("/me")
+    @on(Changed)
+    class Me(Page):
+        def render(self, session: Session[dict[str, str]]) -> str:
+            renders.append(session.id)
+            return f"<p>{len(renders)}</p>"
+
+    first, second = Client(app), Client(app)  # two browsers: two sessions
+    async with first, second:
+        streams = []
+        for client in (first, second):
+            page = await client.get("/me")
+            for _ in range(3):  # three tabs per session
+                tab = await client.get("/me")
+                streams.append(await tab.stream().open())
+            assert page.status_code == 200
+        for stream in streams:
+            await stream.next_event()
+        renders.clear()
+        await app.publish(Changed(board="x"))
+        for stream in streams:
+            await stream.next_event()
+        assert len(renders) == 2  # six viewers, two sessions
+        assert len(set(renders)) == 2

@@ -5,7 +5,6 @@ import sys
 
 import pytest
 
-from benchmarks.fanout.lineup import DEFAULT_LIVEPAGES_APP
 from benchmarks.fanout.process import ServerProcess, Unavailable, free_port
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +30,8 @@ async def test_a_server_is_pinned_measured_and_stopped() -> None:
 
 async def test_a_factory_that_cannot_run_makes_the_target_unavailable() -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "benchmarks.fanout.serve", "--app", DEFAULT_LIVEPAGES_APP]
+    app = "benchmarks.fanout.tests.targets.broken:create_app"
+    argv = [sys.executable, "-m", "benchmarks.fanout.serve", "--app", app]
     server = ServerProcess([*argv, "--port", str(port)], port, CPU)
     try:
         with pytest.raises(Unavailable, match=r"NotImplementedError: .*placeholder"):

@@ -56,6 +56,7 @@ def test_a_small_run_end_to_end(tmp_path: Path) -> None:
         *("--clients", "20", "--changes", "2", "--settle", "0", "--pause", "0"),
         *("--targets", "raw,livepages", "--server-cpu", str(cpus[0])),
         *("--client-cpu", str(cpus[1]), "--json", str(out)),
+        *("--livepages-app", "benchmarks.fanout.tests.targets.broken:create_app"),
     ]
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.fanout", *argv],

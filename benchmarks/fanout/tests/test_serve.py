@@ -5,7 +5,7 @@ import re
 import pytest
 from starlette.applications import Starlette
 
-from benchmarks.fanout.lineup import DEFAULT_LIVEPAGES_APP, STARLETTE_APP
+from benchmarks.fanout.lineup import STARLETTE_APP
 from benchmarks.fanout.serve import EXIT_UNAVAILABLE, load_app, main
 
 
@@ -19,10 +19,13 @@ def test_load_app_needs_module_and_factory(spec: str) -> None:
         load_app(spec)
 
 
+BROKEN = "benchmarks.fanout.tests.targets.broken:create_app"
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (DEFAULT_LIVEPAGES_APP, "NotImplementedError: .*placeholder"),
+        (BROKEN, "NotImplementedError: .*placeholder"),
         ("benchmarks.fanout.no_such_module:create_app", "ModuleNotFoundError"),
         ("benchmarks.fanout.page:no_such_factory", "AttributeError"),
         ("bad spec", "ValueError: expected module:factory"),
@@ -36,7 +39,7 @@ def test_main_reports_an_app_that_cannot_run(
 
 
 def test_main_prints_the_reason_as_its_last_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--app", DEFAULT_LIVEPAGES_APP, "--port", "1"]) == EXIT_UNAVAILABLE
+    assert main(["--app", BROKEN, "--port", "1"]) == EXIT_UNAVAILABLE
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("NotImplementedError: ")
-    assert "GET /stream" in last
+    assert "on purpose" in last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -371,3 +372,34 @@ def test_decode_fields_strict_refuses_text_for_numbers() -> None:
 def test_decode_fields_needs_a_dataclass_or_struct() -> None:
     with pytest.raises(TypeError, match="cannot decode fields into"):
         decode_fields({}, int, lax=True)
+
+
+async def stalled_form(pause: float) -> AsyncIterator[bytes]:
+    yield b"name=Ada&age="
+    await asyncio.sleep(pause)
+    yield b"3"
+
+
+@pytest.mark.anyio
+async def test_a_form_that_stalls_is_a_408() -> None:
+    app = App(settings=Settings(read_timeout=0.05))
+
+    @app.page("/stall")
+    class Stall(Page):
+        def render(self) -> str:
+            return ""
+
+        @action
+        async def send(self, profile: Profile) -> None:
+            calls.append(profile)
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        stalled = await client.post(
+            "/stall/_action/send", content=stalled_form(1.0), headers=headers
+        )
+        prompt = await client.post("/stall/_action/send", content=stalled_form(0), headers=headers)
+    assert stalled.status_code == 408
+    assert prompt.status_code == 204
+    assert calls == [Profile("Ada", 3)]

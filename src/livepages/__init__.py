@@ -16,6 +16,7 @@ from livepages.errors import (
     HTTPError,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     ValidationError,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "PayloadTooLarge",
     "Query",
     "Redirect",
+    "RequestTimeout",
     "SQLiteSessionStore",
     "ServerSentEventGenerator",
     "ServiceUnavailable",

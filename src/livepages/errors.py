@@ -17,6 +17,7 @@ __all__ = [
     "HTTPError",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "ServiceUnavailable",
     "ValidationError",
 ]
@@ -64,6 +65,12 @@ class Conflict(HTTPError):
     """409: the request conflicts with the current state."""
 
     status = 409
+
+
+class RequestTimeout(HTTPError):
+    """408: the client stopped sending its request body."""
+
+    status = 408
 
 
 class PayloadTooLarge(HTTPError):

@@ -17,8 +17,14 @@ import msgspec
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
-from livepages.datastar.signals import QUERY_METHODS, decode_signals, read_body
-from livepages.errors import BadRequest, PayloadTooLarge, ValidationError
+from livepages.datastar.signals import (
+    QUERY_METHODS,
+    check_length,
+    decode_signals,
+    limited_receive,
+    read_body,
+)
+from livepages.errors import BadRequest, PayloadTooLarge, RequestTimeout, ValidationError
 from livepages.injection import Context
 from livepages.params import _optional_inner
 from livepages.settings import Settings
@@ -52,46 +58,32 @@ async def read_input(ctx: Context, into: Any) -> Any:
         if len(raw) > settings.max_signals_size:
             raise PayloadTooLarge(f"signals are larger than {settings.max_signals_size} bytes")
     else:
-        raw = await read_body(request, settings.max_signals_size)
+        raw = await read_body(
+            request, settings.max_signals_size, read_timeout=settings.read_timeout
+        )
     if wants_dict:
         return decode_signals(raw)
     return decode_signals(raw, into)
 
 
 async def read_form(ctx: Context) -> FormData:
-    """Parse the form body under the app's limits (413 past them)."""
+    """Parse the form body under the app's limits (413 past them, 408 if it stalls)."""
     request, settings = ctx.request, _settings(ctx)
     multipart = "multipart/" in request.headers.get("content-type", "")
     limit = settings.max_upload_size if multipart else settings.max_form_size
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    limited = Request(request.scope, _limited_receive(request, limit))
+    check_length(request, limit)
+    receive = limited_receive(request.receive, limit, settings.read_timeout)
+    limited = Request(request.scope, receive)
     try:
         return await limited.form(
             max_files=settings.max_files, max_fields=settings.max_fields, max_part_size=limit
         )
-    except PayloadTooLarge:
+    except (PayloadTooLarge, RequestTimeout):
         raise
     except Exception as exc:  # the multipart parser's errors are the client's fault
         if getattr(exc, "status_code", 400) == 413:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes") from None
         raise BadRequest(f"malformed form: {getattr(exc, 'detail', exc)}") from None
-
-
-def _limited_receive(request: Request, limit: int) -> Any:
-    receive = request.receive
-    seen = 0
-
-    async def limited() -> Any:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        return message
-
-    return limited
 
 
 def _form_values(form: FormData) -> typing.Iterator[tuple[str, Any]]:

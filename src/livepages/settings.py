@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_upload_size: int = 10 * MIB
     max_fields: int = 1000
     max_files: int = 10
+    #: Seconds a request body may stall between two pieces before it is a 408.
+    read_timeout: float = 30.0
     #: Seconds between SSE comment heartbeats on idle live streams.
     heartbeat: float = 15.0
     #: Seconds a live stream may block on a write before it is dropped.

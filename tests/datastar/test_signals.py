@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from livepages.datastar import read_signals
+from livepages.datastar import read_body, read_signals
 
 
 @dataclass
@@ -168,3 +169,24 @@ async def test_a_bad_content_length_is_a_400() -> None:
     async with client(make_app()) as c:
         response = await c.post("/s", content=b"{}", headers={"content-length": "-5"})
     assert response.status_code == 400
+
+
+async def stalls_after(first: bytes, pause: float) -> AsyncIterator[bytes]:
+    yield first
+    await asyncio.sleep(pause)
+    yield b"}"
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stalls_is_a_408() -> None:
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await read_body(request, 1024, read_timeout=0.05)
+        return JSONResponse({"size": len(body)})
+
+    app = Starlette(routes=[Route("/b", endpoint, methods=["POST"])])
+    async with client(app) as c:
+        stalled = await c.post("/b", content=stalls_after(b'{"a": 1', 1.0))
+        prompt = await c.post("/b", content=stalls_after(b'{"a": 1', 0.0))
+    assert stalled.status_code == 408
+    assert "stalled" in stalled.text
+    assert prompt.json() == {"size": 8}

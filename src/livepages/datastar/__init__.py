@@ -25,7 +25,9 @@ from livepages.datastar.response import (
 from livepages.datastar.signals import (
     DEFAULT_MAX_SIGNALS_SIZE,
     SignalsError,
+    check_length,
     decode_signals,
+    limited_receive,
     read_body,
     read_signals,
 )
@@ -39,8 +41,10 @@ __all__ = [
     "Namespace",
     "ServerSentEventGenerator",
     "SignalsError",
+    "check_length",
     "decode_signals",
     "execute_script",
+    "limited_receive",
     "patch_elements",
     "patch_signals",
     "read_body",

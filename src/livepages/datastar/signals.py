@@ -9,17 +9,21 @@ into a dataclass or msgspec Struct, raising ``SignalsError`` (an HTTP 400 or
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar, overload
 
 import msgspec
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
-from livepages.errors import BadRequest, HTTPError, PayloadTooLarge
+from livepages.errors import BadRequest, HTTPError, PayloadTooLarge, RequestTimeout
 
 __all__ = [
     "DEFAULT_MAX_SIGNALS_SIZE",
     "SignalsError",
+    "check_length",
     "decode_signals",
+    "limited_receive",
     "read_body",
     "read_signals",
 ]
@@ -36,25 +40,46 @@ class SignalsError(HTTPError):
     status = 400
 
 
-async def read_body(request: Request, max_size: int) -> bytes:
-    """Read the whole body, refusing with 413 as soon as it exceeds ``max_size``.
-
-    A declared ``Content-Length`` over the limit is refused before reading.
-    """
+def check_length(request: Request, max_size: int) -> None:
+    """Refuse a declared ``Content-Length`` over ``max_size`` (413) or malformed (400)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise BadRequest("invalid Content-Length header")
         if int(declared) > max_size:
             raise PayloadTooLarge(f"request body is larger than {max_size} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_size:
+
+
+def limited_receive(receive: Receive, max_size: int, timeout: float | None) -> Receive:
+    """``receive`` that refuses a body over ``max_size`` (413) or one that stalls (408).
+
+    ``timeout`` bounds the wait for each piece of the body, so a client that
+    trickles or stops sending cannot hold a worker forever.
+    """
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            raise RequestTimeout(f"the request body stalled for {timeout} s") from None
+        seen += len(message.get("body", b""))
+        if seen > max_size:
             raise PayloadTooLarge(f"request body is larger than {max_size} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        return message
+
+    return limited
+
+
+async def read_body(request: Request, max_size: int, *, read_timeout: float | None = None) -> bytes:
+    """Read the whole body: 413 past ``max_size``, 408 if it stalls ``read_timeout`` s.
+
+    A declared ``Content-Length`` over the limit is refused before reading.
+    """
+    check_length(request, max_size)
+    receive = limited_receive(request.receive, max_size, read_timeout)
+    return await Request(request.scope, receive).body()
 
 
 @overload

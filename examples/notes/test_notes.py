@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -547,8 +548,10 @@ async def test_sign_out_ends_this_sessions_tabs_only(client: Client, other: Clie
     response = await tab1.action("sign_out")
     assert redirect_target(response) == "/"
     assert response.headers["set-cookie"].startswith(COOKIE_NAME + "=;")  # cleared
-    for stream in streams:
-        assert await ended_by_redirect(stream) == "./"
+    own, other_tab = streams
+    # The tab that signed out follows its action's redirect; its stream just ends.
+    await asyncio.wait_for(own.ended.wait(), 2)
+    assert await ended_by_redirect(other_tab) == "./"
     assert (await client.http.get("/notes")).status_code == 303
     # Ada's other device is still signed in, its stream still open.
     assert not elsewhere.ended.is_set()
@@ -576,9 +579,11 @@ async def test_mounted_under_a_prefix() -> None:
         assert "@post(&#39;/notes/notes/_action/add&#39;" in notes.html
         assert '<a id="to-sessions" href="/notes/sessions">' in notes.html
         stream = await opened(notes)
+        other_tab = await opened(await client.get("/notes/notes"))
         assert redirect_target(await notes.action("sign_out")) == "/notes/"
+        await asyncio.wait_for(stream.ended.wait(), 2)  # the caller follows its action
         # "./" from /notes/notes is /notes/: the mounted app's sign-in page.
-        assert sent.url.join(await ended_by_redirect(stream)).path == "/notes/"
+        assert sent.url.join(await ended_by_redirect(other_tab)).path == "/notes/"
 
 
 @pytest.mark.anyio

@@ -398,7 +398,9 @@ class App(Starlette):
         """Where the streams of a closed session send their page."""
         return self.sessions.closed_url if self.sessions is not None else "/"
 
-    async def session_closed(self, key: str, *, replaced: bool = False) -> None:
+    async def session_closed(
+        self, key: str, *, replaced: bool = False, caller_tab: str | None = None
+    ) -> None:
         """Announce a closed session: its streams end on every process.
 
         A closed session's pages go to ``closed_url``. A ``replaced`` session (the
@@ -406,7 +408,8 @@ class App(Starlette):
         cookie, and the page goes wherever the sign-in action sends it.
         """
         await self.startup()
-        await self.broker.publish(SESSION_CLOSED + key, b"replaced" if replaced else b"")
+        notice = b"replaced" if replaced else b"closed " + (caller_tab or "").encode()
+        await self.broker.publish(SESSION_CLOSED + key, notice)
 
     def _session_resolver(self, annotation: Any) -> Callable[[Context], Awaitable[Any]]:
         args = typing.get_args(annotation)

@@ -384,9 +384,13 @@ class LiveEngine:
     def _on_session_closed(self, message: BrokerMessage) -> None:
         key = message.subject[len(SESSION_CLOSED) :]
         target = self.app.session_closed_url()
+        caller = message.data.removeprefix(b"closed ").decode()
         for connection in [c for c in self.connections if c.session == key]:
-            if message.data == b"replaced":
-                connection.end()  # it reconnects with the new session's cookie
+            if message.data == b"replaced" or (
+                caller and connection.tab and connection.tab.id == caller
+            ):
+                # It reconnects with the new cookie, or follows its own action's redirect.
+                connection.end()
             else:
                 url = connection.root + target if target.startswith("/") else target
                 connection.end(events.redirect(url))

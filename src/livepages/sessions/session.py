@@ -64,6 +64,9 @@ class Session(Generic[D]):
         self._data_type: Any = dict
         #: The cookie value to set at the response start ("" clears it), or None.
         self.cookie: str | None = None
+        #: The tab that made this request, if any: signing out does not redirect its
+        #: stream, since the tab follows its own action's response.
+        self.caller_tab: str | None = None
 
     @property
     def id(self) -> str | None:
@@ -119,8 +122,8 @@ class Session(Generic[D]):
         await self._manager.sign_in(self, user_id, data)
 
     async def sign_out(self) -> None:
-        """End the session and its live streams."""
-        await self._manager.close(self.id)
+        """End the session and its live streams (but for the calling tab's own)."""
+        await self._manager.close(self.id, caller_tab=self.caller_tab)
         self.record = None
         self.token = None
         self._data = None
@@ -176,6 +179,7 @@ class SessionManager:
             return cached  # type: ignore[no-any-return]
         assert self.codec is not None
         session: Session[Any] = Session(self, None, None)
+        session.caller_tab = conn.headers.get("x-lp-tab")
         value = conn.cookies.get(self.cookie_name)
         if value:
             token = self.codec.decode(value)
@@ -243,8 +247,14 @@ class SessionManager:
             # Replaced, not closed: the tab signing in must follow the action's redirect.
             await self.close(old, replaced=True)
 
-    async def close(self, key: str | None, *, replaced: bool = False) -> None:
-        """End one session: forget it and end its live streams (on every process)."""
+    async def close(
+        self, key: str | None, *, replaced: bool = False, caller_tab: str | None = None
+    ) -> None:
+        """End one session: forget it and end its live streams (on every process).
+
+        The streams go to ``closed_url``, except the ``caller_tab``'s (it follows its
+        action's response) and all of a ``replaced`` session's (they reconnect).
+        """
         if key is None:
             return
         try:
@@ -252,7 +262,7 @@ class SessionManager:
         except SessionStoreError as exc:
             raise _unavailable(exc) from exc
         if self.app is not None:
-            await self.app.session_closed(key, replaced=replaced)
+            await self.app.session_closed(key, replaced=replaced, caller_tab=caller_tab)
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""

@@ -21,11 +21,32 @@ from livepages.server import livepages_apps
 
 SCRIPT = textwrap.dedent(
     """
+    import asyncio
+    import contextlib
     import sys
-    from livepages import App, Page
+    from dataclasses import dataclass
+    from livepages import App, Event, Page
     from livepages.server import run
 
-    app = App()
+    @dataclass
+    class Tick(Event, subject="tick"):
+        n: int
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async def loop():  # background work that publishes until the lifespan ends
+            n = 0
+            while True:
+                n += 1
+                await app.publish(Tick(n=n))
+                await asyncio.sleep(0.01)
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app = App(lifespan=lifespan)
 
     @app.page("/")
     class Home(Page):
@@ -43,7 +64,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen[str]) -> None:
     for _ in range(200):
         if process.poll() is not None:
             raise RuntimeError("the server exited")
@@ -60,7 +81,9 @@ def test_a_stop_ends_open_streams_cleanly(tmp_path: Path) -> None:
     script.write_text(SCRIPT)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, str(script), str(port)])
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(port)], stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_until_serving(url + "/", process)
         document = httpx.get(url + "/").text
@@ -76,6 +99,10 @@ def test_a_stop_ends_open_streams_cleanly(tmp_path: Path) -> None:
         assert rest == b""
         # uvicorn re-raises the signal it caught once it has shut down gracefully.
         assert process.wait(timeout=10) in (0, -signal.SIGTERM)
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        assert "Application shutdown failed" not in errors
+        assert "Traceback" not in errors
     finally:
         if process.poll() is None:
             process.kill()

@@ -326,6 +326,11 @@ class App(Starlette):
             self._started = True
             await self.broker.start()
 
+    async def close_streams(self) -> None:
+        """End every live stream now (a server stopping); the broker keeps running
+        until the lifespan ends, so the app's own background work can finish."""
+        await self.live.shutdown()
+
     async def shutdown(self) -> None:
         """End every live stream and stop the broker. Idempotent."""
         await self.live.shutdown()

@@ -32,7 +32,11 @@ def livepages_apps(app: Any) -> Iterator[Any]:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, ending live streams first when asked to exit."""
+    """uvicorn's server, ending live streams first when asked to exit.
+
+    Only the streams: each app's broker closes when its lifespan ends, after
+    the app's own background tasks (which may still publish) have stopped.
+    """
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:
@@ -41,7 +45,7 @@ class _Server(uvicorn.Server):
             loop = None
         if loop is not None and not self.should_exit:
             for app in livepages_apps(self.config.app):
-                loop.create_task(app.shutdown())
+                loop.create_task(app.close_streams())
         super().handle_exit(sig, frame)
 
 

@@ -92,10 +92,10 @@ class LiveServer:
 
     def stop(self) -> None:
         """End live streams, ask the server to shut down, and wait for its thread."""
-        shutdown = getattr(self.app, "shutdown", None)
-        if self.loop is not None and shutdown is not None and self._thread.is_alive():
+        close_streams = getattr(self.app, "close_streams", None)
+        if self.loop is not None and close_streams is not None and self._thread.is_alive():
             # uvicorn waits for open responses before it stops: end the streams first.
-            future = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+            future = asyncio.run_coroutine_threadsafe(close_streams(), self.loop)
             with contextlib.suppress(Exception):
                 future.result(timeout=5)
         self._server.should_exit = True

@@ -14,7 +14,6 @@ engine (``livepages.live``) re-renders the views that subscribed to them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import inspect
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-import msgspec
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,7 +36,15 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages.actions import ACTION_PREFIX, Method, action, action_spec
+from livepages.actions import (
+    ACTION_PREFIX,
+    TAB_SIGNAL,
+    ActionSpec,
+    Method,
+    action,
+    action_spec,
+    js_string,
+)
 from livepages.assets import Assets
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
@@ -47,6 +53,7 @@ from livepages.datastar import DatastarResponse, ServerSentEventGenerator
 from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, ValidationError
 from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
+from livepages.inputs import field_names
 from livepages.live import (
     RAW_SEND,
     SESSION_CLOSED,
@@ -55,7 +62,7 @@ from livepages.live import (
     live_scope,
     plan_handlers,
 )
-from livepages.pages import Page, PageSpec, root_path
+from livepages.pages import Page, PageSpec, root_path, within_mount
 from livepages.responses import (
     Redirect,
     error_event,
@@ -135,7 +142,7 @@ class App(Starlette):
             self.templates = Templates(templates, asset=self.asset, auto_reload=settings.debug)
         self.shell = Shell(lang=settings.lang, app_head=head)
         self.pages: list[PageSpec] = []
-        self.global_actions: dict[str, tuple[Any, Plan]] = {}
+        self.global_actions: dict[str, ActionEntry] = {}
         self.error_pages: dict[int, ErrorPage] = {}
         self.error_hooks: list[ErrorHook] = []
         self._user_lifespan = lifespan
@@ -229,7 +236,7 @@ class App(Starlette):
                 marked = action_spec(member)
                 if marked is not None:
                     plan = self.injector.plan(member, skip_first=True)
-                    spec.actions[marked.name] = (marked, plan)
+                    spec.actions[marked.name] = ActionEntry.of(marked, plan)
             self.pages.append(spec)
             self._add_page_routes(spec)
             self.templates.env.globals.setdefault(cls.__name__, cls)  # url(Room, ...) in templates
@@ -280,7 +287,7 @@ class App(Starlette):
         def register(f: F) -> F:
             marked = action_spec(f) or action_spec(action(method=method, name=name, auth=auth)(f))
             assert marked is not None
-            self.global_actions[marked.name] = (marked, self.injector.plan(f))
+            self.global_actions[marked.name] = ActionEntry.of(marked, self.injector.plan(f))
             return f
 
         return register(func) if func is not None else register
@@ -453,7 +460,7 @@ class App(Starlette):
         if self.sessions is not None:
             session = await self.sessions.ensure(request)
             if type(page).auth and session.is_guest:
-                sign_in = _within_mount(self.sessions.sign_in_url)
+                sign_in = within_mount(self.sessions.sign_in_url)
                 target = sign_in + "?" + urlencode({"next": page.url})
                 return redirect_response(request, target)
         tab_id = self.live.tabs.issue() if live else ""
@@ -499,15 +506,14 @@ class App(Starlette):
             raise NotFound(f"no action {name!r}")
         return await self._page_action(root, request)
 
-    async def _run_action(self, entry: tuple[Any, Plan], request: Request, page: Any) -> Response:
-        marked, plan = entry
+    async def _run_action(self, entry: ActionEntry, request: Request, page: Any) -> Response:
+        marked, plan, fields = entry
         if request.method != marked.method:
             raise HTTPException(405, headers={"Allow": marked.method})
         await self.check_request(request)
         if marked.auth or (page is not None and type(page).auth):
             await self.check_signed_in(request)
         ctx = Context(request, page, self)
-        fields = _signal_fields(plan)
         try:
             kwargs = await self.injector.arguments(plan, ctx)
         except ValidationError as exc:
@@ -637,6 +643,21 @@ class App(Starlette):
 _ACTION_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
+class ActionEntry(typing.NamedTuple):
+    """A registered action: its spec, its argument plan, and its input's field names."""
+
+    spec: ActionSpec
+    plan: Plan
+    #: The keys of the ``errors`` signal the action's input can patch.
+    fields: tuple[str, ...]
+
+    @classmethod
+    def of(cls, spec: ActionSpec, plan: Plan) -> ActionEntry:
+        """Plan once at registration what every call of the action needs."""
+        signals = plan.signals
+        return cls(spec, plan, field_names(signals.annotation) if signals else ())
+
+
 class _LiveEndpoint:
     """A page's ``/_live`` route: a plain ASGI app, so the stream owns its response."""
 
@@ -654,18 +675,6 @@ def _default_error_body(status: int, message: str, detail: str) -> Markup:
     if detail:
         body += Markup("<pre>{}</pre>").format(detail)
     return body
-
-
-def _signal_fields(plan: Plan) -> tuple[str, ...]:
-    param = plan.signals
-    if param is None:
-        return ()
-    tp = param.annotation
-    if dataclasses.is_dataclass(tp):
-        return tuple(f.name for f in dataclasses.fields(tp))
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return tuple(tp.__struct_fields__)
-    return ()
 
 
 def _title(page: Page, default: str) -> str:
@@ -698,18 +707,13 @@ def _secret(key: str | None) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def _within_mount(url: str) -> str:
-    """An app-absolute URL ("/signin") inside the current mount ("/notes/signin")."""
-    return root_path.get() + url if url.startswith("/") else url
-
-
 def _live_options(cls: type[Page]) -> str:
     """The ``@get`` options of a page's stream, with its tab header.
 
     ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
     restart); a refused stream answers 204, which stops the retries.
     """
-    options = f"headers: {{'{TAB_HEADER}': $_tab}}, retry: 'always'"
+    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}}}, retry: 'always'"
     if cls.live_when_hidden:
         options += ", openWhenHidden: true"
     return options

@@ -10,6 +10,7 @@ under a size limit from the app's settings: over it is a 413.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any
 
@@ -25,7 +26,7 @@ from livepages.datastar.signals import (
     read_body,
 )
 from livepages.errors import BadRequest, PayloadTooLarge, RequestTimeout, ValidationError
-from livepages.injection import Context
+from livepages.injection import Context, is_signals_type
 from livepages.params import _optional_inner
 from livepages.settings import Settings
 
@@ -108,8 +109,9 @@ def _multi(request: Request) -> dict[str, list[str]]:
     return out
 
 
+@functools.cache
 def _fields(into: Any) -> list[tuple[str, Any, bool, Any]]:
-    """(name, type, required, default) for a dataclass or msgspec Struct."""
+    """(name, type, required, default) for a dataclass or msgspec Struct, read once per type."""
     hints = typing.get_type_hints(into)
     if dataclasses.is_dataclass(into):
         out = []
@@ -125,6 +127,11 @@ def _fields(into: Any) -> list[tuple[str, Any, bool, Any]]:
             for f in msgspec.structs.fields(into)
         ]
     raise TypeError(f"cannot decode fields into {into!r}")
+
+
+def field_names(into: Any) -> tuple[str, ...]:
+    """The fields of a dataclass or Struct (the keys of its ``errors`` signal); () otherwise."""
+    return tuple(name for name, *_ in _fields(into)) if is_signals_type(into) else ()
 
 
 _FRIENDLY = {

@@ -40,7 +40,7 @@ from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
-from livepages.pages import Page, PageSpec
+from livepages.pages import Page, PageSpec, within_mount
 from livepages.responses import error_event
 from livepages.shell import root
 from livepages.tabs import TAB_HEADER, Tab, TabRegistry
@@ -392,8 +392,7 @@ class LiveEngine:
                 # It reconnects with the new cookie, or follows its own action's redirect.
                 connection.end()
             else:
-                url = connection.root + target if target.startswith("/") else target
-                connection.end(events.redirect(url))
+                connection.end(events.redirect(within_mount(target, connection.root)))
 
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
         # Only views that belong to the tab (or its session): a shared view changes

@@ -31,13 +31,24 @@ from starlette.routing import compile_path
 
 from livepages.params import Converter, ParamError, converter_for, parse_param
 
-__all__ = ["Page", "PageSpec", "page_spec", "root_path", "url"]
+__all__ = ["Page", "PageSpec", "page_spec", "root_path", "url", "within_mount"]
 
 P = TypeVar("P", bound="Page")
 
 #: The mount prefix of the app serving the current request, so that URLs built
 #: while handling it point inside the mount (``/admin/products/3``).
 root_path: contextvars.ContextVar[str] = contextvars.ContextVar("livepages_root_path", default="")
+
+
+def within_mount(url: str, root: str | None = None) -> str:
+    """An app-absolute URL ("/signin") inside the mount ("/notes/signin").
+
+    ``root`` is the mount prefix; by default that of the request being handled.
+    Relative and absolute-with-scheme URLs are left as they are.
+    """
+    if not url.startswith("/") or url.startswith("//"):
+        return url
+    return (root_path.get() if root is None else root) + url
 
 
 @dataclass_transform(kw_only_default=True)

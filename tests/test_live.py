@@ -201,15 +201,19 @@ async def test_tab_state_survives_a_reconnect_and_hooks_run(state: State) -> Non
         assert tab.state["closed"] == 2
 
 
-async def test_a_forged_tab_id_is_refused(state: State) -> None:
+async def test_a_forged_tab_id_reloads_the_page_and_renders_nothing(state: State) -> None:
     async with Client(make_app(state)) as client:
         page = await client.get("/boards/a")
         forged = "A" * 32
         for bad in (forged, page.tab[:-2] + "xx", "", "not-a-tab"):
             async with page.stream({"X-LP-Tab": bad}) as stream:
                 await asyncio.wait_for(stream.ended.wait(), 2)
-                assert stream.status == 204  # Datastar stops retrying on 204
+                assert stream.status == 200
+                event = await stream.next_event()
+                assert event.type == "datastar-patch-elements"
+                assert "window.location.reload()" in event.elements
                 assert stream.events.empty()
+        assert state.renders == {"a": 1}  # the page GET's render only
 
 
 async def test_an_action_with_a_forged_tab_cannot_reach_tab_state(state: State) -> None:
@@ -217,7 +221,7 @@ async def test_an_action_with_a_forged_tab_cannot_reach_tab_state(state: State) 
         page = await client.get("/mine")
         response = await page.action("choose", {"filter": "x"}, headers={"X-LP-Tab": "A" * 32})
         assert response.status_code == 200  # a Datastar request: the error is a signal patch
-        assert '"_error":{"status":400,"message":"forged tab id"}' in response.text
+        assert '"_error":{"status":400,"message":"forged tab id' in response.text
 
 
 async def test_a_fine_grained_handler_patches_without_re_rendering(state: State) -> None:

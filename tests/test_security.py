@@ -264,6 +264,63 @@ async def test_trusted_origins_may_send_actions() -> None:
         refused(await page.action("bump", headers=other), "cross-site request refused")
 
 
+def sessionless_app(**settings: Any) -> tuple[App, list[str]]:
+    """An app without sessions: a todo list any visitor can add to."""
+    app = App(settings=Settings(secret_key=SECRET, **settings))
+    todos: list[str] = []
+
+    @app.page("/todos")
+    class Todos(Page):
+        def render(self) -> str:
+            return f"<p>{len(todos)}</p>"
+
+        @action
+        async def add(self) -> None:
+            todos.append("x")
+
+    @app.action
+    async def clear() -> None:
+        todos.clear()
+
+    return app, todos
+
+
+SITES_ELSEWHERE = [
+    {"Origin": "https://evil.example"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://sub.testserver"},
+]
+
+
+@pytest.mark.parametrize("headers", SITES_ELSEWHERE)
+async def test_a_cross_site_action_is_refused_without_sessions(headers: dict[str, str]) -> None:
+    app, todos = sessionless_app()
+    async with Client(app) as client:
+        page = await client.get("/todos")
+        refused(await page.action("add", headers=headers), "cross-site request refused")
+        post = client.http.post("/_action/clear", headers=headers)
+        refused(await post, "cross-site request refused")
+        assert todos == []
+        same_origin = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+        assert (await page.action("add", headers=same_origin)).status_code == 204
+        assert (await page.action("add")).status_code == 204  # not a browser: no headers
+        assert todos == ["x", "x"]
+
+
+async def test_trusted_origins_are_a_setting_and_checked_at_start_up() -> None:
+    app, _ = sessionless_app(trusted_origins=("https://admin.example",))
+    async with Client(app) as client:
+        page = await client.get("/todos")
+        trusted = {"Origin": "https://admin.example", "Sec-Fetch-Site": "cross-site"}
+        refused(await page.action("add", headers=trusted), "cross-site request refused")
+        trusted["Sec-Fetch-Site"] = "same-site"
+        assert (await page.action("add", headers=trusted)).status_code == 204
+    with pytest.raises(ValueError, match="scheme://host"):
+        sessionless_app(trusted_origins=("admin.example",))
+
+
 async def test_every_kind_of_action_is_checked(client: Client) -> None:
     page = await client.get("/")
     no_token = {"X-CSRF-Token": ""}

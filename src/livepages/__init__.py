@@ -8,6 +8,7 @@ from livepages.app import App
 from livepages.assets import Assets
 from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
+from livepages.csrf import CSRFError
 from livepages.datastar import ServerSentEventGenerator
 from livepages.errors import (
     BadRequest,
@@ -26,7 +27,7 @@ from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.responses import Redirect, redirect
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
-from livepages.sessions.session import CSRFError, Session, SessionManager
+from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.tabs import Tab
 from livepages.templates import Templates

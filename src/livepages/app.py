@@ -49,6 +49,7 @@ from livepages.assets import Assets
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
+from livepages.csrf import CSRFError, origin_allowed, trusted_origins
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
 from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, ValidationError
 from livepages.events import Event
@@ -70,7 +71,7 @@ from livepages.responses import (
     redirect_response,
     validation_event,
 )
-from livepages.sessions.session import SCOPE_KEY, CSRFError, Session, SessionManager
+from livepages.sessions.session import SCOPE_KEY, Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
 from livepages.tabs import TAB_HEADER, Tab
@@ -130,6 +131,7 @@ class App(Starlette):
         self.injector.provide(ServerSentEventGenerator, lambda ctx: ctx.sse)
         self.injector.provide(Tab, self._tab)
         self.sessions = SessionManager() if sessions is True else sessions or None
+        self.trusted_origins = trusted_origins(settings, self.sessions)
         if self.sessions is not None:
             self.sessions.bind(self, self.derive_keys("cookie"))
             self.injector.provide_generic(Session, self._session_resolver)
@@ -373,7 +375,13 @@ class App(Starlette):
         return [self.derive_key(purpose), *previous]
 
     async def check_request(self, request: Request) -> None:
-        """Before any action: the CSRF and origin checks (when sessions are on)."""
+        """Before any action: refuse a write from another site (always), then one
+        without the session's CSRF token (when sessions are on): a 403 either way."""
+        host = request.headers.get("host", "")
+        if not origin_allowed(
+            request.headers, host, request.url.scheme, trusted_origins=self.trusted_origins
+        ):
+            raise CSRFError("cross-site request refused")
         if self.sessions is not None:
             await self.sessions.check(request)
 
@@ -433,14 +441,20 @@ class App(Starlette):
 
         return resolve
 
-    def _tab(self, ctx: Context) -> Tab:
+    async def _tab(self, ctx: Context) -> Tab:
         tab = ctx.extras.get(Tab)
         if tab is None:
             header = ctx.request.headers.get(TAB_HEADER)
             if header is None:
                 raise BadRequest(f"this action needs the {TAB_HEADER} header of its page")
-            tab = ctx.extras[Tab] = self.live.tabs.get(self.live.tabs.verify(header))
+            tab_id = await self.verify_tab(ctx.request, header)
+            tab = ctx.extras[Tab] = self.live.tabs.get(tab_id)
         return tab
+
+    async def verify_tab(self, request: Request, header: str | None) -> str:
+        """The request's tab id, if it was issued to the request's session (400 if not)."""
+        session = await self.sessions.load(request) if self.sessions is not None else None
+        return self.live.tabs.verify(header, session.id if session is not None else None)
 
     async def report_error(self, request: Request, exc: BaseException) -> None:
         """Log an unexpected error and pass it to every ``on_error`` hook."""
@@ -463,7 +477,8 @@ class App(Starlette):
                 sign_in = within_mount(self.sessions.sign_in_url)
                 target = sign_in + "?" + urlencode({"next": page.url})
                 return redirect_response(request, target)
-        tab_id = self.live.tabs.issue() if live else ""
+        session_id = self.session_id(ctx)
+        tab_id = self.live.tabs.issue(session_id) if live else ""
         if tab_id:
             # Not registered: a tab exists server-side only once its stream or an action uses it,
             # so a GET that never opens a stream leaves nothing behind.
@@ -544,7 +559,7 @@ class App(Starlette):
         if header is None:
             return
         try:
-            tab_id = self.live.tabs.verify(header)
+            tab_id = await self.verify_tab(request, header)
         except BadRequest:
             return
         await self.startup()

@@ -21,10 +21,12 @@ import hmac
 import re
 import secrets
 from collections.abc import Collection, Mapping
+from typing import Protocol
 
+from livepages.errors import Forbidden
 from livepages.sessions.cookie import b64decode, b64encode
 
-__all__ = ["CSRF", "CSRF_HEADER", "origin_allowed"]
+__all__ = ["CSRF", "CSRF_HEADER", "CSRFError", "origin_allowed", "trusted_origins"]
 
 #: The request header that carries the CSRF token (Datastar sends it with ``@post``).
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,6 +36,10 @@ _MIN_SECRET_SIZE = 32
 _MIN_SESSION_TOKEN_SIZE = 16
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _ORIGIN = re.compile(r"(https?)://[^/?#\s@]+")
+
+
+class CSRFError(Forbidden):
+    """A write without a valid CSRF token or from another site: always a real 403."""
 
 
 class CSRF:
@@ -134,3 +140,19 @@ def _normalise_trusted(origin: str) -> str:
     if not _ORIGIN.fullmatch(origin.lower()):
         raise ValueError(f"a trusted origin is written scheme://host[:port], not {origin!r}")
     return _normalise(origin)
+
+
+class _HasTrustedOrigins(Protocol):
+    @property
+    def trusted_origins(self) -> Collection[str]: ...
+
+
+def trusted_origins(*sources: _HasTrustedOrigins | None) -> frozenset[str]:
+    """The trusted origins of the app's settings and session manager, checked once.
+
+    A malformed origin is a ``ValueError`` at start-up, not a refused action later.
+    """
+    found = (
+        origin for source in sources if source is not None for origin in source.trusted_origins
+    )
+    return frozenset(_normalise_trusted(origin) for origin in found)

@@ -41,7 +41,7 @@ from livepages.datastar.response import sse_headers
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
 from livepages.pages import Page, PageSpec, within_mount
-from livepages.responses import error_event
+from livepages.responses import error_event, reload_event
 from livepages.shell import root
 from livepages.tabs import TAB_HEADER, Tab, TabRegistry
 
@@ -408,7 +408,9 @@ class LiveEngine:
         scope = spec.extra["live_scope"]
         key: tuple[Any, ...] = (spec, ctx.page.url)
         if scope == "tab":
-            key += (tab.id if tab else None,)
+            # The tab id is bound to its session already; keying by both keeps a view
+            # private to its visitor even if that binding were ever loosened.
+            key += (self.app.session_key(ctx), tab.id if tab else None)
         elif scope == "session":
             key += (self.app.session_key(ctx),)
         view = self.views.get(key)
@@ -452,13 +454,19 @@ class LiveEngine:
         request = Request(scope, receive)
         try:
             page = spec.instance(request.path_params, request.query_params)
-            tab = self.tabs.get(self.tabs.verify(request.headers.get(TAB_HEADER)))
             ctx = Context(request, page, self.app)
-            ctx.extras[Tab] = tab
-            await self.app.prepare_live(ctx)
+            await self.app.prepare_live(ctx)  # loads the session the tab id must belong to
         except HTTPException as exc:
             await _refuse(send, exc.detail)
             return
+        try:
+            tab_id = self.tabs.verify(request.headers.get(TAB_HEADER), self.app.session_id(ctx))
+        except HTTPException:
+            # Issued under another secret (a restart without a fixed key) or to another
+            # session: this page cannot resume, so it loads afresh instead of going stale.
+            await _reload(send, scope)
+            return
+        tab = ctx.extras[Tab] = self.tabs.get(tab_id)
         if self.closing:
             await _refuse(send, "shutting down")
             return
@@ -561,6 +569,13 @@ class LiveEngine:
             if not self.connections:
                 break
             await asyncio.sleep(0.01)
+
+
+async def _reload(send: Send, scope: Scope) -> None:
+    """Answer a stream that cannot resume with a script that reloads its page."""
+    headers = sse_headers(scope, {})
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": _BODY, "body": reload_event(), "more_body": False})
 
 
 async def _refuse(send: Send, reason: str) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "is_datastar",
     "redirect",
     "redirect_response",
+    "reload_event",
     "validation_event",
 ]
 
@@ -69,3 +70,18 @@ def validation_event(errors: Mapping[str, str], fields: tuple[str, ...] = ()) ->
     patch = dict.fromkeys(fields, "")
     patch.update(errors)
     return events.patch_signals({ERRORS_SIGNAL: patch})
+
+
+#: Reload the page, at most once in 10 s per browser tab (``sessionStorage``), so a
+#: server that keeps refusing the new page's stream cannot drive a reload loop.
+_RELOAD = (
+    "const t = Number(sessionStorage.getItem('livepages.reloaded') || 0);"
+    " if (Date.now() - t > 10000) {"
+    " sessionStorage.setItem('livepages.reloaded', String(Date.now()));"
+    " window.location.reload() }"
+)
+
+
+def reload_event() -> bytes:
+    """The script event that reloads the page (its stream cannot resume)."""
+    return events.execute_script(_RELOAD)

@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Where pages load Datastar from; ``datastar_file`` serves a local build instead.
     datastar_url: str = DATASTAR_CDN_URL
     datastar_file: str | None = None
+    #: Other origins allowed to send actions, written ``scheme://host[:port]``; every
+    #: action from any other site is refused (403), with or without sessions.
+    trusted_origins: tuple[str, ...] = ()
     static_prefix: str = "/_static"
     lang: str = "en"
     title: str = "livepages"

@@ -1,8 +1,11 @@
 """Tabs: one id per page load, signed so it cannot be forged, with server-side state.
 
 The GET that serves a page issues a tab id; the page's live stream and actions
-send it back in the ``X-LP-Tab`` header. The id is random and carries an HMAC,
-so a client cannot claim another tab's state. A tab's ``state`` outlives its
+send it back in the ``X-LP-Tab`` header. The id is random and carries an HMAC
+over the id and the session it was issued to, so a client can neither forge a
+tab id nor use one that leaked from another session: the HMAC only verifies
+with the session id of the request (and only in its one canonical base64url
+spelling, so one tab cannot be claimed under a second name). A tab's ``state`` outlives its
 stream for a grace period, so a reconnect (a hidden tab shown again, a network
 blip) finds it where it was.
 """
@@ -13,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from typing import Any
@@ -25,6 +29,9 @@ __all__ = ["TAB_HEADER", "TAB_SIGNAL", "Tab", "TabRegistry"]
 
 _ID_BYTES = 12
 _MAC_BYTES = 12
+#: A tab id as issued: 24 bytes as 32 base64url characters, nothing else. ``+`` and
+#: ``/`` (which a lenient decoder maps onto the same bytes) are refused.
+_CANONICAL = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 class Tab:
@@ -51,22 +58,24 @@ class TabRegistry:
         self._tabs: dict[str, Tab] = {}
         self._expiry: asyncio.TimerHandle | None = None
 
-    def issue(self) -> str:
-        """A fresh signed tab id."""
+    def issue(self, session: str | None = None) -> str:
+        """A fresh tab id, signed for the session ``session`` (None: no session)."""
         raw = secrets.token_bytes(_ID_BYTES)
-        return _b64(raw + self._mac(self._keys[0], raw))
+        return _b64(raw + self._mac(self._keys[0], raw, session))
 
-    def verify(self, tab_id: str | None) -> str:
-        """The tab id if it was issued by this app; BadRequest otherwise."""
-        if not tab_id or len(tab_id) != 32:
+    def verify(self, tab_id: str | None, session: str | None = None) -> str:
+        """The tab id if this app issued it to ``session``; BadRequest otherwise.
+
+        A tab id issued to another session (or to none, when the request has
+        one) is refused like a forged one: tab-scoped renders and ``tab.state``
+        belong to the visitor whose page got the id.
+        """
+        if not tab_id or _CANONICAL.fullmatch(tab_id) is None:
             raise BadRequest("missing or malformed tab id")
-        try:
-            blob = base64.urlsafe_b64decode(tab_id.encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
-            raise BadRequest("malformed tab id") from None
+        blob = base64.urlsafe_b64decode(tab_id)
         raw, mac = blob[:_ID_BYTES], blob[_ID_BYTES:]
-        if not any(hmac.compare_digest(mac, self._mac(key, raw)) for key in self._keys):
-            raise BadRequest("forged tab id")
+        if not any(hmac.compare_digest(mac, self._mac(key, raw, session)) for key in self._keys):
+            raise BadRequest("forged tab id, or one issued to another session")
         return tab_id
 
     def get(self, tab_id: str) -> Tab:
@@ -117,8 +126,11 @@ class TabRegistry:
         self._expiry = loop.call_later(self.grace + 1, run)
 
     @staticmethod
-    def _mac(key: bytes, raw: bytes) -> bytes:
-        return hmac.new(key, raw, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(key: bytes, raw: bytes, session: str | None) -> bytes:
+        # The session id is hex (or absent); the separator keeps "id + session"
+        # unambiguous whatever the session id's length.
+        message = raw + b"\x00" + (session or "").encode()
+        return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def _b64(data: bytes) -> str:

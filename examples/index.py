@@ -19,12 +19,14 @@ from html import escape
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from livepages import Settings
+from livepages.middleware import SecurityHeaders
 
 __all__ = ["EXAMPLES", "Example", "create_app", "mounted"]
 
@@ -145,4 +147,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/", index)]
     routes += [Mount(example.prefix, app=app) for example, app in apps]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

@@ -34,7 +34,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages.actions import (
     ACTION_PREFIX,
@@ -63,6 +63,7 @@ from livepages.live import (
     live_scope,
     plan_handlers,
 )
+from livepages.middleware import SecurityHeaders, SessionCookie
 from livepages.pages import Page, PageSpec, root_path, within_mount
 from livepages.responses import (
     Redirect,
@@ -71,6 +72,7 @@ from livepages.responses import (
     redirect_response,
     validation_event,
 )
+from livepages.routing import SlashRedirect
 from livepages.sessions.session import SCOPE_KEY, Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
@@ -161,6 +163,8 @@ class App(Starlette):
             },
             lifespan=self._lifespan,
         )
+        self.router.redirect_slashes = False  # Starlette's copies the Host header
+        self.router.default = SlashRedirect(self.router)
         if self.assets is not None:
             self.router.routes.append(Mount(settings.static_prefix, app=self.assets))
         self.router.routes.append(
@@ -178,13 +182,20 @@ class App(Starlette):
         )
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Starlette's stack, built as in production: livepages renders debug tracebacks
-        itself, so Starlette's debug page must not bypass its error pages and hooks."""
+        """Starlette's stack inside the session cookie and the security headers.
+
+        Outside Starlette's own error middleware, so 500s get both too. Built as in
+        production: livepages renders debug tracebacks itself, so Starlette's debug
+        page must not bypass its error pages and hooks.
+        """
         debug, self.debug = self.debug, False
         try:
-            return super().build_middleware_stack()
+            stack = super().build_middleware_stack()
         finally:
             self.debug = debug
+        if self.sessions is not None:
+            stack = SessionCookie(stack, self.sessions)
+        return SecurityHeaders(stack)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,28 +203,10 @@ class App(Starlette):
             return
         token = root_path.set(scope.get("root_path", ""))
         scope[RAW_SEND] = send  # live streams write bodies past the middleware
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": self._response_headers(scope, message)}
-            await send(message)
-
         try:
-            await super().__call__(scope, receive, send_with_headers)
+            await super().__call__(scope, receive, send)
         finally:
             root_path.reset(token)
-
-    def _response_headers(self, scope: Scope, message: Message) -> list[tuple[bytes, bytes]]:
-        """Security headers on every response, and the session cookie when it changed."""
-        headers = list(message.get("headers", []))
-        present = {name.lower() for name, _ in headers}
-        headers += [h for h in _SECURITY_HEADERS if h[0] not in present]
-        session = scope.get(SCOPE_KEY)
-        if session is not None and session.cookie is not None and self.sessions is not None:
-            secure = scope.get("scheme") == "https"
-            headers.append((b"set-cookie", self.sessions.cookie_header(session, secure)))
-            session.cookie = None
-        return headers
 
     # -- registration ---------------------------------------------------------------
 
@@ -702,14 +695,6 @@ def _page_head(page: Page) -> str:
 
 def _as_dict(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__struct_fields__}
-
-
-_SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-    (b"content-security-policy", b"frame-ancestors 'self'"),
-]
 
 
 def _derive(secret: bytes, purpose: str) -> bytes:

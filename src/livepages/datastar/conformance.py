@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp
 from livepages.datastar import events
 from livepages.datastar.response import DatastarResponse
 from livepages.datastar.signals import SignalsError, read_signals
+from livepages.middleware import SecurityHeaders
 
 __all__ = ["create_app", "encode_case_event"]
 
@@ -79,7 +81,8 @@ async def _test(request: Request) -> DatastarResponse:
 
 def create_app() -> ASGIApp:
     """A Starlette app with the runner's ``/test`` route (GET and POST)."""
-    return Starlette(routes=[Route("/test", _test, methods=["GET", "POST"])])
+    routes = [Route("/test", _test, methods=["GET", "POST"])]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 
 def main() -> None:  # pragma: no cover - a manual entry point

@@ -1,0 +1,90 @@
+"""ASGI middleware that every livepages app wears, and that any ASGI app may use.
+
+- :class:`SecurityHeaders` adds the security headers to every HTTP response
+  (error pages and 500s included) unless the app already set them.
+- :class:`SessionCookie` writes the session cookie at the response start when a
+  request changed its session (signed in, out, or started one).
+
+Both only touch the ``http.response.start`` message; bodies pass through as they
+are, so a live stream costs one extra call per event and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from livepages.sessions.session import SCOPE_KEY, SessionManager
+
+__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "SessionCookie"]
+
+#: The headers every response gets unless it sets its own. Datastar evaluates
+#: expressions with ``Function``, so a script CSP would need ``unsafe-eval``: only
+#: framing is restricted here.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+)
+
+
+class SecurityHeaders:
+    """Add :data:`SECURITY_HEADERS` (or ``headers``) to every HTTP response.
+
+    ``Starlette(middleware=[Middleware(SecurityHeaders)])`` gives a plain
+    Starlette or FastAPI app the same headers as a livepages app.
+    """
+
+    def __init__(self, app: ASGIApp, headers: Iterable[tuple[bytes, bytes]] = SECURITY_HEADERS):
+        self.app = app
+        self.headers = tuple(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": self._add(message.get("headers", ()))}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _add(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        out = list(headers)
+        present = {name.lower() for name, _ in out}
+        out += [header for header in self.headers if header[0] not in present]
+        return out
+
+
+class SessionCookie:
+    """Set the session cookie at the response start when the request changed it.
+
+    The session is loaded lazily during the request (``SCOPE_KEY`` in the scope);
+    whatever answers (a page, an action, an error page, a stream) the cookie goes
+    out with its first message, so no response can lose a sign-in.
+    """
+
+    def __init__(self, app: ASGIApp, sessions: SessionManager) -> None:
+        self.app = app
+        self.sessions = sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                session = scope.get(SCOPE_KEY)
+                if session is not None and session.cookie is not None:
+                    secure = scope.get("scheme") == "https"
+                    cookie = (b"set-cookie", self.sessions.cookie_header(session, secure))
+                    message = {**message, "headers": [*message.get("headers", ()), cookie]}
+                    session.cookie = None
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)

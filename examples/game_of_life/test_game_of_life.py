@@ -13,6 +13,7 @@ import pytest
 
 from examples.game_of_life import app as life
 from examples.game_of_life.app import SIZE, CompressionMeter, Game, create_app
+from examples.index import create_app as examples_index
 from examples.testing import SSEEvent, goto_live, live_stream, watch_console
 from livepages import App, Settings
 from livepages.compression import GzipCompressor
@@ -184,22 +185,32 @@ async def test_the_loop_steps_and_viewers_share_each_render() -> None:
 # -- in a real browser ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def server(datastar_js: Path) -> Iterator[LiveServer]:
-    # Requested before browser_context by the tests, so pages close before the server stops.
-    app = create_app(Settings(datastar_file=str(datastar_js)), seed=5)
-    with LiveServer(app) as live:
-        yield live
+@pytest.fixture(params=["alone", "mounted"])
+def server(request: pytest.FixtureRequest, datastar_js: Path) -> Iterator[tuple[LiveServer, str]]:
+    """The game on its own, and mounted in the examples index as ``make run`` serves it.
+
+    Requested before browser_context by the tests, so pages close before the server stops.
+    """
+    settings = Settings(datastar_file=str(datastar_js))
+    if request.param == "alone":
+        with LiveServer(create_app(settings, seed=5)) as live:
+            yield live, ""
+    else:
+        with LiveServer(examples_index(settings)) as live:
+            yield live, "/game_of_life"
 
 
 def test_the_board_moves_and_a_click_paints(
-    server: LiveServer, browser_context: NewContext
+    server: tuple[LiveServer, str], browser_context: NewContext
 ) -> None:
     from playwright.sync_api import expect
 
+    live, prefix = server
     page = browser_context(viewport={"width": 900, "height": 900}).new_page()
     problems = watch_console(page)
-    goto_live(page, server.url + "/")
+    answers: list[int] = []
+    page.on("response", lambda response: answers.append(response.status))
+    goto_live(page, live.url + prefix + "/")
     board, counter = page.locator("#board"), page.locator("#generation")
 
     shown = counter.inner_text()
@@ -223,3 +234,4 @@ def test_the_board_moves_and_a_click_paints(
     expect(page.locator("#pause")).to_have_text("Pause")
     expect(cell).not_to_have_class("on")  # alone, it dies on the next step
     assert problems == []
+    assert 404 not in answers  # every button posted inside the mount, after many steps

@@ -40,7 +40,7 @@ from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
-from livepages.pages import Page, PageSpec, within_mount
+from livepages.pages import Page, PageSpec, root_path, within_mount
 from livepages.responses import error_event, reload_event
 from livepages.shell import root
 from livepages.tabs import TAB_HEADER, Tab, TabRegistry
@@ -262,6 +262,7 @@ class View:
         "key",
         "page",
         "payload",
+        "root",
         "spec",
         "stale",
         "subscriptions",
@@ -274,6 +275,8 @@ class View:
         self.spec = spec
         self.page: Page = ctx.page
         self.ctx = ctx
+        #: The mount prefix the view's URLs carry, whoever triggers a render.
+        self.root: str = ctx.request.scope.get("root_path", "")
         self.connections: list[Connection] = []
         self.payload: bytes | None = None
         self.dirty = False
@@ -288,6 +291,9 @@ class View:
             self.task = asyncio.get_running_loop().create_task(self._render_loop())
 
     async def _render_loop(self) -> None:
+        # A render runs in the task of whoever published (a request of another app,
+        # a background loop): its URLs must point inside this view's mount.
+        root_path.set(self.root)
         try:
             # Re-check after each render: a change that arrived during it is never lost.
             while self.dirty and self.connections:
@@ -347,6 +353,7 @@ class View:
         asyncio.get_running_loop().create_task(self._handle(plan, event))
 
     async def _handle(self, plan: Plan, event: Any) -> None:
+        root_path.set(self.root)  # as in a render: this task belongs to the publisher
         sse = ViewSSE(self)
         ctx = Context(self.ctx.request, self.page, self.engine.app, sse, dict(self.ctx.extras))
         ctx.extras[type(event)] = event

@@ -14,11 +14,8 @@ engine (``livepages.live``) re-renders the views that subscribed to them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import inspect
 import logging
-import secrets
 import traceback
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -55,6 +52,7 @@ from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, Validat
 from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
 from livepages.inputs import field_names
+from livepages.keys import Keys
 from livepages.live import (
     RAW_SEND,
     SESSION_CLOSED,
@@ -125,7 +123,7 @@ class App(Starlette):
         if debug is not None and debug != settings.debug:
             settings = Settings(**{**_as_dict(settings), "debug": debug})
         self.settings = settings
-        self.secret = _secret(settings.secret_key)
+        self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
         self.broker: Broker = broker if broker is not None else MemoryBroker()
         self.compression = compression if compression is not None else CompressionSettings()
         self.injector = Injector()
@@ -135,7 +133,7 @@ class App(Starlette):
         self.sessions = SessionManager() if sessions is True else sessions or None
         self.trusted_origins = trusted_origins(settings, self.sessions)
         if self.sessions is not None:
-            self.sessions.bind(self, self.derive_keys("cookie"))
+            self.sessions.bind(self, self.keys.all("cookie"))
             self.injector.provide_generic(Session, self._session_resolver)
         self.assets = self._make_assets(static)
         if isinstance(templates, Templates):
@@ -318,10 +316,6 @@ class App(Starlette):
         await self.startup()
         await self.broker.publish(event.subject, event.encode())
 
-    def derive_key(self, purpose: str) -> bytes:
-        """A separate 256-bit key per purpose, so one secret serves tabs, CSRF and cookies."""
-        return _derive(self.secret, purpose)
-
     async def startup(self) -> None:
         """Start the broker (the lifespan does this; the first request too, if no lifespan ran)."""
         if not self._started and not self.live.closing:
@@ -342,6 +336,7 @@ class App(Starlette):
 
     @asynccontextmanager
     async def _lifespan(self, app: App) -> AsyncIterator[Any]:
+        self.keys.warn_if_ephemeral()
         await self.startup()
         try:
             if self._user_lifespan is None:
@@ -357,15 +352,6 @@ class App(Starlette):
     def csrf_token(self, request: Request) -> str:
         """A freshly masked CSRF token for the page's actions ("" without sessions)."""
         return self.sessions.csrf_token(request) if self.sessions is not None else ""
-
-    def derive_keys(self, purpose: str) -> list[bytes]:
-        """The current key for ``purpose``, then those of ``previous_secret_keys``.
-
-        The first signs and seals; all of them verify, so rotating the secret does
-        not void the cookies, CSRF tokens and tab ids of pages already open.
-        """
-        previous = [_derive(_secret(old), purpose) for old in self.settings.previous_secret_keys]
-        return [self.derive_key(purpose), *previous]
 
     async def check_request(self, request: Request) -> None:
         """Before any action: refuse a write from another site (always), then one
@@ -695,16 +681,6 @@ def _page_head(page: Page) -> str:
 
 def _as_dict(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__struct_fields__}
-
-
-def _derive(secret: bytes, purpose: str) -> bytes:
-    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
-
-
-def _secret(key: str | None) -> bytes:
-    if key is None:
-        return secrets.token_bytes(32)
-    return hashlib.sha256(key.encode()).digest()
 
 
 def _live_options(cls: type[Page]) -> str:

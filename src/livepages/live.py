@@ -378,7 +378,7 @@ class LiveEngine:
         self.views: dict[tuple[Any, ...], View] = {}
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
-        self.tabs = TabRegistry(app.derive_keys("tabs"), app.settings.tab_grace)
+        self.tabs = TabRegistry(app.keys.all("tabs"), app.settings.tab_grace)
         self.write_timeout = app.settings.write_timeout
         self.heartbeat = app.settings.heartbeat
         self.compression: CompressionSettings = app.compression

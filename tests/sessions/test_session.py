@@ -201,7 +201,7 @@ def renamed(valid: str, app: App) -> str:
     """The real token sealed with the app's own key, but for another cookie name."""
     token = codec(app).decode(valid)
     assert token is not None
-    return CookieCodec([app.derive_key("cookie")], name="other").encode(token)
+    return CookieCodec([app.keys.derive("cookie")], name="other").encode(token)
 
 
 BAD_COOKIES = pytest.mark.parametrize("spoil", [forged, truncated, resealed, renamed])

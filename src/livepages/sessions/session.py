@@ -162,9 +162,9 @@ class SessionManager:
         """Attach to an app; the first key seals cookies, the rest still open them."""
         self.app = app
         self.codec = CookieCodec(keys, name=self.cookie_name)
-        self.csrf = CSRF(app.derive_key("csrf"))
+        self.csrf = CSRF(app.keys.derive("csrf"))
         # Tokens in pages rendered before a secret rotation still verify.
-        self._old_csrf = [CSRF(key) for key in app.derive_keys("csrf")[1:]]
+        self._old_csrf = [CSRF(key) for key in app.keys.all("csrf")[1:]]
 
     # -- loading --------------------------------------------------------------------
 

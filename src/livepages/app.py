@@ -28,6 +28,8 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -63,6 +65,7 @@ from livepages.live import (
 )
 from livepages.middleware import SecurityHeaders, SessionCookie
 from livepages.pages import Page, PageSpec, root_path, within_mount
+from livepages.reports import GENERIC_MESSAGE, ErrorHook, Reporter
 from livepages.responses import (
     Redirect,
     error_event,
@@ -86,9 +89,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: An error page: gets the request and the error, returns the body HTML.
 ErrorPage = Callable[[Request, HTTPException], Any]
-ErrorHook = Callable[[Request, BaseException], Any]
-
-_DEFAULT_ERRORS = {404: "Not found", 500: "Something went wrong"}
 
 
 class App(Starlette):
@@ -146,7 +146,7 @@ class App(Starlette):
         self.pages: list[PageSpec] = []
         self.global_actions: dict[str, ActionEntry] = {}
         self.error_pages: dict[int, ErrorPage] = {}
-        self.error_hooks: list[ErrorHook] = []
+        self.errors = Reporter(debug=settings.debug)
         self._user_lifespan = lifespan
         self._started = False
         self.live = LiveEngine(self)
@@ -180,17 +180,22 @@ class App(Starlette):
         )
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Starlette's stack inside the session cookie and the security headers.
+        """Starlette's stack, inside the session cookie and the security headers.
 
-        Outside Starlette's own error middleware, so 500s get both too. Built as in
-        production: livepages renders debug tracebacks itself, so Starlette's debug
-        page must not bypass its error pages and hooks.
+        Those two sit outside all error handling, so 500s get them too. livepages
+        renders debug tracebacks itself, so Starlette's debug page is never used.
         """
-        debug, self.debug = self.debug, False
-        try:
-            stack = super().build_middleware_stack()
-        finally:
-            self.debug = debug
+        # Unexpected errors are handled inside, by the ExceptionMiddleware, and not
+        # re-raised: Starlette's ServerErrorMiddleware answers and then re-raises, so
+        # the server would log every error a second time.
+        middleware = [
+            Middleware(ServerErrorMiddleware),
+            *self.user_middleware,
+            Middleware(ExceptionMiddleware, handlers=dict(self.exception_handlers)),
+        ]
+        stack: ASGIApp = self.router
+        for cls, args, kwargs in reversed(middleware):
+            stack = cls(stack, *args, **kwargs)
         if self.sessions is not None:
             stack = SessionCookie(stack, self.sessions)
         return SecurityHeaders(stack)
@@ -296,7 +301,7 @@ class App(Starlette):
 
     def on_error(self, hook: ErrorHook) -> ErrorHook:
         """Call ``hook(request, exc)`` for every unhandled exception (report it, log it)."""
-        self.error_hooks.append(hook)
+        self.errors.hooks.append(hook)
         return hook
 
     def _datastar_url(self) -> str:
@@ -436,15 +441,8 @@ class App(Starlette):
         return self.live.tabs.verify(header, session.id if session is not None else None)
 
     async def report_error(self, request: Request, exc: BaseException) -> None:
-        """Log an unexpected error and pass it to every ``on_error`` hook."""
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        for hook in self.error_hooks:
-            try:
-                outcome = hook(request, exc)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:  # a broken hook must not hide the original error
-                log.exception("error hook %r failed", hook)
+        """Log an unexpected error once and pass it to every ``on_error`` hook."""
+        await self.errors.report(request, exc)
 
     async def _render_page(self, spec: PageSpec, request: Request) -> Response:
         page = spec.instance(request.path_params, request.query_params)
@@ -562,7 +560,7 @@ class App(Starlette):
                 return
             except Exception as exc:  # the stream has started: report it in the page
                 await self.report_error(ctx.request, exc)
-                await sse.send(error_event(500, _DEFAULT_ERRORS[500]))
+                await sse.send(error_event(500, self.errors.message(exc)))
                 return
             if isinstance(result, Redirect | Page):
                 await sse.redirect(result.url)
@@ -606,8 +604,8 @@ class App(Starlette):
     async def _server_error(self, request: Request, exc: Exception) -> Response:
         await self.report_error(request, exc)
         if is_datastar(request):
-            return DatastarResponse(error_event(500, _DEFAULT_ERRORS[500]))
-        error = HTTPError(_DEFAULT_ERRORS[500], status=500)
+            return DatastarResponse(error_event(500, self.errors.message(exc)))
+        error = HTTPError(GENERIC_MESSAGE, status=500)
         detail = "".join(traceback.format_exception(exc)) if self.settings.debug else ""
         return await self.error_response(request, error, {}, detail)
 

@@ -62,6 +62,8 @@ TAB_REFRESH = "_lp.tab."
 SESSION_CLOSED = "_lp.session."
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
+#: What viewers see when a live render or an event handler fails (outside debug mode).
+_UPDATE_FAILED = "This page failed to update."
 
 
 class LiveStats:
@@ -310,7 +312,7 @@ class View:
         except Exception as exc:
             engine.stats.render_errors += 1
             await engine.app.report_error(self.ctx.request, exc)
-            self.broadcast(error_event(500, "This page failed to update."))
+            self.broadcast(error_event(500, engine.app.errors.message(exc, _UPDATE_FAILED)))
             return
         payload = events.patch_elements(root(html))
         if payload == self.payload:
@@ -362,7 +364,7 @@ class View:
             await plan.call(self.page, **kwargs)
         except Exception as exc:
             await self.engine.app.report_error(self.ctx.request, exc)
-            self.broadcast(error_event(500, "This page failed to update."))
+            self.broadcast(error_event(500, self.engine.app.errors.message(exc, _UPDATE_FAILED)))
             return
         if sse.used:
             self.stale = True  # the DOM moved past the last full render

@@ -4,6 +4,7 @@ uvicorn stops by waiting for open responses to finish before it runs the
 lifespan shutdown, and a live stream never finishes by itself. ``run`` ends
 the streams of every livepages app it serves (mounted ones included) as soon
 as the server is asked to stop; browsers then reconnect to the next server.
+It also bounds request heads and idle connections (``livepages.limits``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import uvicorn
 from starlette.routing import Mount
+
+from livepages.limits import HTTP, Config, ServerLimits
 
 __all__ = ["livepages_apps", "run"]
 
@@ -49,11 +52,31 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def run(app: Any, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+def run(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    http: HTTP = "auto",
+    max_header_size: int = ServerLimits.max_header_size,
+    header_timeout: float = ServerLimits.header_timeout,
+    idle_timeout: float = ServerLimits.idle_timeout,
+    **options: Any,
+) -> None:
     """Serve ``app`` with uvicorn (uvloop and httptools when installed) until stopped.
+
+    ``http`` picks uvicorn's HTTP/1.1 implementation (``auto``: httptools when
+    installed, else h11). Whichever it is, a connection is held to:
+
+    - ``max_header_size`` (64 KiB): request line and headers; past it, 431;
+    - ``header_timeout`` (10 s): from a request's first byte to the end of its
+      headers; past it, 408;
+    - ``idle_timeout`` (5 s): with no request under way, from the moment the
+      connection opens and between requests; past it, the connection closes.
 
     ``options`` go to ``uvicorn.Config`` (``log_level``, ``ssl_certfile``, ...).
     """
     options.setdefault("timeout_graceful_shutdown", 5)
-    config = uvicorn.Config(app, host=host, port=port, **options)
+    limits = ServerLimits(max_header_size, header_timeout, idle_timeout)
+    config = Config(app, host=host, port=port, http=http, limits=limits, **options)
     _Server(config).run()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from livepages import App, Page, Redirect, redirect
+from livepages import App, Page, Redirect, redirect, safe_next
 from livepages.datastar import events
 from livepages.responses import error_event, is_datastar, redirect_response, validation_event
 
@@ -96,3 +98,37 @@ def test_validation_event_keeps_errors_for_unlisted_fields() -> None:
 
 def test_validation_event_with_no_errors_clears_every_field() -> None:
     assert validation_event({}, ("a", "b")) == events.patch_signals({"errors": {"a": "", "b": ""}})
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/notes", True),
+        ("/notes?x=1&next=//evil", True),
+        ("/%2F/evil.example", True),  # a browser does not decode it: still this site
+        ("", False),
+        (None, False),
+        ("notes", False),
+        ("//evil.example", False),
+        ("/\\evil.example", False),
+        ("http://evil.example", False),
+        ("https:evil.example", False),
+        ("/\t/evil.example", False),
+        ("/notes\n", False),
+        ("\x00/notes", False),
+    ],
+)
+def test_safe_next_keeps_paths_of_this_site(target: str | None, safe: bool) -> None:
+    assert (safe_next(target, default="/home") == target) is safe
+    if not safe:
+        assert safe_next(target, default="/home") == "/home"
+
+
+@given(st.text(max_size=40))
+def test_safe_next_never_leaves_the_site(target: str) -> None:
+    result = safe_next(target)
+    assert result == "/" or result == target
+    # What a browser would do with it: drop tabs and newlines, read backslashes as slashes.
+    seen = result.replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/")
+    assert seen.startswith("/")
+    assert not seen.startswith("//")

@@ -41,6 +41,7 @@ from livepages import (
     ValidationError,
     action,
     redirect,
+    safe_next,
 )
 from livepages.events import USER, Event, on
 from livepages.sessions import SessionRecord, SessionStore
@@ -62,7 +63,6 @@ __all__ = [
     "SessionsChanged",
     "app",
     "create_app",
-    "safe_next",
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -192,18 +192,6 @@ class SessionRef:
     sid: str
 
 
-def safe_next(target: str) -> str | None:
-    """``target`` if it is a path on this site, else None (no open redirect).
-
-    ``//evil.example`` and ``/\\evil.example`` are other sites to a browser.
-    """
-    if not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    if any(not c.isprintable() for c in target):
-        return None
-    return target
-
-
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -253,7 +241,7 @@ def create_app(settings: Settings | None = None, store: SessionStore | None = No
             await app.publish(SessionsChanged(user=credentials.username))
             if previous is not None and previous != credentials.username:
                 await app.publish(SessionsChanged(user=previous))
-            return redirect(safe_next(self.next) or Notes().url)
+            return redirect(safe_next(self.next, default=Notes().url))
 
     class Private(Page):
         """The signed-in pages: guests are sent to sign in; both can sign out."""

@@ -25,7 +25,7 @@ from livepages.events import TAB, USER, Event, on
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
-from livepages.responses import Redirect, redirect
+from livepages.responses import Redirect, redirect, safe_next
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
 from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
@@ -72,5 +72,6 @@ __all__ = [
     "invoke",
     "on",
     "redirect",
+    "safe_next",
     "url",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "redirect",
     "redirect_response",
     "reload_event",
+    "safe_next",
     "validation_event",
 ]
 
@@ -51,6 +52,22 @@ class Redirect:
 def redirect(target: str | Page) -> Redirect:
     """A redirect to a URL or a page: ``return redirect(Room(room="42"))``."""
     return Redirect(target.url if isinstance(target, Page) else target)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``: no open redirect.
+
+    For the ``?next=`` of a sign-in page: ``redirect(safe_next(self.next))``.
+    Absolute URLs (``https://evil.example``), scheme-relative ones
+    (``//evil.example``), a backslash that browsers read as a slash
+    (``/\\evil.example``) and control characters that browsers drop
+    (``/\\t/evil.example``) all give ``default``.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if not all(c.isprintable() for c in target):
+        return default
+    return target
 
 
 def redirect_response(request: Request, url: str) -> Response:

@@ -65,6 +65,7 @@ from livepages.live import (
 )
 from livepages.middleware import SecurityHeaders, SessionCookie
 from livepages.pages import Page, PageSpec, root_path, within_mount
+from livepages.paths import caller_folder, resolve_folder
 from livepages.reports import GENERIC_MESSAGE, ErrorHook, Reporter
 from livepages.responses import (
     Redirect,
@@ -135,6 +136,11 @@ class App(Starlette):
         if self.sessions is not None:
             self.sessions.bind(self, self.keys.all("cookie"))
             self.injector.provide_generic(Session, self._session_resolver)
+        here = caller_folder()
+        if isinstance(static, str | Path):
+            static = resolve_folder(static, here, "static")
+        if isinstance(templates, str | Path):
+            templates = resolve_folder(templates, here, "templates")
         self.assets = self._make_assets(static)
         if isinstance(templates, Templates):
             self.templates = templates

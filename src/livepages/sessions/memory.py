@@ -111,8 +111,10 @@ class MemorySessionStore:
         found = self._live(id, now)
         if found is not None:
             return SessionEntry(*found)
-        expires_at, revision = self._tombstones.get(id, (now, 0))
-        return SessionEntry(None, revision) if now < expires_at else None
+        tombstone = self._tombstones.get(id)
+        if tombstone is not None and now < tombstone[0]:
+            return SessionEntry(None, tombstone[1])
+        return None
 
     def _live(self, id: str, now: float) -> tuple[SessionRecord, int] | None:
         found = self._records.get(id)

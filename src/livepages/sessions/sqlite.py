@@ -55,7 +55,7 @@ _SELECT = (
     "SELECT id, user_id, data, issued_at, expires_at, last_seen, revision, deleted"
     " FROM livepages_sessions"
 )
-_GET = _SELECT + " WHERE id = :id AND expires_at > :now"
+_GET = _SELECT + " WHERE id = ? AND expires_at > ?"
 _LIST_USER = (
     _SELECT + " WHERE user_id = ? AND expires_at > ? AND NOT deleted ORDER BY issued_at, id"
 )
@@ -123,13 +123,13 @@ class SQLiteSessionStore:
         now = self._clock()
 
         def get(db: sqlite3.Connection) -> _Row | None:
-            row: _Row | None = db.execute(_GET, {"id": id, "now": now}).fetchone()
+            row: _Row | None = db.execute(_GET, (id, now)).fetchone()
             return row
 
         row = await self._run(get)
         if row is None:
             return None
-        deleted, revision = row[-1], row[-2]
+        revision, deleted = row[6], row[7]
         return SessionEntry(None if deleted else _record(row), revision)
 
     async def create(self, record: SessionRecord) -> int:

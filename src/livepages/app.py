@@ -332,6 +332,8 @@ class App(Starlette):
         if not self._started and not self.live.closing:
             self._started = True
             await self.broker.start()
+            if self.sessions is not None:
+                await self.sessions.start()
 
     async def close_streams(self) -> None:
         """End every live stream now (a server stopping); the broker keeps running
@@ -344,6 +346,8 @@ class App(Starlette):
         if self._started:
             self._started = False
             await self.broker.close()
+        if self.sessions is not None:
+            await self.sessions.stop()
 
     @asynccontextmanager
     async def _lifespan(self, app: App) -> AsyncIterator[Any]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import math
 import string
+import struct
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +17,7 @@ from livepages.sessions.cookie import (
     KEY_SIZE,
     TOKEN_SIZE,
     CookieCodec,
+    SealedToken,
     b64decode,
     b64encode,
     generate_key,
@@ -24,29 +27,43 @@ from livepages.sessions.cookie import (
 OLD_KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))
 URLSAFE = string.ascii_letters + string.digits + "-_"
-VALUE_LENGTH = 82  # base64 of 1 + 12 + 32 + 16 bytes, unpadded
+VALUE_LENGTH = 94  # base64 of 1 + 12 + (1 + 8 + 32) + 16 bytes, unpadded
+SEALED_SIZE = 70
+OLD_VALUE_LENGTH = 82  # version 1: base64 of 1 + 12 + 32 + 16 bytes
+ISSUED_AT = 1_700_000_000.5
 
 codec = CookieCodec([OLD_KEY])
 rotated = CookieCodec([NEW_KEY, OLD_KEY])
 new_only = CookieCodec([NEW_KEY])
 
-tokens = st.binary(min_size=TOKEN_SIZE, max_size=TOKEN_SIZE)
+tokens = st.builds(
+    SealedToken,
+    token=st.binary(min_size=TOKEN_SIZE, max_size=TOKEN_SIZE),
+    stored=st.booleans(),
+    issued_at=st.floats(allow_nan=False, allow_infinity=False),
+)
 properties = settings(deadline=None)
 
 
-def test_round_trip() -> None:
-    token = generate_token()
+def fresh(*, stored: bool = False) -> SealedToken:
+    """What a new session's cookie seals."""
+    return SealedToken(generate_token(), stored=stored, issued_at=ISSUED_AT)
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_round_trip(stored: bool) -> None:
+    token = fresh(stored=stored)
     assert codec.decode(codec.encode(token)) == token
 
 
 def test_values_are_url_safe_and_fixed_length() -> None:
-    value = codec.encode(generate_token())
+    value = codec.encode(fresh())
     assert len(value) == VALUE_LENGTH
     assert set(value) <= set(URLSAFE)
 
 
 def test_each_encoding_uses_a_fresh_nonce() -> None:
-    token = generate_token()
+    token = fresh()
     first, second = codec.encode(token), codec.encode(token)
     assert first != second
     assert codec.decode(first) == codec.decode(second) == token
@@ -60,7 +77,7 @@ def test_generated_keys_and_tokens_are_random_32_bytes() -> None:
 
 
 def test_rotation_new_key_encodes_old_key_still_decodes() -> None:
-    token = generate_token()
+    token = fresh()
     old_value = codec.encode(token)
     new_value = rotated.encode(token)
     assert rotated.decode(old_value) == token
@@ -70,17 +87,17 @@ def test_rotation_new_key_encodes_old_key_still_decodes() -> None:
 
 
 def test_removed_key_no_longer_decodes() -> None:
-    assert new_only.decode(codec.encode(generate_token())) is None
+    assert new_only.decode(codec.encode(fresh())) is None
 
 
 def test_value_is_bound_to_the_cookie_name() -> None:
-    value = codec.encode(generate_token())
+    value = codec.encode(fresh())
     assert codec.name == "livepages_session"
     assert CookieCodec([OLD_KEY], name="other").decode(value) is None
 
 
 def _issued() -> str:
-    return codec.encode(generate_token())
+    return codec.encode(fresh())
 
 
 def _flip(value: str, bit: int) -> str:
@@ -108,7 +125,7 @@ def _flip(value: str, bit: int) -> str:
         pytest.param(lambda: _flip(_issued(), 0), id="version-bit"),
         pytest.param(lambda: _flip(_issued(), 8 + 5), id="nonce-bit"),
         pytest.param(lambda: _flip(_issued(), 8 * 20), id="ciphertext-bit"),
-        pytest.param(lambda: _flip(_issued(), 8 * 60 + 7), id="tag-bit"),
+        pytest.param(lambda: _flip(_issued(), 8 * (SEALED_SIZE - 1) + 7), id="tag-bit"),
     ],
 )
 def test_bad_values_decode_to_none(make_bad: Callable[[], str]) -> None:
@@ -137,30 +154,54 @@ def test_non_canonical_last_character_is_refused() -> None:
     assert codec.decode(other) is None
 
 
-def _sealed_by_hand(version: int, token: bytes) -> str:
+def _sealed_by_hand(version: int, plaintext: bytes) -> str:
     header = bytes([version])
     nonce = bytes(12)
-    sealed = AESGCM(OLD_KEY).encrypt(nonce, token, header + b"livepages_session")
+    sealed = AESGCM(OLD_KEY).encrypt(nonce, plaintext, header + b"livepages_session")
     return b64encode(header + nonce + sealed)
 
 
-def test_unknown_version_is_refused_even_if_authentic() -> None:
+def test_the_format_is_as_documented() -> None:
     token = generate_token()
-    assert codec.decode(_sealed_by_hand(1, token)) == token  # the format is as documented
-    assert codec.decode(_sealed_by_hand(2, token)) is None
+    plaintext = b"\x00" + struct.pack(">d", 123.5) + token
+    assert codec.decode(_sealed_by_hand(2, plaintext)) == SealedToken(token, False, 123.5)
+    plaintext = b"\x01" + struct.pack(">d", ISSUED_AT) + token
+    assert codec.decode(_sealed_by_hand(2, plaintext)) == SealedToken(token, True, ISSUED_AT)
 
 
-def test_wrong_size_plaintext_is_refused() -> None:
-    nonce = bytes(12)
-    header = bytes([1])
-    short = AESGCM(OLD_KEY).encrypt(nonce, bytes(31), header + b"livepages_session")
-    assert codec.decode(b64encode(header + nonce + short)) is None
+def test_version_1_cookies_still_open_as_stored_sessions() -> None:
+    token = generate_token()
+    assert codec.decode(_sealed_by_hand(1, token)) == SealedToken(token, True, 0.0)
+    assert rotated.decode(_sealed_by_hand(1, token)) == SealedToken(token, True, 0.0)
+    assert new_only.decode(_sealed_by_hand(1, token)) is None
+
+
+def test_unknown_version_is_refused_even_if_authentic() -> None:
+    plaintext = b"\x00" + struct.pack(">d", ISSUED_AT) + generate_token()
+    assert codec.decode(_sealed_by_hand(3, plaintext)) is None
+    assert codec.decode(_sealed_by_hand(1, plaintext)) is None  # a version 2 body
+
+
+def test_an_unknown_stored_flag_is_refused_even_if_authentic() -> None:
+    plaintext = b"\x02" + struct.pack(">d", ISSUED_AT) + generate_token()
+    assert codec.decode(_sealed_by_hand(2, plaintext)) is None
+
+
+@pytest.mark.parametrize(("version", "size"), [(1, 31), (1, 33), (2, 40), (2, 42)])
+def test_wrong_size_plaintext_is_refused(version: int, size: int) -> None:
+    assert codec.decode(_sealed_by_hand(version, bytes(size))) is None
 
 
 @pytest.mark.parametrize("token", [b"", bytes(31), bytes(33), "x" * 32])
 def test_encode_refuses_tokens_that_are_not_32_bytes(token: bytes) -> None:
     with pytest.raises(ValueError, match="exactly 32 bytes"):
-        codec.encode(token)
+        codec.encode(SealedToken(token, stored=False, issued_at=ISSUED_AT))
+
+
+@pytest.mark.parametrize("issued_at", [math.nan, math.inf, -math.inf])
+def test_encode_refuses_a_start_that_is_not_a_time(issued_at: float) -> None:
+    with pytest.raises(ValueError, match="finite time"):
+        codec.encode(SealedToken(generate_token(), stored=False, issued_at=issued_at))
 
 
 def test_keys_are_required() -> None:
@@ -203,7 +244,7 @@ def test_b64decode_checks_size() -> None:
 
 @properties
 @given(tokens)
-def test_every_issued_token_round_trips(token: bytes) -> None:
+def test_every_issued_token_round_trips(token: SealedToken) -> None:
     assert codec.decode(codec.encode(token)) == token
     assert rotated.decode(codec.encode(token)) == token
     assert new_only.decode(rotated.encode(token)) == token
@@ -211,7 +252,7 @@ def test_every_issued_token_round_trips(token: bytes) -> None:
 
 @properties
 @given(tokens)
-def test_removed_key_never_decodes(token: bytes) -> None:
+def test_removed_key_never_decodes(token: SealedToken) -> None:
     assert new_only.decode(codec.encode(token)) is None
     assert codec.decode(new_only.encode(token)) is None
 
@@ -229,8 +270,14 @@ def test_random_well_formed_values_never_decode(text: str) -> None:
 
 
 @properties
+@given(st.text(alphabet=URLSAFE, min_size=OLD_VALUE_LENGTH, max_size=OLD_VALUE_LENGTH))
+def test_random_values_of_the_old_length_never_decode(text: str) -> None:
+    assert codec.decode(text) is None
+
+
+@properties
 @given(tokens, st.data())
-def test_mutated_values_never_decode(token: bytes, data: st.DataObject) -> None:
+def test_mutated_values_never_decode(token: SealedToken, data: st.DataObject) -> None:
     value = codec.encode(token)
     position = data.draw(st.integers(0, len(value) - 1))
     replacement = data.draw(st.characters().filter(lambda c: c != value[position]))
@@ -238,14 +285,14 @@ def test_mutated_values_never_decode(token: bytes, data: st.DataObject) -> None:
 
 
 @properties
-@given(tokens, st.integers(0, 61 * 8 - 1))
-def test_bit_flipped_values_never_decode(token: bytes, bit: int) -> None:
+@given(tokens, st.integers(0, SEALED_SIZE * 8 - 1))
+def test_bit_flipped_values_never_decode(token: SealedToken, bit: int) -> None:
     assert codec.decode(_flip(codec.encode(token), bit)) is None
 
 
 @properties
 @given(tokens, st.data())
-def test_truncated_or_extended_values_never_decode(token: bytes, data: st.DataObject) -> None:
+def test_truncated_or_extended_values_never_decode(token: SealedToken, data: st.DataObject) -> None:
     value = codec.encode(token)
     cut = data.draw(st.integers(1, len(value) - 1))
     assert codec.decode(value[:cut]) is None
@@ -255,5 +302,5 @@ def test_truncated_or_extended_values_never_decode(token: bytes, data: st.DataOb
 
 @properties
 @given(tokens, st.sampled_from(["other", "livepages_session2", "LIVEPAGES_SESSION"]))
-def test_values_never_decode_under_another_name(token: bytes, name: str) -> None:
+def test_values_never_decode_under_another_name(token: SealedToken, name: str) -> None:
     assert CookieCodec([OLD_KEY], name=name).decode(codec.encode(token)) is None

@@ -13,10 +13,12 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +32,13 @@ from livepages.events import USER, Event, on
 from livepages.sessions import (
     CookieCodec,
     MemorySessionStore,
+    SealedToken,
+    SessionRecord,
     SessionStore,
     SQLiteSessionStore,
     generate_key,
     generate_token,
+    session_id,
 )
 from livepages.sessions.cookie import b64encode
 from livepages.sessions.session import Session, SessionManager
@@ -107,6 +112,10 @@ def make_app(
         async def touch(self, session: Session[Prefs]) -> None:
             await session.save()  # without reading the data: it must be kept
 
+        @action
+        async def wave(self, session: Session[Prefs]) -> None:
+            assert session.data.theme  # reads the session, saves nothing
+
         @on(Notified, user=USER)
         async def notified(self, event: Notified, sse: SSE) -> None:
             await sse.patch_signals({"note": event.text})
@@ -116,6 +125,18 @@ def make_app(
             await sse.patch_signals({"note": event.text})
 
     return app
+
+
+def sqlite_sessions(db: Path) -> SessionManager:
+    """Sessions in the SQLite file ``db``: each app closes its own store at shutdown,
+    and the next app on the same file finds the sessions again."""
+    return SessionManager(SQLiteSessionStore(db))
+
+
+async def record_of(store: SessionStore, id: str) -> SessionRecord | None:
+    """The session's live record, or None (never stored, closed, expired)."""
+    entry = await store.get(id)
+    return None if entry is None else entry.record
 
 
 def manager(app: App) -> SessionManager:
@@ -310,7 +331,7 @@ async def test_sign_in_issues_a_new_session_and_voids_the_old_cookie(
         page = await client.get("/")
         assert shown(page, "who") == "alice"
         assert shown(page, "sid") != guest_id
-        assert await store.get(guest_id) is None
+        assert await record_of(store, guest_id) is None
         # The planted cookie now opens nothing: its holder is a guest again.
         use_cookie(client, planted)
         attacker = await client.get("/")
@@ -477,9 +498,12 @@ async def test_stored_data_that_no_longer_fits_its_type_falls_back_to_defaults(
     app = make_app(SessionManager(store))
     async with Client(app) as client:
         page = await client.get("/")
-        record = await store.get(shown(page, "sid"))
-        assert record is not None
-        await store.put(msgspec.structs.replace(record, data=b'{"theme": 3}'))  # an old shape
+        await page.action("choose", {"theme": "dark"})
+        entry = await store.get(shown(page, "sid"))
+        assert entry is not None
+        assert entry.record is not None
+        old_shape = msgspec.structs.replace(entry.record, data=b'{"theme": 3}')
+        await store.update(old_shape, entry.revision)
         with caplog.at_level(logging.WARNING, logger="livepages.sessions"):
             again = await client.get("/")
         assert again.status_code == 200
@@ -569,17 +593,20 @@ async def test_a_valid_cookie_is_not_set_again() -> None:
         assert len(set_cookies(page.response)) == 1
         again = await client.get("/")
         assert set_cookies(again.response) == []
-        assert set_cookies(await again.action("choose", {"theme": "dark"})) == []
+        # The guest's first save stores the session: its cookie says so, once.
+        assert len(set_cookies(await again.action("choose", {"theme": "dark"}))) == 1
+        assert set_cookies(await again.action("choose", {"theme": "light"})) == []
+        assert set_cookies((await client.get("/")).response) == []
 
 
-async def test_key_rotation_keeps_cookies_sealed_under_the_old_secret() -> None:
-    store = MemorySessionStore()
-    before = make_app(SessionManager(store), Settings(secret_key="old secret"))
+async def test_key_rotation_keeps_cookies_sealed_under_the_old_secret(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    before = make_app(sqlite_sessions(db), Settings(secret_key="old secret"))
     async with Client(before) as client:
         await sign_in(client, "alice")
         sealed = _jar(client)
     rotated = Settings(secret_key="new secret", previous_secret_keys=("old secret",))
-    after = make_app(SessionManager(store), rotated)
+    after = make_app(sqlite_sessions(db), rotated)
     async with Client(after) as client:
         use_cookie(client, sealed)
         page = await client.get("/")
@@ -587,33 +614,36 @@ async def test_key_rotation_keeps_cookies_sealed_under_the_old_secret() -> None:
         # New cookies are sealed with the new secret only.
         await page.action("sign_in", {"user": "bob"})
         assert codec(before).decode(_jar(client)) is None
-    dropped = make_app(SessionManager(store), Settings(secret_key="new secret"))
+    dropped = make_app(sqlite_sessions(db), Settings(secret_key="new secret"))
     async with Client(dropped) as client:
         use_cookie(client, sealed)
         assert shown(await client.get("/"), "who") == "guest"
 
 
-async def test_key_rotation_keeps_pages_rendered_under_the_old_secret_working() -> None:
-    store = MemorySessionStore()
-    before = make_app(SessionManager(store), Settings(secret_key="old secret"))
+async def test_key_rotation_keeps_pages_rendered_under_the_old_secret_working(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.db"
+    before = make_app(sqlite_sessions(db), Settings(secret_key="old secret"))
     async with Client(before) as client:
         page = await sign_in(client, "alice")
         sealed = _jar(client)
     rotated = Settings(secret_key="new secret", previous_secret_keys=("old secret",))
-    async with Client(make_app(SessionManager(store), rotated)) as client:
+    async with Client(make_app(sqlite_sessions(db), rotated)) as client:
         use_cookie(client, sealed)
         page.client = client
         assert (await page.action("choose", {"theme": "dark"})).status_code == 200
+        assert shown(await client.get("/"), "theme") == "dark"
 
 
-async def test_key_rotation_keeps_open_pages_streaming() -> None:
-    store = MemorySessionStore()
-    before = make_app(SessionManager(store), Settings(secret_key="old secret"))
+async def test_key_rotation_keeps_open_pages_streaming(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    before = make_app(sqlite_sessions(db), Settings(secret_key="old secret"))
     async with Client(before) as client:
         page = await sign_in(client, "alice")
         sealed = _jar(client)
     rotated = Settings(secret_key="new secret", previous_secret_keys=("old secret",))
-    async with Client(make_app(SessionManager(store), rotated)) as client:
+    async with Client(make_app(sqlite_sessions(db), rotated)) as client:
         use_cookie(client, sealed)
         page.client = client
         async with page.stream() as stream:
@@ -654,6 +684,281 @@ async def test_signing_in_from_a_streaming_action_sets_the_cookie() -> None:
         assert shown(await client.get("/"), "who") == "alice"
 
 
+# -- guests are stored only once something is saved ----------------------------------
+
+
+def stored_rows(db: Path) -> int:
+    """How many rows the SQLite store at ``db`` holds (records and tombstones)."""
+    with closing(sqlite3.connect(db)) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM livepages_sessions").fetchone()
+    return int(count)
+
+
+async def test_cookie_less_page_gets_store_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    app = make_app(sqlite_sessions(db))
+    async with Client(app) as client:
+        ids = set()
+        for _ in range(30):
+            client.http.cookies.clear()
+            page = await client.get("/")
+            [header] = set_cookies(page.response)
+            sealed = codec(app).decode(cookie_value(header))
+            assert sealed is not None
+            assert not sealed.stored
+            # The guest has a session id (its token's) all the same.
+            assert shown(page, "sid") == session_id(sealed.token)
+            ids.add(shown(page, "sid"))
+        assert len(ids) == 30
+        assert stored_rows(db) == 0
+
+        # The last guest's page works: its actions carry a valid CSRF token.
+        assert (await page.action("wave")).status_code == 204
+        async with page.stream() as stream:
+            assert '<p id="who">guest</p>' in (await stream.next_event()).elements
+        assert stored_rows(db) == 0
+
+        # Its first save stores one record, under the same id, and says so in the cookie.
+        response = await page.action("choose", {"theme": "dark"})
+        assert response.status_code == 200
+        sealed = codec(app).decode(cookie_value(set_cookies(response)[0]))
+        assert sealed is not None
+        assert sealed.stored
+        assert stored_rows(db) == 1
+        again = await client.get("/")
+        assert shown(again, "sid") == shown(page, "sid")
+        assert shown(again, "theme") == "dark"
+        record = await record_of(manager(app).store, shown(page, "sid"))
+        assert record is not None
+        assert record.issued_at == sealed.issued_at  # the session started at the first GET
+        assert (await page.action("wave")).status_code == 204
+
+
+async def test_a_guest_cookie_expires_after_max_age() -> None:
+    app = make_app(max_age=600)
+    old = SealedToken(generate_token(), stored=False, issued_at=time.time() - 601)
+    async with Client(app) as client:
+        use_cookie(client, codec(app).encode(old))
+        page = await client.get("/")
+        assert shown(page, "sid") != session_id(old.token)
+        assert cookie_value(set_cookies(page.response)[0]) != ""
+        use_cookie(client, codec(app).encode(old))
+        response = await page.action("choose", {"theme": "dark"})
+        assert response.status_code == 403
+        assert set_cookies(response) == [f"{NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"]
+
+
+async def test_a_guest_cookie_that_missed_its_first_save_is_sealed_as_stored() -> None:
+    app = make_app()
+    async with Client(app) as client:
+        page = await client.get("/")
+        unstored = _jar(client)
+        await page.action("choose", {"theme": "dark"})
+        use_cookie(client, unstored)  # as if the save's Set-Cookie had been lost
+        again = await client.get("/")
+        assert shown(again, "theme") == "dark"
+        [header] = set_cookies(again.response)
+        sealed = codec(app).decode(cookie_value(header))
+        assert sealed is not None
+        assert sealed.stored
+
+
+async def test_an_old_copy_of_a_guest_cookie_cannot_revive_its_closed_session() -> None:
+    app = make_app()
+    async with Client(app) as client:
+        page = await client.get("/")
+        copy = _jar(client)  # taken before the first save
+        await page.action("choose", {"theme": "dark"})
+        assert (await page.action("sign_out")).status_code == 204
+        use_cookie(client, copy)
+        again = await client.get("/")
+        assert shown(again, "sid") != shown(page, "sid")
+        assert shown(again, "theme") == "light"
+        use_cookie(client, copy)
+        assert (await page.action("choose", {"theme": "blue"})).status_code == 403
+        assert await record_of(manager(app).store, shown(page, "sid")) is None
+
+
+# -- saves that race other requests ---------------------------------------------------
+
+
+class Gate:
+    """Holds a slow action between reading its session and saving it."""
+
+    def __init__(self, readers: int = 1) -> None:
+        self.readers = readers
+        self.read = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def between_read_and_save(self) -> None:
+        self.readers -= 1
+        if self.readers == 0:
+            self.read.set()
+        await self.resume.wait()
+
+
+def add_slow_page(app: App, gate: Gate) -> None:
+    """``/slow``, whose ``choose`` reads the session, waits at ``gate``, then saves."""
+
+    @app.page("/slow")
+    class Slow(Page):
+        def render(self) -> str:
+            return "<p>slow</p>"
+
+        @action
+        async def choose(self, session: Session[Prefs], choice: Theme) -> None:
+            if choice.theme != "unchanged":
+                session.data.theme = choice.theme
+            await gate.between_read_and_save()
+            await session.save()
+
+
+def closed_by_conflict(response: httpx.Response) -> bool:
+    """Whether an action answered 409 "session ended" and cleared the cookie."""
+    return (
+        '"status":409' in response.text
+        and "your session has ended" in response.text
+        and set_cookies(response) == [f"{NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"]
+    )
+
+
+async def _sign_out(client: Client, app: App, sid: str) -> None:
+    home = await client.get("/")
+    assert (await home.action("sign_out")).status_code == 204
+
+
+async def _close(client: Client, app: App, sid: str) -> None:
+    await manager(app).close(sid)
+
+
+async def _close_user(client: Client, app: App, sid: str) -> None:
+    assert await manager(app).close_user("alice") == [sid]
+
+
+@pytest.mark.parametrize("end", [_sign_out, _close, _close_user])
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_session_closed_while_a_save_is_in_flight_stays_closed(
+    kind: str, end: Callable[[Client, App, str], Any], tmp_path: Path
+) -> None:
+    store: SessionStore = (
+        MemorySessionStore() if kind == "memory" else SQLiteSessionStore(tmp_path / "s.db")
+    )
+    app = make_app(SessionManager(store))
+    gate = Gate()
+    add_slow_page(app, gate)
+    async with Client(app) as client:
+        sid = shown(await sign_in(client, "alice"), "sid")
+        stolen = _jar(client)
+        slow = await client.get("/slow")
+        saving = asyncio.create_task(slow.action("choose", {"theme": "dark"}))
+        await gate.read.wait()
+        await end(client, app, sid)
+        gate.resume.set()
+        assert closed_by_conflict(await saving)
+        assert await manager(app).list_user("alice") == []
+        assert await record_of(store, sid) is None
+        use_cookie(client, stolen)
+        page = await client.get("/")
+        assert shown(page, "who") == "guest"
+        assert shown(page, "sid") != sid
+
+
+async def test_a_guests_first_save_in_flight_when_it_signs_out_stores_nothing() -> None:
+    app = make_app()
+    gate = Gate()
+    add_slow_page(app, gate)
+    async with Client(app) as client:
+        slow = await client.get("/slow")
+        sid, copy = shown(await client.get("/"), "sid"), _jar(client)
+        saving = asyncio.create_task(slow.action("choose", {"theme": "dark"}))
+        await gate.read.wait()
+        await _sign_out(client, app, sid)
+        gate.resume.set()
+        assert closed_by_conflict(await saving)
+        assert await record_of(manager(app).store, sid) is None
+        use_cookie(client, copy)
+        assert shown(await client.get("/"), "sid") != sid
+
+
+async def test_a_guests_sign_in_closes_a_first_save_in_flight() -> None:
+    app = make_app()
+    gate = Gate()
+    add_slow_page(app, gate)
+    async with Client(app) as client:
+        slow = await client.get("/slow")
+        guest = await client.get("/")
+        saving = asyncio.create_task(slow.action("choose", {"theme": "dark"}))
+        await gate.read.wait()
+        assert (await guest.action("sign_in", {"user": "alice"})).status_code == 200
+        signed_in = _jar(client)
+        gate.resume.set()
+        assert closed_by_conflict(await saving)
+        assert await record_of(manager(app).store, shown(guest, "sid")) is None
+        use_cookie(client, signed_in)
+        assert shown(await client.get("/"), "who") == "alice"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "saved"),
+    [
+        ("dark", "unchanged", "dark"),  # the second only saves what it read: merged
+        ("unchanged", "dark", "dark"),
+        ("dark", "dark", "dark"),  # the same change twice
+    ],
+)
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_concurrent_saves_that_do_not_clash_both_succeed(
+    kind: str, first: str, second: str, saved: str, tmp_path: Path
+) -> None:
+    store: SessionStore = (
+        MemorySessionStore() if kind == "memory" else SQLiteSessionStore(tmp_path / "s.db")
+    )
+    app = make_app(SessionManager(store))
+    gate = Gate(readers=2)
+    add_slow_page(app, gate)
+    async with Client(app) as client:
+        await sign_in(client, "alice")
+        slow = await client.get("/slow")
+        saves = [
+            asyncio.create_task(slow.action("choose", {"theme": theme}))
+            for theme in (first, second)
+        ]
+        await gate.read.wait()
+        gate.resume.set()
+        for response in await asyncio.gather(*saves):
+            assert response.status_code == 200
+            assert '"status"' not in response.text, response.text
+        assert shown(await client.get("/"), "theme") == saved
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_concurrent_saves_that_clash_refuse_the_later_one(kind: str, tmp_path: Path) -> None:
+    store: SessionStore = (
+        MemorySessionStore() if kind == "memory" else SQLiteSessionStore(tmp_path / "s.db")
+    )
+    app = make_app(SessionManager(store))
+    gate = Gate(readers=2)
+    add_slow_page(app, gate)
+    async with Client(app) as client:
+        await sign_in(client, "alice")
+        slow = await client.get("/slow")
+        saves = [
+            asyncio.create_task(slow.action("choose", {"theme": theme}))
+            for theme in ("dark", "blue")
+        ]
+        await gate.read.wait()
+        gate.resume.set()
+        responses = await asyncio.gather(*saves)
+        refused = [r for r in responses if '"status":409' in r.text]
+        assert len(refused) == 1
+        assert "changed by another request" in refused[0].text
+        assert set_cookies(refused[0]) == []  # the session is fine: it stays
+        [won] = [
+            theme for theme, r in zip(("dark", "blue"), responses, strict=True) if r not in refused
+        ]
+        assert shown(await client.get("/"), "theme") == won
+
+
 # -- store failures ----------------------------------------------------------------
 
 
@@ -684,19 +989,27 @@ async def test_a_failing_store_answers_503_and_keeps_the_cookie(
 ) -> None:
     store = await make_store(tmp_path)
     app = make_app(SessionManager(store))
-    cookie = codec(app).encode(generate_token())
+    cookie = codec(app).encode(SealedToken(generate_token(), stored=True, issued_at=time.time()))
     async with Client(app) as client:
-        with caplog.at_level(logging.WARNING, logger="livepages"):
-            fresh = await client.http.get("/")
-        assert fresh.status_code == 503
-        assert set_cookies(fresh) == []
-        assert "sessions are unavailable" in fresh.text
-        assert any("session store" in r.getMessage() for r in caplog.records)
+        # A visitor without a cookie needs nothing from the store: a guest, as ever.
+        fresh = await client.http.get("/")
+        assert fresh.status_code == 200
+        assert len(set_cookies(fresh)) == 1
+        guest_cookie = _jar(client)
 
         use_cookie(client, cookie)
-        page = await client.get("/")
+        with caplog.at_level(logging.WARNING, logger="livepages"):
+            page = await client.get("/")
         assert page.status_code == 503
         assert set_cookies(page.response) == []
+        assert "sessions are unavailable" in page.html
+        assert any("session store" in r.getMessage() for r in caplog.records)
+
+        use_cookie(client, guest_cookie)  # a guest's session may have been closed: ask
+        guest = await client.http.get("/")
+        assert guest.status_code == 503
+        assert set_cookies(guest) == []
+        use_cookie(client, cookie)
 
         plain = await client.http.post("/_action/choose", json={"theme": "dark"})
         assert plain.status_code == 503

@@ -2,8 +2,9 @@
 
 A session is a random 256-bit token in an AES-GCM sealed, HttpOnly cookie; the
 server keeps the record (user, data, expiry) in a ``SessionStore`` under the
-token's SHA-256, never the token itself. Declare the data as a dataclass and
-ask for it by annotation::
+token's SHA-256, never the token itself. A guest's session lives in the cookie
+alone until something is saved into it. Declare the data as a dataclass and ask
+for it by annotation::
 
     @dataclass
     class Prefs:
@@ -12,9 +13,10 @@ ask for it by annotation::
     async def render(self, session: Session[Prefs]) -> str:
         return f"<p>{session.data.theme}</p>"
 
-``session.sign_in(user_id)`` issues a new token (no session fixation),
-``sign_out()`` ends the session, and closing a session (``app.sessions``) ends
-its live streams, which redirect to the page the app chose.
+``session.save()`` writes only over the revision the request read, so a session
+closed meanwhile stays closed. ``session.sign_in(user_id)`` issues a new token (no
+session fixation), ``sign_out()`` ends the session, and closing a session
+(``app.sessions``) ends its live streams, which redirect to the page the app chose.
 """
 
 from __future__ import annotations
@@ -22,22 +24,29 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import msgspec
 from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
-from livepages.errors import ServiceUnavailable
-from livepages.sessions.cookie import CookieCodec, generate_token
+from livepages.errors import Conflict, ServiceUnavailable
+from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
 from livepages.sessions.memory import MemorySessionStore
-from livepages.sessions.store import SessionRecord, SessionStore, SessionStoreError, session_id
+from livepages.sessions.store import (
+    SessionConflict,
+    SessionRecord,
+    SessionStore,
+    SessionStoreError,
+    session_id,
+)
 
 if TYPE_CHECKING:
     from livepages.app import App
 
-__all__ = ["CSRFError", "Session", "SessionManager"]
+__all__ = ["CSRFError", "Session", "SessionClosed", "SessionManager"]
 
 log = logging.getLogger("livepages.sessions")
 
@@ -46,16 +55,37 @@ D = TypeVar("D")
 #: Where a request's session lives in the ASGI scope once loaded.
 SCOPE_KEY = "livepages.session"
 
+# How often a save re-reads and tries again after losing a race it can merge.
+_SAVE_ATTEMPTS = 5
+
+
+class SessionClosed(Conflict):
+    """409: the session was closed (signed out, replaced, expired) while this request
+    was using it. Its cookie is cleared, and nothing brings the session back."""
+
+    def __init__(self) -> None:
+        super().__init__("your session has ended; reload the page")
+
 
 class Session(Generic[D]):
     """The visitor's session. ``data`` is the app's dataclass (or a dict)."""
 
     __livepages_session__: ClassVar[bool] = True
 
-    def __init__(self, manager: SessionManager, token: bytes | None, record: SessionRecord | None):
+    def __init__(
+        self,
+        manager: SessionManager,
+        token: bytes | None = None,
+        record: SessionRecord | None = None,
+        revision: int | None = None,
+    ):
         self._manager = manager
+        #: The secret token from the cookie; None when the visitor has no session.
         self.token = token
+        #: The session as stored or, while it is not stored, as a first save stores it.
         self.record = record
+        #: The store's revision of ``record``; None while the session is not stored.
+        self.revision = revision
         self._data: Any = None
         self._data_type: Any = dict
         #: The cookie value to set at the response start ("" clears it), or None.
@@ -66,8 +96,14 @@ class Session(Generic[D]):
 
     @property
     def id(self) -> str | None:
-        """The session's public id (the store key), or None for a guest without a session."""
+        """The session's public id (``session_id`` of its token, the store key), stored
+        or not; None only for a visitor without a session."""
         return self.record.id if self.record is not None else None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the session has a record in the store (a guest has none until a save)."""
+        return self.revision is not None
 
     @property
     def user_id(self) -> str | None:
@@ -110,7 +146,7 @@ class Session(Generic[D]):
         return self
 
     async def save(self) -> None:
-        """Store ``data`` (creating the session if the visitor had none)."""
+        """Store ``data``, at the revision this request read (see ``SessionManager.save``)."""
         await self._manager.save(self)
 
     async def sign_in(self, user_id: str, data: Any = None) -> None:
@@ -119,18 +155,15 @@ class Session(Generic[D]):
 
     async def sign_out(self) -> None:
         """End the session and its live streams (but for the calling tab's own)."""
-        await self._manager.close(self.id, caller_tab=self.caller_tab)
-        self.record = None
-        self.token = None
-        self._data = None
-        self.cookie = ""
+        await self._manager.sign_out(self)
 
 
 class SessionManager:
     """Loads sessions from cookies, checks CSRF, and signs users in and out.
 
     ``App(sessions=SessionManager(store=SQLiteSessionStore("sessions.db")))``;
-    ``App(sessions=True)`` uses the in-memory store.
+    ``App(sessions=True)`` uses the in-memory store. The app starts and stops it
+    (and so its store) with its own lifespan.
     """
 
     def __init__(
@@ -166,6 +199,27 @@ class SessionManager:
         # Tokens in pages rendered before a secret rotation still verify.
         self._old_csrf = [CSRF(key) for key in app.keys.all("csrf")[1:]]
 
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the store (the app calls this at start-up).
+
+        A store that cannot start is logged, not fatal: the app still starts, its
+        requests that need sessions answer 503, and the store is tried again on
+        each of them, so a disk or server that comes back later needs no restart.
+        """
+        try:
+            await self.store.start()
+        except SessionStoreError as exc:
+            _log_failure(exc)
+
+    async def stop(self) -> None:
+        """Close the store (the app calls this at shutdown). Idempotent."""
+        try:
+            await self.store.close()
+        except SessionStoreError as exc:
+            _log_failure(exc)
+
     # -- loading --------------------------------------------------------------------
 
     async def load(self, conn: HTTPConnection) -> Session[Any]:
@@ -173,75 +227,184 @@ class SessionManager:
         cached = conn.scope.get(SCOPE_KEY)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        assert self.codec is not None
-        session: Session[Any] = Session(self, None, None)
+        session: Session[Any] = Session(self)
         session.caller_tab = conn.headers.get("x-lp-tab")
         value = conn.cookies.get(self.cookie_name)
         if value:
-            token = self.codec.decode(value)
-            record = await self._get(session_id(token)) if token is not None else None
-            if record is None:
-                session.cookie = ""  # stale, expired or forged: clear it
-            else:
-                session.token, session.record = token, record
+            await self._open(session, value)
         conn.scope[SCOPE_KEY] = session
         return session
 
+    async def _open(self, session: Session[Any], value: str) -> None:
+        """Fill ``session`` from its cookie, or mark the cookie to be cleared."""
+        assert self.codec is not None
+        sealed = self.codec.decode(value)
+        if sealed is None:
+            session.cookie = ""  # forged: clear it
+            return
+        with _available():
+            entry = await self.store.get(session_id(sealed.token))
+        if entry is not None and entry.record is not None:
+            session.token, session.record, session.revision = (
+                sealed.token,
+                entry.record,
+                entry.revision,
+            )
+            if not sealed.stored:
+                # The first save's cookie did not reach the browser (an action that
+                # streams had started its response): say "stored" now.
+                session.cookie = self._seal(session)
+        elif entry is None and not sealed.stored and not self._expired(sealed.issued_at):
+            session.token, session.record = (
+                sealed.token,
+                self._draft(sealed.token, sealed.issued_at),
+            )
+        else:
+            session.cookie = ""  # closed or expired: clear it
+
     async def ensure(self, conn: HTTPConnection) -> Session[Any]:
-        """The request's session, starting a guest session if there is none."""
+        """The request's session, starting a guest session if there is none.
+
+        The guest gets a token and a cookie (so the page carries a CSRF token and
+        ``session.id`` is set), but nothing is stored until a save.
+        """
         session = await self.load(conn)
-        if session.record is None:
-            await self._issue(session, None, b"")
+        if session.token is None:
+            self._start(session, None)
         return session
 
-    async def _get(self, key: str) -> SessionRecord | None:
-        try:
-            return await self.store.get(key)
-        except SessionStoreError as exc:
-            raise _unavailable(exc) from exc
-
-    async def _put(self, record: SessionRecord) -> None:
-        try:
-            await self.store.put(record)
-        except SessionStoreError as exc:
-            raise _unavailable(exc) from exc
-
-    async def _issue(self, session: Session[Any], user_id: str | None, data: bytes) -> None:
-        assert self.codec is not None
+    def _start(self, session: Session[Any], user_id: str | None) -> None:
+        """Give ``session`` a new token and a cookie; nothing is stored yet."""
         token = generate_token()
-        now = time.time()
-        record = SessionRecord(
+        draft = self._draft(token, time.time())
+        session.token, session.revision = token, None
+        session.record = msgspec.structs.replace(draft, user_id=user_id)
+        session.cookie = self._seal(session)
+
+    def _draft(self, token: bytes, issued_at: float) -> SessionRecord:
+        """The record of a session not stored yet: no user, no data, ``max_age`` to live."""
+        return SessionRecord(
             id=session_id(token),
-            user_id=user_id,
-            data=data,
-            issued_at=now,
-            expires_at=now + self.max_age,
-            last_seen=now,
+            user_id=None,
+            data=b"",
+            issued_at=issued_at,
+            expires_at=issued_at + self.max_age,
+            last_seen=issued_at,
         )
-        await self._put(record)
-        session.token, session.record = token, record
-        session.cookie = self.codec.encode(token)
+
+    def _seal(self, session: Session[Any]) -> str:
+        assert self.codec is not None
+        assert session.token is not None
+        assert session.record is not None
+        sealed = SealedToken(session.token, session.stored, session.record.issued_at)
+        return self.codec.encode(sealed)
+
+    def _expired(self, issued_at: float) -> bool:
+        return time.time() >= issued_at + self.max_age
 
     # -- changes --------------------------------------------------------------------
 
     async def save(self, session: Session[Any]) -> None:
-        """Store the session's data."""
-        data = _stored_data(session)
-        if session.record is None:
-            await self._issue(session, None, data)
-            return
-        session.record = msgspec.structs.replace(session.record, data=data, last_seen=time.time())
-        await self._put(session.record)
+        """Store the session's data, only over the revision the request read.
+
+        The first save of a guest creates the record (and re-seals the cookie as
+        stored); it never re-creates a deleted one. After losing a race the save
+        reads the session again: if it is gone, :class:`SessionClosed` (the cookie
+        is cleared); if only one of the two requests changed the data, the change
+        is written over the new revision; if both did, :class:`Conflict` (409), so
+        that neither change is lost silently.
+        """
+        if session.token is None:
+            self._start(session, None)
+        assert session.record is not None
+        read, ours = session.record.data, _stored_data(session)
+        record, revision, data = session.record, session.revision, ours
+        for _ in range(_SAVE_ATTEMPTS):
+            record = msgspec.structs.replace(record, data=data, last_seen=time.time())
+            written = await self._write(record, revision)
+            if written is not None:
+                self._saved(session, record, written, changed=data != ours)
+                return
+            record, revision, data = await self._reread(session, read, ours)
+        raise Conflict("the session keeps changing; try again")
+
+    async def _write(self, record: SessionRecord, revision: int | None) -> int | None:
+        """Create or update at ``revision``; the new revision, or None on a lost race."""
+        try:
+            with _available():
+                if revision is None:
+                    return await self.store.create(record)
+                return await self.store.update(record, revision)
+        except SessionConflict:
+            return None
+
+    async def _reread(
+        self, session: Session[Any], read: bytes, ours: bytes
+    ) -> tuple[SessionRecord, int, bytes]:
+        """After a lost race: the record, revision and data to try again with."""
+        assert session.record is not None
+        with _available():
+            entry = await self.store.get(session.record.id)
+        if entry is None or entry.record is None:
+            self._forget(session)
+            raise SessionClosed
+        merged = _merge(read, ours, entry.record.data)
+        if merged is None:
+            raise Conflict("the session was changed by another request; try again")
+        return entry.record, entry.revision, merged
+
+    def _saved(
+        self, session: Session[Any], record: SessionRecord, revision: int, *, changed: bool
+    ) -> None:
+        first = not session.stored
+        session.record, session.revision = record, revision
+        if first:
+            session.cookie = self._seal(session)
+        if changed:
+            session._data = None  # another request's data won: decode it afresh
 
     async def sign_in(self, session: Session[Any], user_id: str, data: Any) -> None:
         """Replace the session with a new one for ``user_id`` (new token: no fixation)."""
         if data is not None:
             session._data = data
-        old = session.id
-        await self._issue(session, user_id, _stored_data(session))
+        stored = _stored_data(session)
+        old, old_stored = session.record, session.stored
+        self._start(session, user_id)
+        assert session.record is not None
+        record = msgspec.structs.replace(session.record, data=stored)
+        with _available():
+            revision = await self.store.create(record)  # a new 256-bit token: never taken
+        self._saved(session, record, revision, changed=False)
         if old is not None:
             # Replaced, not closed: the tab signing in must follow the action's redirect.
-            await self.close(old, replaced=True)
+            await self._end(old, old_stored, replaced=True)
+
+    async def sign_out(self, session: Session[Any]) -> None:
+        """End the session and its streams (but the calling tab's); clear the cookie."""
+        if session.record is not None:
+            await self._end(session.record, session.stored, caller_tab=session.caller_tab)
+        self._forget(session)
+
+    async def _end(
+        self,
+        record: SessionRecord,
+        stored: bool,
+        *,
+        replaced: bool = False,
+        caller_tab: str | None = None,
+    ) -> None:
+        """Close a session, stored or not, for good."""
+        if not stored:
+            # Stored only to be deleted: the tombstone stops a save still in flight
+            # in another request from creating the session after it ended.
+            await self._write(record, None)
+        await self.close(record.id, replaced=replaced, caller_tab=caller_tab)
+
+    def _forget(self, session: Session[Any]) -> None:
+        """Make ``session`` a visitor without a session, and clear the cookie."""
+        session.token = session.record = session.revision = None
+        session._data = None
+        session.cookie = ""
 
     async def close(
         self, key: str | None, *, replaced: bool = False, caller_tab: str | None = None
@@ -253,29 +416,23 @@ class SessionManager:
         """
         if key is None:
             return
-        try:
+        with _available():
             await self.store.delete(key)
-        except SessionStoreError as exc:
-            raise _unavailable(exc) from exc
         if self.app is not None:
             await self.app.session_closed(key, replaced=replaced, caller_tab=caller_tab)
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""
-        try:
+        with _available():
             keys = await self.store.delete_user(user_id)
-        except SessionStoreError as exc:
-            raise _unavailable(exc) from exc
         for key in keys:
             await self.close(key)
         return keys
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
         """The user's open sessions, oldest first."""
-        try:
+        with _available():
             return await self.store.list_user(user_id)
-        except SessionStoreError as exc:
-            raise _unavailable(exc) from exc
 
     # -- checks ---------------------------------------------------------------------
 
@@ -312,9 +469,33 @@ class SessionManager:
         return "; ".join(parts).encode("latin-1")
 
 
+@contextmanager
+def _available() -> Iterator[None]:
+    """Turn a store failure into the 503 that says so (the cause is logged, never shown)."""
+    try:
+        yield
+    except SessionStoreError as exc:
+        raise _unavailable(exc) from exc
+
+
+def _log_failure(exc: SessionStoreError) -> None:
+    log.error("session store failed: %s", exc)
+
+
+def _merge(read: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """The data to write after another request wrote ``theirs`` over what we ``read``:
+    ours if they left it alone (or made the same change), theirs if we did not change
+    it, None if both changed it differently."""
+    if theirs in (read, ours):
+        return ours
+    if ours == read:
+        return theirs
+    return None
+
+
 def _unavailable(exc: SessionStoreError) -> ServiceUnavailable:
     """The 503 for a store failure, logged: its message (a path, a host) is for logs only."""
-    log.error("session store failed: %s", exc)
+    _log_failure(exc)
     return ServiceUnavailable("sessions are unavailable, try again shortly")
 
 

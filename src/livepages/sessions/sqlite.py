@@ -16,44 +16,84 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from livepages.sessions.store import SessionRecord, SessionStoreError
+import msgspec
+
+from livepages.sessions.store import (
+    SessionConflict,
+    SessionEntry,
+    SessionRecord,
+    SessionStoreError,
+)
 
 __all__ = ["SQLiteSessionStore"]
 
 _T = TypeVar("_T")
 
-_SCHEMA_VERSION = 1
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS livepages_sessions (
-        id TEXT PRIMARY KEY NOT NULL,
-        user_id TEXT,
-        data BLOB NOT NULL,
-        issued_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        last_seen REAL NOT NULL
-    )""",
+_SCHEMA_VERSION = 2
+_TABLE = """CREATE TABLE IF NOT EXISTS livepages_sessions (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT,
+    data BLOB NOT NULL,
+    issued_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1,
+    deleted INTEGER NOT NULL DEFAULT 0
+)"""
+_INDEXES = (
     "CREATE INDEX IF NOT EXISTS livepages_sessions_user ON livepages_sessions (user_id)",
     "CREATE INDEX IF NOT EXISTS livepages_sessions_expiry ON livepages_sessions (expires_at)",
 )
-_SELECT = "SELECT id, user_id, data, issued_at, expires_at, last_seen FROM livepages_sessions"
-_GET = _SELECT + " WHERE id = ? AND expires_at > ?"
-_LIST_USER = _SELECT + " WHERE user_id = ? AND expires_at > ? ORDER BY issued_at, id"
-_PUT = (
-    "INSERT OR REPLACE INTO livepages_sessions"
-    " (id, user_id, data, issued_at, expires_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)"
+# Version 1 had neither revisions nor tombstones.
+_UPGRADE_FROM_1 = (
+    "ALTER TABLE livepages_sessions ADD COLUMN revision INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE livepages_sessions ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
 )
-_Row = tuple[str, str | None, bytes, float, float, float]
+# What to run on a database at each known version to bring it to this one.
+_UPGRADES: dict[int, tuple[str, ...]] = {0: (_TABLE,), 1: _UPGRADE_FROM_1, _SCHEMA_VERSION: ()}
+_SELECT = (
+    "SELECT id, user_id, data, issued_at, expires_at, last_seen, revision, deleted"
+    " FROM livepages_sessions"
+)
+_GET = _SELECT + " WHERE id = ? AND expires_at > ?"
+_LIST_USER = (
+    _SELECT + " WHERE user_id = ? AND expires_at > ? AND NOT deleted ORDER BY issued_at, id"
+)
+# One statement each, so the check and the write are one step for every process
+# sharing the file. An expired row (record or tombstone) counts as absent.
+_CREATE = """INSERT INTO livepages_sessions
+        (id, user_id, data, issued_at, expires_at, last_seen)
+    VALUES (:id, :user_id, :data, :issued_at, :expires_at, :last_seen)
+    ON CONFLICT (id) DO UPDATE SET
+        user_id = excluded.user_id, data = excluded.data, issued_at = excluded.issued_at,
+        expires_at = excluded.expires_at, last_seen = excluded.last_seen,
+        revision = revision + 1, deleted = 0
+    WHERE livepages_sessions.expires_at <= :now
+    RETURNING revision"""
+_UPDATE = """UPDATE livepages_sessions SET
+        user_id = :user_id, data = :data, issued_at = :issued_at,
+        expires_at = :expires_at, last_seen = :last_seen, revision = revision + 1
+    WHERE id = :id AND revision = :revision AND NOT deleted AND expires_at > :now
+    RETURNING revision"""
+# A tombstone keeps the id, its expiry and a revision: not the user nor the data.
+_BURY = (
+    "UPDATE livepages_sessions SET deleted = 1, user_id = NULL, data = x'', revision = revision + 1"
+)
+_DELETE = _BURY + " WHERE id = ? AND NOT deleted"
+_DELETE_USER = _BURY + " WHERE user_id = ? AND NOT deleted RETURNING id"
+_Row = tuple[str, str | None, bytes, float, float, float, int, int]
 
 
 class SQLiteSessionStore:
     """Keeps sessions in the SQLite database at ``path`` (created if missing).
 
-    The database is opened in WAL mode on first use, so errors in ``path``
-    (unwritable, not a database) surface as :class:`SessionStoreError` from the
-    first call. Several processes may share the file; a writer waits up to
-    ``busy_timeout`` seconds for another's lock. Expired rows are deleted at most
-    once every ``sweep_interval`` seconds (on a ``put``). ``clock`` returns the
-    current Unix time.
+    The database is opened in WAL mode by :meth:`start` (or the first call), and
+    errors in ``path`` (unwritable, not a database) surface as
+    :class:`SessionStoreError`; a later call tries again. Several processes may
+    share the file; a writer waits up to ``busy_timeout`` seconds for another's
+    lock. Each revision check and its write are one SQL statement, so they hold
+    across processes. Expired rows and tombstones are deleted at most once every
+    ``sweep_interval`` seconds (on a write). ``clock`` returns the current Unix time.
     """
 
     def __init__(
@@ -74,8 +114,12 @@ class SQLiteSessionStore:
         self._connection: sqlite3.Connection | None = None
         self._closed = False
 
-    async def get(self, id: str) -> SessionRecord | None:
-        """Return the record stored under ``id``, or ``None`` if absent or expired."""
+    async def start(self) -> None:
+        """Open the database (and set up its schema) now rather than on first use."""
+        await self._run(lambda db: None)
+
+    async def get(self, id: str) -> SessionEntry | None:
+        """The entry under ``id`` (a tombstone if deleted), or ``None`` if absent or expired."""
         now = self._clock()
 
         def get(db: sqlite3.Connection) -> _Row | None:
@@ -83,37 +127,24 @@ class SQLiteSessionStore:
             return row
 
         row = await self._run(get)
-        return None if row is None else _record(row)
+        if row is None:
+            return None
+        revision, deleted = row[6], row[7]
+        return SessionEntry(None if deleted else _record(row), revision)
 
-    async def put(self, record: SessionRecord) -> None:
-        """Store ``record`` under ``record.id``, replacing any earlier version."""
-        now = self._clock()
-        sweep = now >= self._next_sweep
-        if sweep:
-            self._next_sweep = now + self._sweep_interval
+    async def create(self, record: SessionRecord) -> int:
+        """Store a new record; :class:`SessionConflict` if its id is live or deleted."""
+        return await self._write(_CREATE, record, "exists or was deleted")
 
-        def put(db: sqlite3.Connection) -> None:
-            if sweep:
-                _delete_expired(db, now)
-            db.execute(
-                _PUT,
-                (
-                    record.id,
-                    record.user_id,
-                    record.data,
-                    record.issued_at,
-                    record.expires_at,
-                    record.last_seen,
-                ),
-            )
-
-        await self._run(put)
+    async def update(self, record: SessionRecord, revision: int) -> int:
+        """Replace the record at ``revision``; :class:`SessionConflict` if it is not there."""
+        return await self._write(_UPDATE, record, "is gone or at another revision", revision)
 
     async def delete(self, id: str) -> None:
-        """Remove the record stored under ``id``, if any."""
+        """Delete the record under ``id`` for good, leaving a tombstone. Idempotent."""
 
         def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM livepages_sessions WHERE id = ?", (id,))
+            db.execute(_DELETE, (id,))
 
         await self._run(delete)
 
@@ -128,22 +159,40 @@ class SQLiteSessionStore:
         return [_record(row) for row in await self._run(list_user)]
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove all of the user's sessions (expired ones too); return their ids."""
+        """Delete all of the user's sessions (expired ones too); return their ids."""
 
         def delete_user(db: sqlite3.Connection) -> list[str]:
             # One statement, so every row deleted is reported, even one that another
             # process adds meanwhile.
-            rows = db.execute(
-                "DELETE FROM livepages_sessions WHERE user_id = ? RETURNING id", (user_id,)
-            ).fetchall()
+            rows = db.execute(_DELETE_USER, (user_id,)).fetchall()
             return sorted(id for (id,) in rows)
 
         return await self._run(delete_user)
 
     async def purge_expired(self) -> int:
-        """Remove every expired record now; return how many were removed."""
+        """Remove every expired record (and tombstone) now; how many records were removed."""
         now = self._clock()
         return await self._run(lambda db: _delete_expired(db, now))
+
+    async def _write(
+        self, statement: str, record: SessionRecord, conflict: str, revision: int | None = None
+    ) -> int:
+        now = self._clock()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + self._sweep_interval
+        values = {**msgspec.structs.asdict(record), "now": now, "revision": revision}
+
+        def write(db: sqlite3.Connection) -> int | None:
+            if sweep:
+                _delete_expired(db, now)
+            row: tuple[int] | None = db.execute(statement, values).fetchone()
+            return None if row is None else row[0]
+
+        written = await self._run(write)
+        if written is None:
+            raise SessionConflict(f"session {record.id} {conflict}")
+        return written
 
     async def close(self) -> None:
         """Close the database and stop the worker thread; later calls raise."""
@@ -189,11 +238,11 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         with _transaction(db):
             (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version not in (0, _SCHEMA_VERSION):
+            if version not in _UPGRADES:
                 raise sqlite3.DatabaseError(
                     f"unknown schema version {version} (this livepages knows {_SCHEMA_VERSION})"
                 )
-            for statement in _SCHEMA:
+            for statement in (*_UPGRADES[version], *_INDEXES):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
     except BaseException:
@@ -216,11 +265,15 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 def _delete_expired(db: sqlite3.Connection, now: float) -> int:
-    return db.execute("DELETE FROM livepages_sessions WHERE expires_at <= ?", (now,)).rowcount
+    """Delete expired rows, tombstones included; how many of them were records."""
+    rows = db.execute(
+        "DELETE FROM livepages_sessions WHERE expires_at <= ? RETURNING deleted", (now,)
+    ).fetchall()
+    return sum(not deleted for (deleted,) in rows)
 
 
 def _record(row: _Row) -> SessionRecord:
-    id, user_id, data, issued_at, expires_at, last_seen = row
+    id, user_id, data, issued_at, expires_at, last_seen, _, _ = row
     return SessionRecord(
         id=id,
         user_id=user_id,

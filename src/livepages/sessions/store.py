@@ -11,7 +11,14 @@ from typing import Protocol
 
 import msgspec
 
-__all__ = ["SessionRecord", "SessionStore", "SessionStoreError", "session_id"]
+__all__ = [
+    "SessionConflict",
+    "SessionEntry",
+    "SessionRecord",
+    "SessionStore",
+    "SessionStoreError",
+    "session_id",
+]
 
 
 def session_id(token: bytes) -> str:
@@ -38,6 +45,17 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
         return now >= self.expires_at
 
 
+class SessionEntry(msgspec.Struct, frozen=True):
+    """What :meth:`SessionStore.get` finds under an id: a record and its revision.
+
+    ``record`` is ``None`` for a deleted session (a tombstone): the id stays taken
+    until the deleted record would have expired, so nothing can create it again.
+    """
+
+    record: SessionRecord | None
+    revision: int
+
+
 class SessionStoreError(Exception):
     """The store's backend failed (I/O error, corrupt database, lost connection).
 
@@ -46,38 +64,88 @@ class SessionStoreError(Exception):
     """
 
 
+class SessionConflict(Exception):
+    """A revision-checked write was refused; the store itself is fine.
+
+    ``create`` raises it when the id is taken (by a live record or a tombstone),
+    ``update`` when the record is gone (deleted, expired, never created) or at
+    another revision than the one given. The caller reads the entry again and
+    decides; it must never fall back to an unconditional write.
+    """
+
+
 class SessionStore(Protocol):
     """Where sessions live. Every method may raise :class:`SessionStoreError`.
 
-    The operations are plain key-value ones plus a per-user index, so a NATS
-    JetStream KV store fits without changes: one bucket keyed by ``id`` (hex, a valid
-    KV key) holding the record encoded with ``msgspec.msgpack``, and the user index
-    as a second bucket (or key prefix) ``<user-key>.<id>``, where ``<user-key>`` is a
-    KV-safe encoding of ``user_id`` (e.g. its SHA-256 hex). ``list_user`` and
-    ``delete_user`` then walk the keys matching ``<user-key>.*``; expiry uses the
-    bucket's TTL for clean-up and ``expires_at`` on read for exactness.
+    The contract (``tests/sessions/contract.py`` checks it for every store):
+
+    - **Revisions.** Every write gives the record a new revision, an ``int`` that
+      callers only compare for equality. ``update`` writes only over the revision
+      the caller read, so of two requests that read the same revision, one wins
+      and the other gets :class:`SessionConflict`, on one process or many.
+    - **Deletion is final.** ``delete`` and ``delete_user`` leave a tombstone
+      (``get`` returns ``SessionEntry(None, revision)``) until the deleted record's
+      ``expires_at``; ``create`` refuses the id and ``update`` refuses the record
+      meanwhile. No write brings a deleted session back.
+    - **Expiry.** A record (or tombstone) past its ``expires_at`` is absent: ``get``
+      returns ``None``, ``update`` refuses it, ``create`` may take its id again.
+    - **Lifecycle.** ``start()`` prepares the store and is idempotent; if it fails,
+      later calls try again (and raise :class:`SessionStoreError` while the backend
+      is down). ``close()`` is final and idempotent: every later call raises
+      :class:`SessionStoreError`.
+
+    The operations are NATS JetStream KV's, so a KV store implements them
+    directly: one bucket keyed by ``id`` (hex, a valid KV key) holding the record
+    encoded with ``msgspec.msgpack``; ``get`` is ``kv.get`` (a delete marker is a
+    tombstone, its entry revision the revision), ``create`` is
+    ``kv.update(id, value, last=0)`` (unlike ``kv.create``, it refuses a key whose
+    last operation was a delete), ``update`` is ``kv.update(id, value,
+    last=revision)``, ``delete`` is ``kv.delete``; the bucket's TTL, at least the
+    session lifetime, clears records and markers, while ``expires_at`` on read
+    keeps expiry exact. The user index is a second bucket (or key prefix)
+    ``<user-key>.<id>``, where ``<user-key>`` is a KV-safe encoding of ``user_id``
+    (e.g. its SHA-256 hex); ``list_user`` and ``delete_user`` walk the keys
+    matching ``<user-key>.*``.
     """
 
-    async def get(self, id: str) -> SessionRecord | None:
-        """Return the record stored under ``id``, or ``None`` if absent or expired."""
+    async def start(self) -> None:
+        """Get ready (connect, set up the schema). Idempotent; the app calls it at start-up."""
         ...
 
-    async def put(self, record: SessionRecord) -> None:
-        """Store ``record`` under ``record.id``, replacing any earlier version."""
+    async def get(self, id: str) -> SessionEntry | None:
+        """The entry under ``id`` (a tombstone if deleted), or ``None`` if absent or expired."""
+        ...
+
+    async def create(self, record: SessionRecord) -> int:
+        """Store a new record under ``record.id``; its revision.
+
+        Raises :class:`SessionConflict` if the id holds a live record or a tombstone.
+        """
+        ...
+
+    async def update(self, record: SessionRecord, revision: int) -> int:
+        """Replace the record stored under ``record.id`` at ``revision``; the new revision.
+
+        Raises :class:`SessionConflict` if that record is deleted, expired, absent
+        or at another revision. The user may change (the index follows).
+        """
         ...
 
     async def delete(self, id: str) -> None:
-        """Remove the record stored under ``id``, if any."""
+        """Delete the record under ``id`` for good, leaving a tombstone. Idempotent.
+
+        An id without a record is left alone (there is nothing to bring back).
+        """
         ...
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
-        """Return the user's unexpired sessions, oldest first (by ``issued_at``)."""
+        """Return the user's unexpired sessions, oldest first (by ``issued_at``, then ``id``)."""
         ...
 
     async def delete_user(self, user_id: str) -> list[str]:
-        """Remove all of the user's sessions; return the removed ids (sorted).
+        """Delete all of the user's sessions as :meth:`delete` does; the ids deleted (sorted).
 
-        Expired records are removed and returned too: a stream opened before its
+        Expired records are deleted and returned too: a stream opened before its
         session expired may still be running and should be closed as well.
         """
         ...

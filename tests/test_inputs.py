@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -17,6 +24,7 @@ from starlette.types import ASGIApp
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
 from livepages.inputs import decode_fields, is_form
+from tests.test_server import free_port, wait_until_serving
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:
@@ -403,3 +411,93 @@ async def test_a_form_that_stalls_is_a_408() -> None:
     assert stalled.status_code == 408
     assert prompt.status_code == 204
     assert calls == [Profile("Ada", 3)]
+
+
+# -- time limits ---------------------------------------------------------------------------
+
+
+async def trickled_form(pause: float) -> AsyncIterator[bytes]:
+    """A form body that never ends: a byte every ``pause`` seconds."""
+    yield b"name=Ada&age=3&note="
+    while True:
+        await asyncio.sleep(pause)
+        yield b"x"
+
+
+@pytest.mark.anyio
+async def test_a_form_that_trickles_past_the_total_is_a_408() -> None:
+    app = App(settings=Settings(read_timeout=1.0, body_timeout=0.2))
+
+    @app.page("/slow")
+    class Slow(Page):
+        def render(self) -> str:
+            return ""
+
+        @action
+        async def send(self, profile: Profile) -> None:
+            calls.append(profile)
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    async with client(app) as c:
+        response = await c.post("/slow/_action/send", content=trickled_form(0.01), headers=headers)
+    assert response.status_code == 408
+    assert "the request body took longer than 0.2 s" in response.text
+    assert calls == []
+
+
+TRICKLE_SERVER = textwrap.dedent(
+    """
+    import sys
+    from dataclasses import dataclass
+    from livepages import App, Page, Settings, action
+    from livepages.server import run
+
+    @dataclass
+    class Note:
+        text: str
+
+    app = App(settings=Settings(read_timeout=1.0, body_timeout=2.0))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return "home"
+
+        @action
+        async def note(self, note: Note) -> None:
+            pass
+
+    run(app, port=int(sys.argv[1]), log_level="warning")
+    """
+)
+
+
+def test_a_trickled_body_ends_in_408_within_the_total_deadline(tmp_path: Path) -> None:
+    script = tmp_path / "serve.py"
+    script.write_text(TRICKLE_SERVER)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(port)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", process)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"POST /_action/note HTTP/1.1\r\nHost: localhost\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            )
+            started = time.monotonic()
+            # A byte every 0.5 s: each gap is well within the 1 s allowed between pieces.
+            while not select.select([sock], [], [], 0.5)[0]:
+                assert time.monotonic() - started < 10, "the server never answered"
+                sock.sendall(b" ")
+            elapsed = time.monotonic() - started
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b"the request body took longer than 2.0 s" in answer
+        assert 1.5 < elapsed < 3.5  # the total deadline, not the gap, ended it
+    finally:
+        process.kill()
+        process.wait()
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read()

@@ -4,7 +4,7 @@ Datastar sends signals as JSON (malformed JSON or wrong types is a 400) or, with
 ``contentType: 'form'``, a form (urlencoded or multipart). A form that does not
 validate raises ``ValidationError`` with one message per field, which the app
 turns into an ``errors`` signal instead of a failed request. Every body is read
-under a size limit from the app's settings: over it is a 413.
+under the limits of the app's settings: over a size it is a 413, too slow a 408.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from livepages.datastar.signals import (
     check_length,
     decode_signals,
     limited_receive,
-    read_body,
+    raw_signals,
 )
 from livepages.errors import BadRequest, PayloadTooLarge, RequestTimeout, ValidationError
 from livepages.injection import Context, is_signals_type
@@ -54,26 +54,29 @@ async def read_input(ctx: Context, into: Any) -> Any:
     if request.method not in QUERY_METHODS and is_form(request):
         values = dict(_form_values(await read_form(ctx)))
         return values if wants_dict else decode_fields(values, into, lax=True)
-    if request.method in QUERY_METHODS:
-        raw: bytes | str = request.query_params.get("datastar", "")
-        if len(raw) > settings.max_signals_size:
-            raise PayloadTooLarge(f"signals are larger than {settings.max_signals_size} bytes")
-    else:
-        raw = await read_body(
-            request, settings.max_signals_size, read_timeout=settings.read_timeout
-        )
+    raw = await raw_signals(
+        request,
+        max_size=settings.max_signals_size,
+        read_timeout=settings.read_timeout,
+        body_timeout=settings.body_timeout,
+    )
     if wants_dict:
         return decode_signals(raw)
     return decode_signals(raw, into)
 
 
 async def read_form(ctx: Context) -> FormData:
-    """Parse the form body under the app's limits (413 past them, 408 if it stalls)."""
+    """Parse the form body under the app's limits (413 past them, 408 if too slow)."""
     request, settings = ctx.request, _settings(ctx)
     multipart = "multipart/" in request.headers.get("content-type", "")
     limit = settings.max_upload_size if multipart else settings.max_form_size
     check_length(request, limit)
-    receive = limited_receive(request.receive, limit, settings.read_timeout)
+    receive = limited_receive(
+        request.receive,
+        limit,
+        read_timeout=settings.read_timeout,
+        body_timeout=settings.body_timeout,
+    )
     limited = Request(request.scope, receive)
     try:
         return await limited.form(

@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_files: int = 10
     #: Seconds a request body may stall between two pieces before it is a 408.
     read_timeout: float = 30.0
+    #: Seconds a whole request body may take, however steadily it trickles, before it is a 408.
+    body_timeout: float = 60.0
     #: Seconds between SSE comment heartbeats on idle live streams.
     heartbeat: float = 15.0
     #: Seconds a live stream may block on a write before it is dropped.

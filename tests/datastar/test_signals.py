@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from livepages.datastar import read_body, read_signals
+from livepages import Settings
+from livepages.datastar import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_SIGNALS_SIZE,
+    DEFAULT_READ_TIMEOUT,
+    read_body,
+    read_signals,
+)
 
 
 @dataclass
@@ -190,3 +198,57 @@ async def test_a_body_that_stalls_is_a_408() -> None:
     assert stalled.status_code == 408
     assert "stalled" in stalled.text
     assert prompt.json() == {"size": 8}
+
+
+# -- time limits ---------------------------------------------------------------------------
+
+
+def test_the_documented_defaults() -> None:
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(read_signals).parameters.items()
+    }
+    assert defaults["max_size"] == DEFAULT_MAX_SIGNALS_SIZE == 1024 * 1024
+    assert defaults["read_timeout"] == DEFAULT_READ_TIMEOUT == 30.0
+    assert defaults["body_timeout"] == DEFAULT_BODY_TIMEOUT == 60.0
+    settings = Settings()
+    assert settings.max_signals_size == DEFAULT_MAX_SIGNALS_SIZE
+    assert settings.read_timeout == DEFAULT_READ_TIMEOUT
+    assert settings.body_timeout == DEFAULT_BODY_TIMEOUT
+
+
+async def trickle(pause: float) -> AsyncIterator[bytes]:
+    """A body that never ends: a byte every ``pause`` seconds."""
+    yield b'{"a": '
+    while True:
+        await asyncio.sleep(pause)
+        yield b" "
+
+
+@pytest.mark.anyio
+async def test_a_body_that_trickles_past_the_total_is_a_408() -> None:
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await read_body(request, 1024, read_timeout=1.0, body_timeout=0.2)
+        return JSONResponse({"size": len(body)})
+
+    app = Starlette(routes=[Route("/b", endpoint, methods=["POST"])])
+    async with client(app) as c:
+        response = await c.post("/b", content=trickle(0.01))
+    assert response.status_code == 408
+    assert response.text == "the request body took longer than 0.2 s"
+
+
+@pytest.mark.anyio
+async def test_read_signals_has_both_time_limits() -> None:
+    async def endpoint(request: Request) -> JSONResponse:
+        read_timeout = float(request.query_params.get("read_timeout", 30))
+        body_timeout = float(request.query_params.get("body_timeout", 60))
+        signals = await read_signals(request, read_timeout=read_timeout, body_timeout=body_timeout)
+        return JSONResponse(signals)
+
+    app = Starlette(routes=[Route("/s", endpoint, methods=["POST"])])
+    async with client(app) as c:
+        stalled = await c.post("/s?read_timeout=0.05", content=stalls_after(b'{"a": 1', 1.0))
+        slow = await c.post("/s?body_timeout=0.2", content=trickle(0.01))
+    assert (stalled.status_code, stalled.text) == (408, "the request body stalled for 0.05 s")
+    assert (slow.status_code, slow.text) == (408, "the request body took longer than 0.2 s")

@@ -23,17 +23,22 @@ from livepages.datastar.response import (
     sse_headers,
 )
 from livepages.datastar.signals import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_MAX_SIGNALS_SIZE,
+    DEFAULT_READ_TIMEOUT,
     SignalsError,
     check_length,
     decode_signals,
     limited_receive,
+    raw_signals,
     read_body,
     read_signals,
 )
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_SIGNALS_SIZE",
+    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY_DURATION",
     "ClientDisconnected",
     "DatastarResponse",
@@ -47,6 +52,7 @@ __all__ = [
     "limited_receive",
     "patch_elements",
     "patch_signals",
+    "raw_signals",
     "read_body",
     "read_signals",
     "redirect",

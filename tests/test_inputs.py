@@ -413,6 +413,31 @@ async def test_a_form_that_stalls_is_a_408() -> None:
     assert calls == [Profile("Ada", 3)]
 
 
+# -- input that does not decode: a 400, never a 500 --------------------------------------
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"name": "\xff", "age": 3}', "not UTF-8"),
+        (b'{"name": "Ada", "age": 3, "extra": ' + DEEP + b"}", "nested deeper than 64 levels"),
+    ],
+    ids=["bad-byte", "deep"],
+)
+async def test_json_sent_to_a_form_action_that_does_not_decode_is_400(
+    c: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    response = await c.post("/forms/_action/profile", content=body)
+    assert response.status_code == 400
+    assert message in response.text
+    response = await c.post("/forms/_action/profile", content=body, headers=DATASTAR)
+    assert b'"_error":{"status":400' in response.content
+    assert calls == []
+
+
 # -- time limits ---------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Reading what an action receives: signals, forms and uploads, query structs.
 
-Datastar sends signals as JSON (malformed JSON or wrong types is a 400) or, with
+Datastar sends signals as JSON (anything that does not decode is a 400) or, with
 ``contentType: 'form'``, a form (urlencoded or multipart). A form that does not
 validate raises ``ValidationError`` with one message per field, which the app
 turns into an ``errors`` signal instead of a failed request. Every body is read
@@ -60,9 +60,7 @@ async def read_input(ctx: Context, into: Any) -> Any:
         read_timeout=settings.read_timeout,
         body_timeout=settings.body_timeout,
     )
-    if wants_dict:
-        return decode_signals(raw)
-    return decode_signals(raw, into)
+    return decode_signals(raw, None if wants_dict else into, max_depth=settings.max_signals_depth)
 
 
 async def read_form(ctx: Context) -> FormData:

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lang: str = "en"
     title: str = "livepages"
     max_signals_size: int = 1 * MIB
+    #: Deepest nesting of arrays and objects in JSON signals; deeper is a 400, before decoding.
+    max_signals_depth: int = 64
     max_form_size: int = 1 * MIB
     max_upload_size: int = 10 * MIB
     max_fields: int = 1000

@@ -20,8 +20,11 @@ from starlette.routing import Route
 from livepages import Settings
 from livepages.datastar import (
     DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_SIGNALS_DEPTH,
     DEFAULT_MAX_SIGNALS_SIZE,
     DEFAULT_READ_TIMEOUT,
+    SignalsError,
+    decode_signals,
     read_body,
     read_signals,
 )
@@ -200,6 +203,128 @@ async def test_a_body_that_stalls_is_a_408() -> None:
     assert prompt.json() == {"size": 8}
 
 
+# -- input that does not decode: always a 400, never a 500 --------------------------------
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("into", [None, Draft], ids=["dict", "dataclass"])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"text": "\xff"}', "not UTF-8"),
+        (b'{"\xff": 1, "text": "x"}', "not UTF-8"),
+        ('{"text": "Zoë"}'.encode("latin-1"), "not UTF-8"),
+        (b"[1, 2]", "object"),
+        (DEEP, "nested deeper than 64 levels"),
+        (b'{"unknown": ' + DEEP + b', "text": "x"}', "nested deeper than 64 levels"),
+    ],
+    ids=["bad-byte", "bad-key", "latin-1", "array", "deep-array", "deep-undeclared"],
+)
+async def test_signals_that_do_not_decode_are_a_400(
+    raw: bytes, message: str, into: type[Any] | None
+) -> None:
+    async with client(make_app(into)) as c:
+        response = await c.post("/s", content=raw)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+@pytest.mark.anyio
+async def test_a_declared_charset_does_not_make_latin_1_json() -> None:
+    latin = '{"name": "Zoë"}'.encode("latin-1")
+    headers = {"content-type": "application/json; charset=iso-8859-1"}
+    async with client(make_app()) as c:
+        response = await c.post("/s", content=latin, headers=headers)
+    assert response.status_code == 400
+    assert response.text == "signals are not valid JSON: not UTF-8 text"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("datastar=%7B%22text%22%3A%22%FF%22%7D", "not UTF-8"),
+        ("datastar=" + "%5B" * 1000 + "%5D" * 1000, "nested deeper than 64 levels"),
+    ],
+    ids=["bad-byte", "deep"],
+)
+async def test_the_query_parameter_is_held_to_the_same_rules(
+    method: str, query: str, message: str
+) -> None:
+    async with client(make_app()) as c:
+        response = await c.request(method, "/s?" + query)
+    assert response.status_code == 400
+    assert message in response.text
+
+
+@pytest.mark.anyio
+async def test_the_query_parameter_is_percent_decoded_as_utf_8() -> None:
+    query = "other=%FF&datastar=%7B%22a%22%3A+%22Zo%C3%AB%22%7D&datastar=%7B%22b%22%3A1%7D"
+    async with client(make_app()) as c:
+        response = await c.get("/s?" + query)
+    assert response.json()["signals"] == {"b": 1}  # the last one, as Starlette reads it
+    async with client(make_app()) as c:
+        response = await c.get("/s?" + query.rsplit("&", 1)[0])
+    assert response.json()["signals"] == {"a": "Zoë"}
+
+
+def nested(depth: int) -> bytes:
+    """An object ``depth`` levels deep, counting itself."""
+    return b'{"a": ' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+def test_the_depth_limit_counts_arrays_and_objects() -> None:
+    assert decode_signals(nested(64))
+    assert decode_signals(b'{"a": ' + b"[" * 63 + b"]" * 63 + b"}")
+    for too_deep in (nested(65), b'{"a": ' + b"[" * 64 + b"]" * 64 + b"}"):
+        with pytest.raises(SignalsError, match="nested deeper than 64 levels"):
+            decode_signals(too_deep)
+    assert decode_signals(nested(3), max_depth=3)
+    with pytest.raises(SignalsError, match="nested deeper than 2 levels"):
+        decode_signals(nested(3), max_depth=2)
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "[" * 100,
+        '\\"' + "[" * 100,  # an escaped quote does not end the string
+        "\\\\" * 3 + "{" * 100,
+        "\\u005b" * 100,
+    ],
+)
+def test_brackets_inside_strings_do_not_count(inside: str) -> None:
+    raw = ('{"a": "' + inside + '", "b": [[1]]}').encode()
+    assert decode_signals(raw)["b"] == [[1]]
+
+
+@pytest.mark.parametrize(
+    "before",
+    ['"\\\\", ', '"\\\\\\\\", ', '"x\\"y", ', '"\\"", '],
+    ids=["escaped-backslash", "two-escaped-backslashes", "escaped-quote", "only-a-quote"],
+)
+def test_brackets_after_a_string_with_escapes_count(before: str) -> None:
+    raw = ('{"a": [' + before + "[" * 100 + "]" * 100 + "]}").encode()
+    with pytest.raises(SignalsError, match="nested deeper"):
+        decode_signals(raw)
+
+
+def test_an_unterminated_string_is_a_400() -> None:
+    for raw in (b'{"a": "' + b"[" * 100, b'{"a": "\\', b'{"a": "' + b"\\" * 99):
+        with pytest.raises(SignalsError):
+            decode_signals(raw)
+
+
+def test_a_string_with_a_lone_surrogate_is_a_400() -> None:
+    with pytest.raises(SignalsError, match="not UTF-8"):
+        decode_signals('{"a": "\ud800"}')
+    with pytest.raises(SignalsError, match="not valid JSON"):
+        decode_signals(b'{"a": "\\ud800"}')
+
+
 # -- time limits ---------------------------------------------------------------------------
 
 
@@ -209,10 +334,12 @@ def test_the_documented_defaults() -> None:
         for name, parameter in inspect.signature(read_signals).parameters.items()
     }
     assert defaults["max_size"] == DEFAULT_MAX_SIGNALS_SIZE == 1024 * 1024
+    assert defaults["max_depth"] == DEFAULT_MAX_SIGNALS_DEPTH == 64
     assert defaults["read_timeout"] == DEFAULT_READ_TIMEOUT == 30.0
     assert defaults["body_timeout"] == DEFAULT_BODY_TIMEOUT == 60.0
     settings = Settings()
     assert settings.max_signals_size == DEFAULT_MAX_SIGNALS_SIZE
+    assert settings.max_signals_depth == DEFAULT_MAX_SIGNALS_DEPTH
     assert settings.read_timeout == DEFAULT_READ_TIMEOUT
     assert settings.body_timeout == DEFAULT_BODY_TIMEOUT
 

@@ -24,12 +24,14 @@ from livepages.datastar.response import (
 )
 from livepages.datastar.signals import (
     DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_SIGNALS_DEPTH,
     DEFAULT_MAX_SIGNALS_SIZE,
     DEFAULT_READ_TIMEOUT,
     SignalsError,
     check_length,
     decode_signals,
     limited_receive,
+    query_signals,
     raw_signals,
     read_body,
     read_signals,
@@ -37,6 +39,7 @@ from livepages.datastar.signals import (
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_MAX_SIGNALS_DEPTH",
     "DEFAULT_MAX_SIGNALS_SIZE",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY_DURATION",
@@ -52,6 +55,7 @@ __all__ = [
     "limited_receive",
     "patch_elements",
     "patch_signals",
+    "query_signals",
     "raw_signals",
     "read_body",
     "read_signals",

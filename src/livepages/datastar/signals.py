@@ -2,18 +2,21 @@
 
 Datastar puts the page's signals in the ``datastar`` query parameter for GET
 and DELETE requests and in a JSON body for every other method.
-``read_signals`` reads them under limits (size, time) and optionally decodes
-them into a dataclass or msgspec Struct, raising an HTTP error that says what
-was wrong: ``SignalsError`` (400: bad JSON, wrong types), ``PayloadTooLarge``
-(413) or ``RequestTimeout`` (408).
+``read_signals`` reads them under limits (size, nesting depth, time) and
+optionally decodes them into a dataclass or msgspec Struct, raising an HTTP
+error that says what was wrong: ``SignalsError`` (400) for anything that does
+not decode, ``PayloadTooLarge`` (413) or ``RequestTimeout`` (408).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable
+from itertools import accumulate
 from typing import Any, TypeVar, overload
+from urllib.parse import parse_qsl
 
 import msgspec
 from starlette.requests import Request
@@ -23,12 +26,14 @@ from livepages.errors import BadRequest, HTTPError, PayloadTooLarge, RequestTime
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_MAX_SIGNALS_DEPTH",
     "DEFAULT_MAX_SIGNALS_SIZE",
     "DEFAULT_READ_TIMEOUT",
     "SignalsError",
     "check_length",
     "decode_signals",
     "limited_receive",
+    "query_signals",
     "raw_signals",
     "read_body",
     "read_signals",
@@ -36,6 +41,8 @@ __all__ = [
 
 #: Bytes of signals (JSON body or ``datastar`` query parameter) read at most.
 DEFAULT_MAX_SIGNALS_SIZE = 1024 * 1024
+#: Arrays and objects nested deeper than this are refused before decoding.
+DEFAULT_MAX_SIGNALS_DEPTH = 64
 #: Seconds a body may stall between two pieces.
 DEFAULT_READ_TIMEOUT = 30.0
 #: Seconds the whole body may take, however steadily it trickles in.
@@ -122,41 +129,97 @@ async def read_body(
     return await Request(request.scope, receive).body()
 
 
+def query_signals(request: Request) -> bytes:
+    """The ``datastar`` query parameter as bytes, percent-decoded but not yet text.
+
+    Kept as bytes so that invalid UTF-8 is refused by ``decode_signals`` instead
+    of being replaced silently; ``b""`` when absent, the last one when repeated.
+    """
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    found = ""
+    for name, value in parse_qsl(query, keep_blank_values=True, encoding="latin-1"):
+        if name == "datastar":
+            found = value
+    return found.encode("latin-1")
+
+
 async def raw_signals(
     request: Request,
     *,
     max_size: int = DEFAULT_MAX_SIGNALS_SIZE,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
-) -> bytes | str:
+) -> bytes:
     """The undecoded signals: the ``datastar`` query parameter of a GET, HEAD or
     DELETE, the body of any other method, under the same limits as ``read_body``."""
     if request.method in QUERY_METHODS:
-        raw = request.query_params.get("datastar", "")
+        raw = query_signals(request)
         if len(raw) > max_size:
             raise PayloadTooLarge(f"signals are larger than {max_size} bytes")
         return raw
     return await read_body(request, max_size, read_timeout=read_timeout, body_timeout=body_timeout)
 
 
+# A JSON string, escapes included, or the unterminated rest of the input. It
+# always matches where a quote starts (so the scan stays linear) and its loop
+# cannot backtrack: the two branches start with different bytes.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
+
+
+def _check_depth(raw: bytes, max_depth: int) -> None:
+    """Refuse JSON whose arrays and objects nest deeper than ``max_depth``.
+
+    A linear scan in C-speed steps (regex, translate, accumulate), run before
+    the decoder, which recurses once per level and would exhaust the stack.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return  # too few brackets to nest that deep, strings or not
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > max_depth:
+        raise SignalsError(f"signals are nested deeper than {max_depth} levels")
+
+
+def _utf8(raw: bytes | str) -> bytes:
+    """``raw`` as UTF-8 bytes: 400 unless it is valid UTF-8 (JSON has no other encoding)."""
+    try:
+        if isinstance(raw, str):
+            return raw.encode("utf-8")
+        raw.decode("utf-8")  # checked whole, so no string or key escapes the check
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise SignalsError("signals are not valid JSON: not UTF-8 text") from None
+    return raw
+
+
 @overload
-def decode_signals(raw: bytes | str, into: None = None) -> dict[str, Any]: ...
+def decode_signals(
+    raw: bytes | str, into: None = None, *, max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH
+) -> dict[str, Any]: ...
 @overload
-def decode_signals(raw: bytes | str, into: type[T]) -> T: ...
-def decode_signals(raw: bytes | str, into: type[T] | None = None) -> T | dict[str, Any]:
+def decode_signals(
+    raw: bytes | str, into: type[T], *, max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH
+) -> T: ...
+def decode_signals(
+    raw: bytes | str, into: type[T] | None = None, *, max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH
+) -> T | dict[str, Any]:
     """Decode signal JSON, into a type when one is given.
 
-    Empty input means no signals. The top level must be a JSON object.
+    Empty input means no signals. The top level must be a JSON object. Input
+    that is not UTF-8, nests arrays and objects deeper than ``max_depth``, is
+    not JSON or does not fit ``into`` raises ``SignalsError`` (400).
     """
-    if not raw or (isinstance(raw, bytes | str) and not raw.strip()):
-        raw = b"{}"
+    data = _utf8(raw)
+    if not data.strip():
+        data = b"{}"
+    _check_depth(data, max_depth)
     try:
         if into is None:
-            value = msgspec.json.decode(raw)
+            value = msgspec.json.decode(data)
             if not isinstance(value, dict):
                 raise SignalsError("signals must be a JSON object")
             return value
-        return msgspec.json.decode(raw, type=into)
+        return msgspec.json.decode(data, type=into)
     except msgspec.ValidationError as exc:
         raise SignalsError(f"invalid signals: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -169,6 +232,7 @@ async def read_signals(
     into: None = None,
     *,
     max_size: int = DEFAULT_MAX_SIGNALS_SIZE,
+    max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
 ) -> dict[str, Any]: ...
@@ -178,6 +242,7 @@ async def read_signals(
     into: type[T],
     *,
     max_size: int = DEFAULT_MAX_SIGNALS_SIZE,
+    max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
 ) -> T: ...
@@ -186,6 +251,7 @@ async def read_signals(
     into: type[T] | None = None,
     *,
     max_size: int = DEFAULT_MAX_SIGNALS_SIZE,
+    max_depth: int = DEFAULT_MAX_SIGNALS_DEPTH,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
 ) -> T | dict[str, Any]:
@@ -193,13 +259,14 @@ async def read_signals(
 
     GET, HEAD and DELETE read the ``datastar`` query parameter (absent means no
     signals); other methods read the JSON body. ``into`` decodes into a
-    dataclass, msgspec Struct or any type msgspec understands, whatever charset
-    parameter the content type carries. Raises ``SignalsError`` (400) for
-    invalid JSON or wrong types; ``PayloadTooLarge`` (413) over ``max_size``
+    dataclass, msgspec Struct or any type msgspec understands. Raises
+    ``SignalsError`` (400) for input that is not UTF-8 (whatever charset the
+    content type names), nests deeper than ``max_depth`` levels, is not a JSON
+    object or has wrong types; ``PayloadTooLarge`` (413) over ``max_size``
     bytes; ``RequestTimeout`` (408) when the body stalls for ``read_timeout``
     seconds or takes longer than ``body_timeout`` in all.
     """
     raw = await raw_signals(
         request, max_size=max_size, read_timeout=read_timeout, body_timeout=body_timeout
     )
-    return decode_signals(raw, into)
+    return decode_signals(raw, into, max_depth=max_depth)

@@ -438,6 +438,80 @@ async def test_json_sent_to_a_form_action_that_does_not_decode_is_400(
     assert calls == []
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [b"name=%FF&age=3", b"name=\xff&age=3", b"name=Ada&age=3&%FF=1", b"name=Ada&age=%C3"],
+    ids=["escaped", "raw", "name", "cut-off"],
+)
+@pytest.mark.parametrize("action", ["profile", "raw", "loose"])
+async def test_an_urlencoded_form_that_is_not_utf_8_is_400(
+    c: httpx.AsyncClient, body: bytes, action: str
+) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    response = await c.post(f"/forms/_action/{action}", content=body, headers=headers)
+    assert response.status_code == 400
+    assert "malformed form: text is not valid UTF-8" in response.text
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_an_urlencoded_form_in_utf_8_decodes(c: httpx.AsyncClient) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    body = b"name=Zo%C3%AB+%F0%9F%98%80&age=3"
+    response = await c.post("/forms/_action/profile", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls == [Profile("Zoë 😀", 3)]
+
+
+def multipart(disposition: bytes, value: bytes, charset: str = "") -> tuple[bytes, dict[str, str]]:
+    """A multipart body with a title part, then one part with this disposition and value."""
+    body = (
+        b'--zzz\r\nContent-Disposition: form-data; name="title"\r\n\r\nt\r\n'
+        b"--zzz\r\nContent-Disposition: form-data; "
+        + disposition
+        + b"\r\n\r\n"
+        + value
+        + b"\r\n--zzz--\r\n"
+    )
+    content_type = "multipart/form-data; boundary=zzz" + charset
+    return body, {"content-type": content_type}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("disposition", "value", "message"),
+    [
+        (b'name="note"', b"caf\xe9", "field 'note' is not valid utf-8"),
+        (b'name="n\xffte"', b"x", "the name of a part is not valid utf-8"),
+        (b'name="file"; filename="\xff.txt"', b"x", "the filename of a part is not valid utf-8"),
+    ],
+    ids=["value", "name", "filename"],
+)
+async def test_a_multipart_form_that_is_not_utf_8_is_400(
+    c: httpx.AsyncClient, disposition: bytes, value: bytes, message: str
+) -> None:
+    body, headers = multipart(disposition, value)
+    response = await c.post("/forms/_action/upload", content=body, headers=headers)
+    assert response.status_code == 400
+    assert f"malformed form: {message}" in response.text.replace("&#39;", "'")
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_multipart_files_are_bytes_and_a_declared_charset_is_honoured(
+    c: httpx.AsyncClient,
+) -> None:
+    body, headers = multipart(b'name="file"; filename="caf\xc3\xa9.bin"', b"\xff\xfe\x00")
+    response = await c.post("/forms/_action/upload", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls == [("t", "café.bin", b"\xff\xfe\x00")]
+    body, headers = multipart(b'name="note"', b"caf\xe9", charset="; charset=latin-1")
+    response = await c.post("/forms/_action/raw", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls[-1] == [("note", "café"), ("title", "t")]
+
+
 # -- time limits ---------------------------------------------------------------------------
 
 

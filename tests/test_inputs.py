@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import select
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import msgspec
 import pytest
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
@@ -600,3 +601,60 @@ def test_a_trickled_body_ends_in_408_within_the_total_deadline(tmp_path: Path) -
         process.wait()
     assert process.stderr is not None
     assert "Traceback" not in process.stderr.read()
+
+
+# -- a client that leaves mid-body -------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("content_type", "start"),
+    [
+        ("application/json", b'{"name": "Ad'),
+        ("application/x-www-form-urlencoded", b"name=Ad"),
+        ("multipart/form-data; boundary=zzz", b'--zzz\r\nContent-Disposition: form-data; name="t'),
+    ],
+    ids=["json", "urlencoded", "multipart"],
+)
+async def test_a_client_that_leaves_mid_body_is_a_quiet_debug_line(
+    caplog: pytest.LogCaptureFixture, content_type: str, start: bytes
+) -> None:
+    hooked: list[BaseException] = []
+    quiet = App()
+    quiet.on_error(lambda request, exc: hooked.append(exc))
+
+    @quiet.page("/leave")
+    class Leave(Page):
+        def render(self) -> str:
+            return ""
+
+        @action
+        async def send(self, profile: Profile) -> None:
+            calls.append(profile)
+
+    messages: list[Message] = [
+        {"type": "http.request", "body": start, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/leave/_action/send",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode()), (b"host", b"testserver")],
+    }
+    with caplog.at_level(logging.DEBUG, logger="livepages"):
+        await quiet(scope, receive, send)
+    assert hooked == []
+    assert calls == []
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "client disconnected during POST /leave/_action/send" in caplog.text
+    assert sent[0]["status"] == 499

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -153,6 +153,7 @@ class App(Starlette):
             routes=list(routes or []),
             middleware=middleware,
             exception_handlers={
+                ClientDisconnect: self._client_disconnected,
                 HTTPException: self._http_error,
                 ValidationError: self._validation_error,
                 Exception: self._server_error,
@@ -601,6 +602,14 @@ class App(Starlette):
         if is_datastar(request):
             return DatastarResponse(error_event(exc.status_code, exc.detail), headers=headers)
         return await self.error_response(request, exc, headers)
+
+    async def _client_disconnected(self, request: Request, exc: Exception) -> Response:
+        """The client left while sending its request: nobody to answer, nothing to report.
+
+        The 499 (nginx's "client closed request") only reaches access logs.
+        """
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
 
     async def _validation_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ValidationError)

@@ -21,7 +21,7 @@ import msgspec
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from livepages.datastar.signals import (
     QUERY_METHODS,
@@ -94,7 +94,7 @@ async def read_form(ctx: Context) -> FormData:
         if is_form(limited):
             _check_urlencoded(await limited.body())
         return await limited.form(max_fields=settings.max_fields, max_part_size=limit)
-    except HTTPError:
+    except (HTTPError, ClientDisconnect):
         raise
     except Exception as exc:  # the form parsers' errors are the client's fault
         raise BadRequest(f"malformed form: {getattr(exc, 'detail', exc)}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import select
 import socket
@@ -18,13 +19,17 @@ from typing import Annotated, Any
 import httpx
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message
 
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
-from livepages.inputs import decode_fields, is_form
+from livepages.injection import Context
+from livepages.inputs import decode_fields, is_form, read_form, read_input
 from tests.test_server import free_port, wait_until_serving
 
 
@@ -658,3 +663,77 @@ async def test_a_client_that_leaves_mid_body_is_a_quiet_debug_line(
     assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert "client disconnected during POST /leave/_action/send" in caplog.text
     assert sent[0]["status"] == 499
+
+
+# -- fuzzing -------------------------------------------------------------------------------
+
+properties = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=zzz",
+        "multipart/form-data; boundary=zzz; charset=latin-1",
+        "multipart/form-data; boundary=zzz; charset=idna",
+        "multipart/form-data; boundary=zzz; charset=nonsense",
+        "multipart/form-data",
+    ]
+)
+INTO = st.sampled_from([Profile, Upload, MaybeUpload, dict[str, Any], FormData])
+
+
+@st.composite
+def multipart_bodies(draw: st.DrawFn) -> bytes:
+    """Multipart bodies built from random parts: names, filenames, headers and values."""
+    parts = []
+    for _ in range(draw(st.integers(min_value=0, max_value=4))):
+        name = draw(st.sampled_from([b"title", b"file", b"name", b"age"]) | st.binary(max_size=6))
+        disposition = b'form-data; name="' + name + b'"'
+        if draw(st.booleans()):
+            disposition += b'; filename="' + draw(st.binary(max_size=6)) + b'"'
+        headers = b"Content-Disposition: " + disposition
+        if draw(st.booleans()):
+            headers += b"\r\n" + draw(st.binary(max_size=20))
+        parts.append(b"--zzz\r\n" + headers + b"\r\n\r\n" + draw(st.binary(max_size=20)) + b"\r\n")
+    ending = draw(st.sampled_from([b"--zzz--\r\n", b"--zzz--", b"", b"--zz"]))
+    return b"".join(parts) + ending
+
+
+def fuzzed_request(content_type: str, body: bytes, pieces: list[int]) -> Request:
+    """A real POST request whose body arrives in pieces cut at ``pieces``."""
+    cuts = sorted({0, len(body), *(p % (len(body) + 1) for p in pieces)})
+    messages: list[Message] = [
+        {"type": "http.request", "body": body[a:b], "more_body": b < len(body)}
+        for a, b in itertools.pairwise(cuts)
+    ] or [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    headers = [(b"content-type", content_type.encode())]
+    return Request({"type": "http", "method": "POST", "headers": headers}, receive)
+
+
+async def status_of(request: Request, into: Any) -> int:
+    """Read the form as an action does: 200 if it decodes, else the status it gets."""
+    ctx = Context(request, None, app)
+    try:
+        await (read_form(ctx) if into is FormData else read_input(ctx, into))
+    except HTTPException as exc:
+        return exc.status_code
+    except ValidationError:
+        return 422  # or the errors signal, for Datastar
+    return 200
+
+
+@properties
+@given(
+    CONTENT_TYPES,
+    st.binary(max_size=300) | multipart_bodies(),
+    st.lists(st.integers(min_value=0), max_size=4),
+    INTO,
+)
+def test_any_form_body_decodes_or_is_a_4xx(
+    content_type: str, body: bytes, pieces: list[int], into: Any
+) -> None:
+    status = asyncio.run(status_of(fuzzed_request(content_type, body, pieces), into))
+    assert status == 200 or 400 <= status < 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,10 +13,14 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message
 
 from livepages import Settings
 from livepages.datastar import (
@@ -379,3 +384,156 @@ async def test_read_signals_has_both_time_limits() -> None:
         slow = await c.post("/s?body_timeout=0.2", content=trickle(0.01))
     assert (stalled.status_code, stalled.text) == (408, "the request body stalled for 0.05 s")
     assert (slow.status_code, slow.text) == (408, "the request body took longer than 0.2 s")
+
+
+# -- properties and fuzzing -----------------------------------------------------------------
+
+properties = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Text rich in what a bracket scanner could trip on: brackets, quotes, backslashes,
+# and characters json.dumps escapes (controls, non-ASCII).
+tricky_text = st.text(
+    st.sampled_from('[]{}"\\/ aé\n\t\x00\u2028\ufeff\U0001f600')
+    | st.characters(exclude_categories=["Cs"]),
+    max_size=8,
+)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | tricky_text
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+def depth(value: object) -> int:
+    """How many arrays and objects nest at the deepest point of ``value``."""
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    return 0
+
+
+@properties
+@given(json_values, st.integers(min_value=1, max_value=12), st.booleans())
+def test_the_depth_limit_agrees_with_the_real_nesting(
+    value: object, limit: int, ascii_only: bool
+) -> None:
+    raw = json.dumps({"v": value}, ensure_ascii=ascii_only).encode()
+    if depth({"v": value}) <= limit:
+        assert decode_signals(raw, max_depth=limit) == {"v": value}
+    else:
+        with pytest.raises(SignalsError, match=f"nested deeper than {limit} levels"):
+            decode_signals(raw, max_depth=limit)
+
+
+def decodes_or_4xx(raw: bytes | str, into: type[Any] | None) -> None:
+    """``decode_signals`` gives a value or a 4xx error: nothing else escapes."""
+    try:
+        decode_signals(raw, into)
+    except HTTPException as exc:
+        status = exc.status_code
+    else:
+        status = 200
+    assert status == 200 or 400 <= status < 500
+
+
+@properties
+@given(st.binary(max_size=300), st.sampled_from([None, Draft, Search, dict[str, int]]))
+def test_any_bytes_decode_or_are_a_400(raw: bytes, into: type[Any] | None) -> None:
+    decodes_or_4xx(raw, into)
+
+
+@properties
+@given(st.text(st.characters(), max_size=50))
+def test_any_text_decodes_or_is_a_400(raw: str) -> None:
+    decodes_or_4xx(raw, None)
+
+
+ODD_WHITESPACE = st.sampled_from(
+    ["", " ", "\t", "\r\n", "\x0b", "\x0c", "\xa0", "\u2028", "\ufeff"]
+)
+BOMS = st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"])
+ENCODINGS = st.sampled_from(["utf-8", "utf-16", "utf-32", "latin-1", "cp1252"])
+
+
+@st.composite
+def mangled_json(draw: st.DrawFn) -> bytes:
+    """JSON made odd: escapes of lone surrogates, huge numbers, odd whitespace
+    between tokens, byte order marks, other encodings, deep or cut-off nesting."""
+    text = json.dumps({"v": draw(json_values)}, ensure_ascii=draw(st.booleans()))
+    extra = draw(
+        st.sampled_from(
+            [
+                "",
+                '"\\ud800"',
+                '"\\udc00\\ud800"',
+                "1" * 5000,
+                "-1e99999",
+                "1e-99999",
+                "0." + "9" * 400,
+                "[" * 70 + "]" * 70,
+                "[" * 70,
+                '"\\',
+            ]
+        )
+    )
+    if extra:
+        text = text[:-1] + ', "x": ' + extra + "}"
+    space = draw(ODD_WHITESPACE)
+    for token in draw(st.sets(st.sampled_from([",", ":", "{", "}", "[", "]"]))):
+        text = text.replace(token, space + token + space)
+    if draw(st.booleans()):
+        cut = draw(st.integers(min_value=0, max_value=len(text)))
+        text = text[:cut]
+    encoding = draw(ENCODINGS)
+    encoded = text.encode(encoding, "surrogatepass" if encoding.startswith("utf") else "replace")
+    return draw(BOMS) + encoded
+
+
+@properties
+@given(mangled_json(), st.sampled_from([None, Draft]))
+def test_mangled_json_decodes_or_is_a_400(raw: bytes, into: type[Any] | None) -> None:
+    decodes_or_4xx(raw, into)
+
+
+def fuzzed_request(method: str, query: bytes, body: bytes, pieces: list[int]) -> Request:
+    """A real Starlette request whose body arrives in pieces cut at ``pieces``."""
+    cuts = sorted({0, len(body), *(p % (len(body) + 1) for p in pieces)})
+    messages: list[Message] = [
+        {"type": "http.request", "body": body[a:b], "more_body": b < len(body)}
+        for a, b in itertools.pairwise(cuts)
+    ] or [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    scope = {"type": "http", "method": method, "query_string": query, "headers": []}
+    return Request(scope, receive)
+
+
+@properties
+@given(
+    st.sampled_from(["GET", "DELETE", "POST", "PUT", "PATCH"]),
+    st.binary(max_size=100) | st.builds(lambda b: b"datastar=" + b, st.binary(max_size=100)),
+    st.binary(max_size=200) | mangled_json(),
+    st.lists(st.integers(min_value=0), max_size=4),
+    st.sampled_from([None, Draft]),
+)
+def test_read_signals_gives_signals_or_a_4xx(
+    method: str, query: bytes, body: bytes, pieces: list[int], into: type[Any] | None
+) -> None:
+    request = fuzzed_request(method, query, body, pieces)
+    try:
+        asyncio.run(read_signals(request, into, max_size=250))
+    except HTTPException as exc:
+        status = exc.status_code
+    else:
+        status = 200
+    assert status == 200 or 400 <= status < 500

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -352,6 +354,77 @@ async def test_oversized_signals_are_413(c: httpx.AsyncClient) -> None:
     query = {"datastar": msgspec.json.encode(big).decode()}
     assert (await c.delete("/rooms/1/_action/remove", params=query)).status_code == 413
     assert calls == []
+
+
+hardened = App()
+refusals: list[BaseException] = []
+hardened.on_error(lambda request, exc: refusals.append(exc))
+
+
+@hardened.page("/notes")
+class Notes(Page):
+    async def render(self) -> str:
+        return ""
+
+    @action
+    async def add(self, draft: Draft) -> None:
+        calls.append(("add", draft))
+
+    @action(method="DELETE")
+    async def remove(self, draft: Draft) -> None:
+        calls.append(("remove", draft))
+
+
+DEEP = "[" * 1000 + "]" * 1000
+UNDECODABLE = [
+    (b'{"text": "\xff"}', "not UTF-8"),
+    (b'{"text": "x", "undeclared": ' + DEEP.encode() + b"}", "nested deeper than 64 levels"),
+    (DEEP.encode(), "nested deeper than 64 levels"),
+]
+
+
+async def refused(request: httpx.Request, caplog: pytest.LogCaptureFixture) -> httpx.Response:
+    """Send ``request`` to the hardened app; it must be refused quietly, as the client's fault."""
+    refusals.clear()
+    with caplog.at_level(logging.DEBUG):
+        async with client(hardened) as c:
+            response = await c.send(request)
+    assert refusals == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert calls == []
+    return response
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("body", "message"), UNDECODABLE, ids=["bad-byte", "deep-field", "deep"])
+@pytest.mark.parametrize("datastar", [False, True], ids=["browser", "datastar"])
+async def test_signals_that_do_not_decode_are_a_400(
+    caplog: pytest.LogCaptureFixture, body: bytes, message: str, datastar: bool
+) -> None:
+    headers = DATASTAR if datastar else {}
+    request = httpx.Request(
+        "POST", "http://testserver/notes/_action/add", content=body, headers=headers
+    )
+    response = await refused(request, caplog)
+    if datastar:
+        error = signal_patch(response)["_error"]
+        assert error["status"] == 400
+        assert message in error["message"]
+    else:
+        assert response.status_code == 400
+        assert message in response.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("body", "message"), UNDECODABLE, ids=["bad-byte", "deep-field", "deep"])
+async def test_a_delete_query_that_does_not_decode_is_a_400(
+    caplog: pytest.LogCaptureFixture, body: bytes, message: str
+) -> None:
+    query = urllib.parse.quote_from_bytes(body)
+    url = "http://testserver/notes/_action/remove?datastar=" + query
+    response = await refused(httpx.Request("DELETE", url), caplog)
+    assert response.status_code == 400
+    assert message in response.text
 
 
 # -- results: redirects, pages, responses -------------------------------------------------

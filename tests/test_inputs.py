@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import itertools
+import logging
+import select
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
-from livepages.inputs import decode_fields, is_form
+from livepages.injection import Context
+from livepages.inputs import decode_fields, is_form, read_form, read_input
+from tests.test_server import free_port, wait_until_serving
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:
@@ -403,3 +417,358 @@ async def test_a_form_that_stalls_is_a_408() -> None:
     assert stalled.status_code == 408
     assert prompt.status_code == 204
     assert calls == [Profile("Ada", 3)]
+
+
+# -- input that does not decode: a 400, never a 500 --------------------------------------
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"name": "\xff", "age": 3}', "not UTF-8"),
+        (b'{"name": "Ada", "age": 3, "extra": ' + DEEP + b"}", "nested deeper than 64 levels"),
+    ],
+    ids=["bad-byte", "deep"],
+)
+async def test_json_sent_to_a_form_action_that_does_not_decode_is_400(
+    c: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    response = await c.post("/forms/_action/profile", content=body)
+    assert response.status_code == 400
+    assert message in response.text
+    response = await c.post("/forms/_action/profile", content=body, headers=DATASTAR)
+    assert b'"_error":{"status":400' in response.content
+    assert calls == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [b"name=%FF&age=3", b"name=\xff&age=3", b"name=Ada&age=3&%FF=1", b"name=Ada&age=%C3"],
+    ids=["escaped", "raw", "name", "cut-off"],
+)
+@pytest.mark.parametrize("action", ["profile", "raw", "loose"])
+async def test_an_urlencoded_form_that_is_not_utf_8_is_400(
+    c: httpx.AsyncClient, body: bytes, action: str
+) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    response = await c.post(f"/forms/_action/{action}", content=body, headers=headers)
+    assert response.status_code == 400
+    assert "malformed form: text is not valid UTF-8" in response.text
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_an_urlencoded_form_in_utf_8_decodes(c: httpx.AsyncClient) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    body = b"name=Zo%C3%AB+%F0%9F%98%80&age=3"
+    response = await c.post("/forms/_action/profile", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls == [Profile("Zoë 😀", 3)]
+
+
+def multipart(disposition: bytes, value: bytes, charset: str = "") -> tuple[bytes, dict[str, str]]:
+    """A multipart body with a title part, then one part with this disposition and value."""
+    body = (
+        b'--zzz\r\nContent-Disposition: form-data; name="title"\r\n\r\nt\r\n'
+        b"--zzz\r\nContent-Disposition: form-data; "
+        + disposition
+        + b"\r\n\r\n"
+        + value
+        + b"\r\n--zzz--\r\n"
+    )
+    content_type = "multipart/form-data; boundary=zzz" + charset
+    return body, {"content-type": content_type}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("disposition", "value", "message"),
+    [
+        (b'name="note"', b"caf\xe9", "field 'note' is not valid utf-8"),
+        (b'name="n\xffte"', b"x", "the name of a part is not valid utf-8"),
+        (b'name="file"; filename="\xff.txt"', b"x", "the filename of a part is not valid utf-8"),
+    ],
+    ids=["value", "name", "filename"],
+)
+async def test_a_multipart_form_that_is_not_utf_8_is_400(
+    c: httpx.AsyncClient, disposition: bytes, value: bytes, message: str
+) -> None:
+    body, headers = multipart(disposition, value)
+    response = await c.post("/forms/_action/upload", content=body, headers=headers)
+    assert response.status_code == 400
+    assert f"malformed form: {message}" in response.text.replace("&#39;", "'")
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_multipart_files_are_bytes_and_a_declared_charset_is_honoured(
+    c: httpx.AsyncClient,
+) -> None:
+    body, headers = multipart(b'name="file"; filename="caf\xc3\xa9.bin"', b"\xff\xfe\x00")
+    response = await c.post("/forms/_action/upload", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls == [("t", "café.bin", b"\xff\xfe\x00")]
+    body, headers = multipart(b'name="note"', b"caf\xe9", charset="; charset=latin-1")
+    response = await c.post("/forms/_action/raw", content=body, headers=headers)
+    assert response.status_code == 204
+    assert calls[-1] == [("note", "café"), ("title", "t")]
+
+
+# -- time limits ---------------------------------------------------------------------------
+
+
+async def trickled_form(pause: float) -> AsyncIterator[bytes]:
+    """A form body that never ends: a byte every ``pause`` seconds."""
+    yield b"name=Ada&age=3&note="
+    while True:
+        await asyncio.sleep(pause)
+        yield b"x"
+
+
+@pytest.mark.anyio
+async def test_a_form_that_trickles_past_the_total_is_a_408() -> None:
+    app = App(settings=Settings(read_timeout=1.0, body_timeout=0.2))
+
+    @app.page("/slow")
+    class Slow(Page):
+        def render(self) -> str:
+            return ""
+
+        @action
+        async def send(self, profile: Profile) -> None:
+            calls.append(profile)
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    async with client(app) as c:
+        response = await c.post("/slow/_action/send", content=trickled_form(0.01), headers=headers)
+    assert response.status_code == 408
+    assert "the request body took longer than 0.2 s" in response.text
+    assert calls == []
+
+
+SERVER = textwrap.dedent(
+    """
+    import logging
+    import sys
+    from dataclasses import dataclass
+    from livepages import App, Page, Settings, action
+    from livepages.server import run
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("livepages").setLevel(logging.DEBUG)
+
+    @dataclass
+    class Note:
+        text: str
+
+    app = App(settings=Settings(read_timeout=1.0, body_timeout=2.0))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return "home"
+
+        @action
+        async def note(self, note: Note) -> None:
+            pass
+
+    run(app, port=int(sys.argv[1]), log_level="warning")
+    """
+)
+NOTE_HEADERS = (
+    b"POST /_action/note HTTP/1.1\r\nHost: localhost\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+)
+
+
+@dataclass
+class Served:
+    """A real uvicorn process serving an app with a 1 s gap and a 2 s total for bodies."""
+
+    port: int
+    log: Path  # its stderr: livepages logs at debug, uvicorn at warning
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    script, log = folder / "serve.py", folder / "stderr.log"
+    script.write_text(SERVER)
+    port = free_port()
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(port)], stderr=stderr, text=True
+        )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", process)
+        yield Served(port, log)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_trickled_body_ends_in_408_within_the_total_deadline(served: Served) -> None:
+    with served.connect() as sock:
+        sock.sendall(NOTE_HEADERS + b"{")
+        started = time.monotonic()
+        # A byte every 0.5 s: each gap is well within the 1 s allowed between pieces.
+        while not select.select([sock], [], [], 0.5)[0]:
+            assert time.monotonic() - started < 10, "the server never answered"
+            sock.sendall(b" ")
+        elapsed = time.monotonic() - started
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"the request body took longer than 2.0 s" in answer
+    assert 1.5 < elapsed < 4.0  # the 2 s total, with slack for a busy machine
+    assert "Traceback" not in served.log.read_text()
+
+
+# -- a client that leaves mid-body -------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("content_type", "start"),
+    [
+        ("application/json", b'{"name": "Ad'),
+        ("application/x-www-form-urlencoded", b"name=Ad"),
+        ("multipart/form-data; boundary=zzz", b'--zzz\r\nContent-Disposition: form-data; name="t'),
+    ],
+    ids=["json", "urlencoded", "multipart"],
+)
+async def test_a_client_that_leaves_mid_body_is_a_quiet_debug_line(
+    caplog: pytest.LogCaptureFixture, content_type: str, start: bytes
+) -> None:
+    hooked: list[BaseException] = []
+    quiet = App()
+    quiet.on_error(lambda request, exc: hooked.append(exc))
+
+    @quiet.page("/leave")
+    class Leave(Page):
+        def render(self) -> str:
+            return ""
+
+        @action
+        async def send(self, profile: Profile) -> None:
+            calls.append(profile)
+
+    messages: list[Message] = [
+        {"type": "http.request", "body": start, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/leave/_action/send",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode()), (b"host", b"testserver")],
+    }
+    with caplog.at_level(logging.DEBUG, logger="livepages"):
+        await quiet(scope, receive, send)
+    assert hooked == []
+    assert calls == []
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "client disconnected during POST /leave/_action/send" in caplog.text
+    assert sent[0]["status"] == 499
+
+
+def test_a_real_server_logs_a_client_that_leaves_mid_body_at_debug_only(served: Served) -> None:
+    with served.connect() as sock:
+        sock.sendall(NOTE_HEADERS + b'{"text": "half')
+    started = time.monotonic()
+    while "client disconnected during POST /_action/note" not in served.log.read_text():
+        assert time.monotonic() - started < 10, served.log.read_text()
+        time.sleep(0.05)
+    log = served.log.read_text()
+    assert "DEBUG livepages: client disconnected during POST /_action/note" in log
+    assert "ERROR" not in log
+    assert "Traceback" not in log
+
+
+# -- fuzzing -------------------------------------------------------------------------------
+
+properties = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=zzz",
+        "multipart/form-data; boundary=zzz; charset=latin-1",
+        "multipart/form-data; boundary=zzz; charset=idna",
+        "multipart/form-data; boundary=zzz; charset=nonsense",
+        "multipart/form-data",
+    ]
+)
+INTO = st.sampled_from([Profile, Upload, MaybeUpload, dict[str, Any], FormData])
+
+
+@st.composite
+def multipart_bodies(draw: st.DrawFn) -> bytes:
+    """Multipart bodies built from random parts: names, filenames, headers and values."""
+    parts = []
+    for _ in range(draw(st.integers(min_value=0, max_value=4))):
+        name = draw(st.sampled_from([b"title", b"file", b"name", b"age"]) | st.binary(max_size=6))
+        disposition = b'form-data; name="' + name + b'"'
+        if draw(st.booleans()):
+            disposition += b'; filename="' + draw(st.binary(max_size=6)) + b'"'
+        headers = b"Content-Disposition: " + disposition
+        if draw(st.booleans()):
+            headers += b"\r\n" + draw(st.binary(max_size=20))
+        parts.append(b"--zzz\r\n" + headers + b"\r\n\r\n" + draw(st.binary(max_size=20)) + b"\r\n")
+    ending = draw(st.sampled_from([b"--zzz--\r\n", b"--zzz--", b"", b"--zz"]))
+    return b"".join(parts) + ending
+
+
+def fuzzed_request(content_type: str, body: bytes, pieces: list[int]) -> Request:
+    """A real POST request whose body arrives in pieces cut at ``pieces``."""
+    cuts = sorted({0, len(body), *(p % (len(body) + 1) for p in pieces)})
+    messages: list[Message] = [
+        {"type": "http.request", "body": body[a:b], "more_body": b < len(body)}
+        for a, b in itertools.pairwise(cuts)
+    ] or [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    headers = [(b"content-type", content_type.encode())]
+    return Request({"type": "http", "method": "POST", "headers": headers}, receive)
+
+
+async def status_of(request: Request, into: Any) -> int:
+    """Read the form as an action does: 200 if it decodes, else the status it gets."""
+    ctx = Context(request, None, app)
+    try:
+        await (read_form(ctx) if into is FormData else read_input(ctx, into))
+    except HTTPException as exc:
+        return exc.status_code
+    except ValidationError:
+        return 422  # or the errors signal, for Datastar
+    return 200
+
+
+@properties
+@given(
+    CONTENT_TYPES,
+    st.binary(max_size=300) | multipart_bodies(),
+    st.lists(st.integers(min_value=0), max_size=4),
+    INTO,
+)
+def test_any_form_body_decodes_or_is_a_4xx(
+    content_type: str, body: bytes, pieces: list[int], into: Any
+) -> None:
+    status = asyncio.run(status_of(fuzzed_request(content_type, body, pieces), into))
+    assert status == 200 or 400 <= status < 500

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -161,6 +161,7 @@ class App(Starlette):
             routes=list(routes or []),
             middleware=middleware,
             exception_handlers={
+                ClientDisconnect: self._client_disconnected,
                 HTTPException: self._http_error,
                 ValidationError: self._validation_error,
                 Exception: self._server_error,
@@ -603,6 +604,14 @@ class App(Starlette):
         if is_datastar(request):
             return DatastarResponse(error_event(exc.status_code, exc.detail), headers=headers)
         return await self.error_response(request, exc, headers)
+
+    async def _client_disconnected(self, request: Request, exc: Exception) -> Response:
+        """The client left while sending its request: nobody to answer, nothing to report.
+
+        The 499 (nginx's "client closed request") only reaches access logs.
+        """
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
 
     async def _validation_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ValidationError)

@@ -1,31 +1,36 @@
 """Reading what an action receives: signals, forms and uploads, query structs.
 
-Datastar sends signals as JSON (malformed JSON or wrong types is a 400) or, with
-``contentType: 'form'``, a form (urlencoded or multipart). A form that does not
-validate raises ``ValidationError`` with one message per field, which the app
-turns into an ``errors`` signal instead of a failed request. Every body is read
-under a size limit from the app's settings: over it is a 413.
+Datastar sends signals as JSON (anything that does not decode is a 400) or, with
+``contentType: 'form'``, a form (urlencoded or multipart; malformed is a 400). A
+form that does not validate raises ``ValidationError`` with one message per
+field, which the app turns into an ``errors`` signal instead of a failed request.
+Every body is read under the limits of the app's settings: over a size it is a
+413, too slow a 408.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import typing
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import msgspec
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
-from starlette.requests import Request
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
 
 from livepages.datastar.signals import (
     QUERY_METHODS,
     check_length,
     decode_signals,
     limited_receive,
-    read_body,
+    raw_signals,
 )
-from livepages.errors import BadRequest, PayloadTooLarge, RequestTimeout, ValidationError
+from livepages.errors import BadRequest, HTTPError, ValidationError
 from livepages.injection import Context, is_signals_type
 from livepages.params import _optional_inner
 from livepages.settings import Settings
@@ -41,10 +46,13 @@ def _settings(ctx: Context) -> Settings:
     return settings if isinstance(settings, Settings) else Settings()
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def is_form(request: Request) -> bool:
     """Whether the request body is a form rather than JSON signals."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return content_type in FORM_TYPES
+    return _media_type(request) in FORM_TYPES
 
 
 async def read_input(ctx: Context, into: Any) -> Any:
@@ -54,37 +62,88 @@ async def read_input(ctx: Context, into: Any) -> Any:
     if request.method not in QUERY_METHODS and is_form(request):
         values = dict(_form_values(await read_form(ctx)))
         return values if wants_dict else decode_fields(values, into, lax=True)
-    if request.method in QUERY_METHODS:
-        raw: bytes | str = request.query_params.get("datastar", "")
-        if len(raw) > settings.max_signals_size:
-            raise PayloadTooLarge(f"signals are larger than {settings.max_signals_size} bytes")
-    else:
-        raw = await read_body(
-            request, settings.max_signals_size, read_timeout=settings.read_timeout
-        )
-    if wants_dict:
-        return decode_signals(raw)
-    return decode_signals(raw, into)
+    raw = await raw_signals(
+        request,
+        max_size=settings.max_signals_size,
+        read_timeout=settings.read_timeout,
+        body_timeout=settings.body_timeout,
+    )
+    return decode_signals(raw, None if wants_dict else into, max_depth=settings.max_signals_depth)
 
 
 async def read_form(ctx: Context) -> FormData:
-    """Parse the form body under the app's limits (413 past them, 408 if it stalls)."""
+    """Parse the form body under the app's limits (413 past them, 408 if too slow).
+
+    Text that is not valid in the form's charset (UTF-8 unless the content type
+    names another) is a 400, like any other malformed form.
+    """
     request, settings = ctx.request, _settings(ctx)
-    multipart = "multipart/" in request.headers.get("content-type", "")
+    multipart = _media_type(request) == "multipart/form-data"
     limit = settings.max_upload_size if multipart else settings.max_form_size
     check_length(request, limit)
-    receive = limited_receive(request.receive, limit, settings.read_timeout)
+    receive = limited_receive(
+        request.receive,
+        limit,
+        read_timeout=settings.read_timeout,
+        body_timeout=settings.body_timeout,
+    )
     limited = Request(request.scope, receive)
     try:
-        return await limited.form(
-            max_files=settings.max_files, max_fields=settings.max_fields, max_part_size=limit
-        )
-    except (PayloadTooLarge, RequestTimeout):
+        if multipart:
+            return await _parse_multipart(limited, settings, limit)
+        if is_form(limited):
+            _check_urlencoded(await limited.body())
+        return await limited.form(max_fields=settings.max_fields, max_part_size=limit)
+    except (HTTPError, ClientDisconnect):
         raise
-    except Exception as exc:  # the multipart parser's errors are the client's fault
-        if getattr(exc, "status_code", 400) == 413:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes") from None
+    except Exception as exc:  # the form parsers' errors are the client's fault
         raise BadRequest(f"malformed form: {getattr(exc, 'detail', exc)}") from None
+
+
+def _check_urlencoded(body: bytes) -> None:
+    """400 unless the names and values of an urlencoded body are UTF-8 once unquoted.
+
+    Checked on the whole body: the separators are ASCII, so it is valid exactly
+    when every name and value is. (Starlette would replace bad bytes silently.)
+    """
+    try:
+        unquote_to_bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("malformed form: text is not valid UTF-8") from None
+
+
+async def _parse_multipart(request: Request, settings: Settings, limit: int) -> FormData:
+    async with contextlib.aclosing(request.stream()) as stream:
+        parser = _StrictMultiPartParser(
+            request.headers,
+            stream,
+            max_files=settings.max_files,
+            max_fields=settings.max_fields,
+            max_part_size=limit,
+        )
+        return await parser.parse()
+
+
+class _StrictMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser, refusing names and text fields that are not
+    valid in the form's charset instead of reading them as Latin-1."""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._current_part.content_disposition)
+        for key in (b"name", b"filename"):
+            self._check(options.get(key, b""), f"the {key.decode()} of a part")
+        super().on_headers_finished()
+
+    def on_part_end(self) -> None:
+        if self._current_part.file is None:
+            self._check(self._current_part.data, f"field {self._current_part.field_name!r}")
+        super().on_part_end()
+
+    def _check(self, data: bytes | bytearray, what: str) -> None:
+        try:
+            bytes(data).decode(self._charset)
+        except (UnicodeError, LookupError):
+            raise MultiPartException(f"{what} is not valid {self._charset}") from None
 
 
 def _form_values(form: FormData) -> typing.Iterator[tuple[str, Any]]:

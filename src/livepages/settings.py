@@ -37,12 +37,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lang: str = "en"
     title: str = "livepages"
     max_signals_size: int = 1 * MIB
+    #: Deepest nesting of arrays and objects in JSON signals; deeper is a 400, before decoding.
+    max_signals_depth: int = 64
     max_form_size: int = 1 * MIB
     max_upload_size: int = 10 * MIB
     max_fields: int = 1000
     max_files: int = 10
     #: Seconds a request body may stall between two pieces before it is a 408.
     read_timeout: float = 30.0
+    #: Seconds a whole request body may take, however steadily it trickles, before it is a 408.
+    body_timeout: float = 60.0
     #: Seconds between SSE comment heartbeats on idle live streams.
     heartbeat: float = 15.0
     #: Seconds a live stream may block on a write before it is dropped.

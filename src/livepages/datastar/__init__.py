@@ -23,17 +23,25 @@ from livepages.datastar.response import (
     sse_headers,
 )
 from livepages.datastar.signals import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_SIGNALS_DEPTH,
     DEFAULT_MAX_SIGNALS_SIZE,
+    DEFAULT_READ_TIMEOUT,
     SignalsError,
     check_length,
     decode_signals,
     limited_receive,
+    query_signals,
+    raw_signals,
     read_body,
     read_signals,
 )
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_MAX_SIGNALS_DEPTH",
     "DEFAULT_MAX_SIGNALS_SIZE",
+    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RETRY_DURATION",
     "ClientDisconnected",
     "DatastarResponse",
@@ -47,6 +55,8 @@ __all__ = [
     "limited_receive",
     "patch_elements",
     "patch_signals",
+    "query_signals",
+    "raw_signals",
     "read_body",
     "read_signals",
     "redirect",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 from livepages import (
     SSE,
@@ -738,3 +739,42 @@ def plain() -> None:
 def test_invoke_refuses_non_action_targets(target: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         invoke(target)
+
+
+@pytest.mark.anyio
+async def test_a_client_that_leaves_a_streaming_action_is_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = App()
+    reported: list[BaseException] = []
+    app.on_error(lambda request, exc: reported.append(exc))
+    sent: list[Message] = []
+
+    @app.action
+    async def ticker(sse: SSE) -> None:
+        for n in range(5):
+            await sse.patch_signals({"n": n})
+
+    async def receive() -> Message:
+        if not sent:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+        await asyncio.Event().wait()  # the client never says goodbye: its socket just fails
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            raise OSError("the client is gone")
+
+    scope = {
+        "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/_action/ticker", "raw_path": b"/_action/ticker", "root_path": "",
+        "query_string": b"", "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"datastar-request", b"true"),
+                    (b"content-type", b"application/json")],
+    }  # fmt: skip
+    with caplog.at_level(logging.DEBUG, logger="livepages"):
+        await app(scope, receive, send)
+    assert reported == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("client left during POST /_action/ticker" in r.getMessage() for r in caplog.records)

@@ -50,6 +50,7 @@ from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
 from livepages.csrf import CSRFError, origin_allowed, trusted_origins
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
+from livepages.datastar.response import ClientDisconnected
 from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, ValidationError
 from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
@@ -568,6 +569,9 @@ class App(Starlette):
                 return
             except HTTPException as exc:
                 await sse.send(error_event(exc.status_code, exc.detail))
+                return
+            except ClientDisconnected:  # nobody is left to tell: not an error of the app
+                log.debug("client left during %s %s", ctx.request.method, ctx.request.url.path)
                 return
             except Exception as exc:  # the stream has started: report it in the page
                 await self.report_error(ctx.request, exc)

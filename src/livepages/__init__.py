@@ -22,6 +22,7 @@ from livepages.errors import (
     ValidationError,
 )
 from livepages.events import TAB, USER, Event, on
+from livepages.expressions import js_value
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
@@ -70,6 +71,7 @@ __all__ = [
     "ValidationError",
     "action",
     "invoke",
+    "js_value",
     "on",
     "redirect",
     "safe_next",

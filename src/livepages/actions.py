@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
+from livepages.expressions import js_string
 from livepages.pages import Page, page_spec, root_path
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "ActionSpec",
     "action",
     "invoke",
-    "js_string",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,24 +90,6 @@ def action_spec(func: Any) -> ActionSpec | None:
     target = getattr(func, "__func__", func)
     spec = getattr(target, ACTION_ATTR, None)
     return spec if isinstance(spec, ActionSpec) else None
-
-
-_JS_ESCAPES = {
-    "\\": "\\\\",
-    "'": "\\'",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-    "<": "\\x3c",
-    ">": "\\x3e",
-}
-_JS_TABLE = str.maketrans(_JS_ESCAPES)
-
-
-def js_string(text: str) -> str:
-    """``text`` as a single-quoted JavaScript string literal, safe in any HTML context."""
-    return "'" + text.translate(_JS_TABLE) + "'"
 
 
 def _js_value(value: Any) -> str:

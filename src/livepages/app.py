@@ -42,7 +42,6 @@ from livepages.actions import (
     Method,
     action,
     action_spec,
-    js_string,
 )
 from livepages.assets import Assets
 from livepages.broker.base import Broker
@@ -53,6 +52,7 @@ from livepages.datastar import DatastarResponse, ServerSentEventGenerator
 from livepages.datastar.response import ClientDisconnected
 from livepages.errors import BadRequest, Forbidden, HTTPError, NotFound, ValidationError
 from livepages.events import Event
+from livepages.expressions import js_string
 from livepages.injection import Context, Injector, Plan
 from livepages.inputs import field_names
 from livepages.keys import Keys

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from livepages.actions import CSRF_SIGNAL, TAB_SIGNAL, js_string
+from livepages.actions import CSRF_SIGNAL, TAB_SIGNAL
+from livepages.expressions import js_string
 
 __all__ = ["ROOT_ID", "Shell", "to_html"]
 

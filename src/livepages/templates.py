@@ -2,7 +2,8 @@
 
 Globals in every template: ``url(Page, **params)`` (a checked link),
 ``action(page.method, **options)`` (a Datastar expression that calls an action),
-``asset(name)`` (a content-hashed static URL).
+``asset(name)`` (a content-hashed static URL). The ``js`` filter writes a Python
+value into a Datastar expression (``data-on:click="$picked = {{ name | js }}"``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from livepages.actions import invoke
+from livepages.expressions import js_value
 from livepages.pages import url
 
 __all__ = ["Templates"]
@@ -43,6 +45,7 @@ class Templates:
             lstrip_blocks=True,
         )
         self.env.globals.update(url=url, action=invoke, asset=asset or _no_assets)
+        self.env.filters["js"] = js_value
         if globals:
             self.env.globals.update(globals)
 

@@ -72,6 +72,20 @@ class Password:
             raise ValidationError({"repeat": "does not match"})
 
 
+@dataclass
+class Signup:
+    email: str
+    age: int
+    password: str
+    repeat: str
+
+    def __post_init__(self) -> None:
+        if self.password != self.repeat:
+            raise ValidationError({"repeat": "does not match"})
+        if self.age < 18 and "@" not in self.email:  # a rule over fields that may fail
+            raise ValidationError({"email": "needed under 18"})
+
+
 calls: list[Any] = []
 
 
@@ -104,6 +118,10 @@ class Forms(Page):
     @action
     async def password(self, change: Password) -> None:
         calls.append(change)
+
+    @action
+    async def signup(self, form: Signup) -> None:
+        calls.append(form)
 
     @action
     async def raw(self, form: FormData) -> None:
@@ -772,3 +790,29 @@ def test_any_form_body_decodes_or_is_a_4xx(
 ) -> None:
     status = asyncio.run(status_of(fuzzed_request(content_type, body, pieces), into))
     assert status == 200 or 400 <= status < 500
+
+
+@pytest.mark.anyio
+async def test_field_and_cross_field_errors_come_back_in_one_response(
+    c: httpx.AsyncClient,
+) -> None:
+    url = "/forms/_action/signup"
+    values = {"email": "ann@example.com", "age": "old", "password": "a", "repeat": "b"}
+    response = await c.post(url, data=values, headers=DATASTAR)
+    assert response.content == patch_signals(
+        {
+            "errors": {
+                "email": "",
+                "age": "must be a whole number",
+                "password": "",
+                "repeat": "does not match",
+            }
+        }
+    )
+    # A rule that needs a field that failed is skipped, not guessed at.
+    values = {"email": "", "age": "12", "password": "a", "repeat": "a"}
+    response = await c.post(url, data=values, headers=DATASTAR)
+    assert response.content == patch_signals(
+        {"errors": {"email": "is required", "age": "", "password": "", "repeat": ""}}
+    )
+    assert calls == []

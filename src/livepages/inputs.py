@@ -260,5 +260,27 @@ def decode_fields(values: dict[str, Any], into: Any, *, lax: bool) -> Any:
         except msgspec.ValidationError as exc:
             errors[name] = _message(tp, exc)
     if errors:
-        raise ValidationError(errors)
+        # Report the cross-field rules too, so a visitor fixes everything in one round.
+        raise ValidationError({**_cross_field_errors(into, kwargs), **errors})
     return into(**kwargs)
+
+
+def _cross_field_errors(into: Any, valid: dict[str, Any]) -> dict[str, str]:
+    """The errors ``into.__post_init__`` reports for the fields that did decode.
+
+    Run on an instance holding only those fields: a rule that needs a field that
+    failed cannot say anything yet (it raises ``AttributeError``) and is skipped.
+    """
+    post_init = getattr(into, "__post_init__", None)
+    if post_init is None:
+        return {}
+    try:
+        partial = object.__new__(into)
+        for name, value in valid.items():
+            object.__setattr__(partial, name, value)
+        post_init(partial)
+    except ValidationError as exc:
+        return dict(exc.errors)
+    except Exception:  # a rule over a missing field, or a type that cannot be half-built
+        return {}
+    return {}

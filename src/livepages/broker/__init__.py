@@ -2,7 +2,8 @@
 
 Actions publish events encoded once to bytes; live pages subscribe to the subjects their
 view depends on (``chat.room.42``, ``user.7``, ``session.<id>``). ``MemoryBroker`` serves a
-single process; a NATS broker implements the same interface across processes.
+single process; a networked broker (NATS, in a later release) implements the same interface
+across processes.
 """
 
 from livepages.broker.base import (
@@ -12,6 +13,7 @@ from livepages.broker.base import (
     Callback,
     Message,
     QueueSubscription,
+    ReconnectListener,
     Subscription,
     SubscriptionClosed,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "MemoryBroker",
     "Message",
     "QueueSubscription",
+    "ReconnectListener",
     "SubjectIndex",
     "Subscription",
     "SubscriptionClosed",

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
 import pytest
 
+from livepages import App, Event
 from livepages.broker import (
     Broker,
     BrokerClosed,
@@ -31,6 +33,7 @@ from livepages.broker import (
     QueueSubscription,
     SubscriptionClosed,
 )
+from tests.broker.wrappers import SlowStart
 
 
 class BrokerHarness(Protocol):
@@ -47,6 +50,11 @@ class BrokerHarness(Protocol):
     async def settle(self, broker: Broker) -> None:
         """Wait until every message published so far has reached local subscribers."""
         ...
+
+
+@dataclass
+class Pinged(Event, subject="ping.{n}"):
+    n: int
 
 
 async def collect(broker: Broker, pattern: str) -> list[Message]:
@@ -85,6 +93,22 @@ class BrokerContract:
         await harness.settle(broker)
         assert [m.data for m in received] == [b"after"]
         await broker.close()
+
+    async def test_publishes_through_an_app_wait_for_its_one_start(
+        self, harness: BrokerHarness
+    ) -> None:
+        slow = SlowStart(harness.new(), delay=0.05)
+        app = App(broker=slow)
+        try:
+            with anyio.fail_after(10):
+                outcomes = await asyncio.gather(
+                    *(app.publish(Pinged(n)) for n in range(3)), return_exceptions=True
+                )
+            assert outcomes == [None, None, None]
+            assert slow.starts == 1
+            assert slow.published == 3
+        finally:
+            await app.shutdown()
 
     async def test_a_broker_works_only_between_start_and_close(
         self, harness: BrokerHarness

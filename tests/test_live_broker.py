@@ -1,18 +1,26 @@
-"""The app and the live engine on their broker: one start for all callers."""
+"""The app and the live engine on their broker: one start for all callers, views that wait
+for their subscriptions, a re-render after a reconnect."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from livepages import App, Page, Settings, action
-from livepages.broker import Broker, BrokerError, MemoryBroker
+from livepages.broker import Broker, BrokerError, MemoryBroker, ReconnectListener
 from livepages.events import Event, on
 from livepages.tabs import Tab
-from tests.broker.wrappers import SlowStart
+from livepages.testing import Client
+from tests.broker.wrappers import (
+    BrokenSubscriptions,
+    DelegatingBroker,
+    LateSubscriptions,
+    SlowStart,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +120,91 @@ async def test_shutdown_during_the_start_closes_the_broker_after_it() -> None:
     assert "closed" in repr(inner)
     await app.startup()  # a shut-down app does not start again
     assert "closed" in repr(inner)
+
+
+# -- a view hears every change after its first render ---------------------------------
+
+
+async def test_a_change_right_after_the_stream_opens_reaches_it() -> None:
+    """On a networked broker a subscription takes effect late; the first render waits for
+    it, so neither a change made meanwhile nor one right after the first render is lost."""
+    values = {"a": 0}
+    app = make_app(values, LateSubscriptions(MemoryBroker(), delay=0.2, late="board."))
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        async with page.stream() as stream:
+            values["a"] = 1  # while the view is still subscribing
+            await app.publish(Changed(board="a"))
+            assert (await stream.next_event()).elements == shows(1)
+            values["a"] = 2  # right after the first render
+            await app.publish(Changed(board="a"))
+            assert (await stream.next_event()).elements == shows(2)
+
+
+async def test_a_view_that_cannot_subscribe_ends_its_streams_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    values = {"a": 0}
+    broker = BrokenSubscriptions(MemoryBroker(), prefix="board.")
+    app = make_app(values, broker)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        with caplog.at_level(logging.ERROR, logger="livepages.live"):
+            async with page.stream() as stream:
+                await asyncio.wait_for(stream.ended.wait(), 2)
+                assert stream.events.empty()  # no render that could go stale
+        assert "could not subscribe" in caplog.text
+        assert app.live.views == {}
+        broker.broken = False
+        async with page.stream() as stream:  # Datastar reconnects: a view made afresh
+            assert (await stream.next_event()).elements == shows(0)
+            values["a"] = 1
+            await app.publish(Changed(board="a"))
+            assert (await stream.next_event()).elements == shows(1)
+
+
+# -- a reconnect re-renders every view ------------------------------------------------
+
+
+async def test_a_reconnect_re_renders_every_open_view() -> None:
+    values: dict[str, Any] = {}
+    broker = MemoryBroker()
+    app = make_app(values, broker)
+    async with Client(app) as client:
+        pages = [await client.get(url) for url in ("/boards/a", "/boards/b", "/mine", "/boards/c")]
+        streams = [await page.stream().open() for page in pages]
+        a, b, mine, unchanged = streams
+        for stream in streams:
+            await stream.next_event()
+        # Changes whose events the broker lost while it was away.
+        values.update(a=1, b=2, mine=3)
+        broker.simulate_reconnect()
+        assert (await a.next_event()).elements == shows(1)
+        assert (await b.next_event()).elements == shows(2)
+        assert "all 3" in (await mine.next_event()).elements
+        assert await unchanged.drain() == []  # rendered again, identical: nothing sent
+        assert app.live.stats.dedup_skips == 1
+
+
+class Listeners(DelegatingBroker):
+    """Keeps the reconnect listeners registered through it."""
+
+    def __init__(self, inner: Broker) -> None:
+        super().__init__(inner)
+        self.listeners: list[ReconnectListener] = []
+
+    def add_reconnect_listener(self, listener: ReconnectListener) -> None:
+        self.listeners.append(listener)
+
+    def remove_reconnect_listener(self, listener: ReconnectListener) -> None:
+        self.listeners.remove(listener)
+
+
+async def test_the_engine_listens_to_reconnects_from_start_to_shutdown() -> None:
+    broker = Listeners(MemoryBroker())
+    app = make_app({}, broker)
+    async with Client(app):
+        assert broker.listeners == [app.live._on_reconnect]
+        await app.startup()  # once only
+        assert len(broker.listeners) == 1
+    assert broker.listeners == []

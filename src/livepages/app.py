@@ -320,7 +320,7 @@ class App(Starlette):
         await self.broker.publish(event.subject, event.encode())
 
     async def startup(self) -> None:
-        """Start the broker, once.
+        """Start the broker and the live engine's subscriptions, once.
 
         The lifespan does this; so do the first request and the first publish if no
         lifespan ran. Concurrent callers all wait for the same start; if it fails, each of
@@ -336,6 +336,7 @@ class App(Starlette):
     async def _start(self) -> None:
         try:
             await self.broker.start()
+            await self.live.start()
         finally:
             self._starting = None  # a failed start is tried again by the next caller
         self._started = True

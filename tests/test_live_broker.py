@@ -1,5 +1,5 @@
 """The app and the live engine on their broker: one start for all callers, views that wait
-for their subscriptions, a re-render after a reconnect."""
+for their subscriptions, a re-render after a reconnect, a subject prefix per app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from livepages import App, Page, Settings, action
-from livepages.broker import Broker, BrokerError, MemoryBroker, ReconnectListener
+from livepages import App, Page, SessionManager, Settings, action
+from livepages.broker import Broker, BrokerError, MemoryBroker, Message, ReconnectListener
 from livepages.events import Event, on
 from livepages.tabs import Tab
 from livepages.testing import Client
@@ -208,3 +208,71 @@ async def test_the_engine_listens_to_reconnects_from_start_to_shutdown() -> None
         await app.startup()  # once only
         assert len(broker.listeners) == 1
     assert broker.listeners == []
+
+
+# -- a subject prefix per app ---------------------------------------------------------
+
+
+async def test_apps_with_different_prefixes_share_a_broker_without_hearing_each_other() -> None:
+    shared = MemoryBroker()
+    ones: dict[str, Any] = {}
+    twos: dict[str, Any] = {}
+    one = make_app(ones, shared, subject_prefix="one")
+    two = make_app(twos, shared, subject_prefix="acme.two")
+    wire: list[str] = []
+    async with Client(one) as first, Client(two) as second:
+        shared.subscribe(">", lambda message: wire.append(message.subject))
+        board_one, board_two = await first.get("/boards/a"), await second.get("/boards/a")
+        mine_one, mine_two = await first.get("/mine"), await second.get("/mine")
+        async with (
+            board_one.stream() as s1,
+            board_two.stream() as s2,
+            mine_one.stream() as m1,
+            mine_two.stream() as m2,
+        ):
+            for stream in (s1, s2, m1, m2):
+                await stream.next_event()
+            ones["a"] = twos["a"] = 1  # only app one announces it
+            await one.publish(Changed(board="a"))
+            assert (await s1.next_event()).elements == shows(1)
+            assert await s2.drain() == []
+
+            twos["mine"] = 5  # would show if app two's tab refresh ran
+            assert (await mine_one.action("choose", {"filter": "open"})).is_success
+            assert "open 0" in (await m1.next_event()).elements
+            assert await m2.drain() == []
+    assert "one.board.a" in wire
+    assert any(subject.startswith("one._lp.tab.") for subject in wire)
+    assert all(subject.startswith(("one.", "acme.two.")) for subject in wire)
+
+
+async def test_a_closed_session_ends_its_streams_under_a_prefix() -> None:
+    shared = MemoryBroker()
+    wire: list[Message] = []
+    app = App(
+        broker=shared,
+        settings=Settings(subject_prefix="shop"),
+        sessions=SessionManager(sign_in_url="/signin", closed_url="/bye"),
+    )
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return "<p>home</p>"
+
+    async with Client(app) as client:
+        shared.subscribe(">", wire.append)
+        page = await client.get("/")
+        async with page.stream() as stream:
+            await stream.next_event()
+            (connection,) = app.live.connections
+            assert connection.session is not None
+            await app.session_closed(connection.session)
+            await asyncio.wait_for(stream.ended.wait(), 1)
+            assert '"/bye"' in (await stream.next_event()).elements
+    assert [m.subject for m in wire] == ["shop._lp.session." + connection.session]
+
+
+def test_an_invalid_prefix_is_refused_when_the_app_is_made() -> None:
+    with pytest.raises(ValueError, match="invalid subject prefix"):
+        App(settings=Settings(subject_prefix="shop.*"))

@@ -47,6 +47,7 @@ from livepages.actions import (
 from livepages.assets import Assets
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
+from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
 from livepages.csrf import CSRFError, origin_allowed, trusted_origins
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
@@ -126,7 +127,11 @@ class App(Starlette):
             settings = Settings(**{**_as_dict(settings), "debug": debug})
         self.settings = settings
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
-        self.broker: Broker = broker if broker is not None else MemoryBroker()
+        # Wrapped once, here: whatever publishes or subscribes through app.broker (events,
+        # tab refreshes, closed sessions) stays inside the app's subject prefix.
+        self.broker: Broker = with_prefix(
+            broker if broker is not None else MemoryBroker(), settings.subject_prefix
+        )
         self.compression = compression if compression is not None else CompressionSettings()
         self.injector = Injector()
         self.injector.provide(App, lambda ctx: ctx.app)

@@ -3,7 +3,7 @@
 Actions publish events encoded once to bytes; live pages subscribe to the subjects their
 view depends on (``chat.room.42``, ``user.7``, ``session.<id>``). ``MemoryBroker`` serves a
 single process; a networked broker (NATS, in a later release) implements the same interface
-across processes.
+across processes. ``with_prefix`` gives each app its own subject namespace on a shared broker.
 """
 
 from livepages.broker.base import (
@@ -18,6 +18,7 @@ from livepages.broker.base import (
     SubscriptionClosed,
 )
 from livepages.broker.memory import MemoryBroker
+from livepages.broker.prefix import PrefixedBroker, with_prefix
 from livepages.broker.subjects import (
     SubjectIndex,
     subject_matches,
@@ -32,6 +33,7 @@ __all__ = [
     "Callback",
     "MemoryBroker",
     "Message",
+    "PrefixedBroker",
     "QueueSubscription",
     "ReconnectListener",
     "SubjectIndex",
@@ -40,4 +42,5 @@ __all__ = [
     "subject_matches",
     "validate_pattern",
     "validate_subject",
+    "with_prefix",
 ]

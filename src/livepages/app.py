@@ -14,6 +14,8 @@ engine (``livepages.live``) re-renders the views that subscribed to them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import traceback
@@ -46,6 +48,7 @@ from livepages.actions import (
 from livepages.assets import Assets
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
+from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
 from livepages.csrf import CSRFError, origin_allowed, trusted_origins
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
@@ -126,7 +129,11 @@ class App(Starlette):
             settings = Settings(**{**_as_dict(settings), "debug": debug})
         self.settings = settings
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
-        self.broker: Broker = broker if broker is not None else MemoryBroker()
+        # Wrapped once, here: whatever publishes or subscribes through app.broker (events,
+        # tab refreshes, closed sessions) stays inside the app's subject prefix.
+        self.broker: Broker = with_prefix(
+            broker if broker is not None else MemoryBroker(), settings.subject_prefix
+        )
         self.compression = compression if compression is not None else CompressionSettings()
         self.injector = Injector()
         self.injector.provide(App, lambda ctx: ctx.app)
@@ -156,6 +163,7 @@ class App(Starlette):
         self.errors = Reporter(debug=settings.debug)
         self._user_lifespan = lifespan
         self._started = False
+        self._starting: asyncio.Task[None] | None = None  # the one start under way
         self.live = LiveEngine(self)
         super().__init__(
             debug=settings.debug,
@@ -330,12 +338,28 @@ class App(Starlette):
         await self.broker.publish(event.subject, event.encode())
 
     async def startup(self) -> None:
-        """Start the broker (the lifespan does this; the first request too, if no lifespan ran)."""
-        if not self._started and not self.live.closing:
-            self._started = True
+        """Start the broker and the live engine's subscriptions, once.
+
+        The lifespan does this; so do the first request and the first publish if no
+        lifespan ran. Concurrent callers all wait for the same start; if it fails, each of
+        them gets the error and the next call tries again.
+        """
+        if self._started or self.live.closing:
+            return
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        # Shielded: a caller that gives up must not cancel the start the others wait for.
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        try:
             await self.broker.start()
             if self.sessions is not None:
                 await self.sessions.start()
+            await self.live.start()
+        finally:
+            self._starting = None  # a failed start is tried again by the next caller
+        self._started = True
 
     async def close_streams(self) -> None:
         """End every live stream now (a server stopping); the broker keeps running
@@ -345,7 +369,12 @@ class App(Starlette):
     async def shutdown(self) -> None:
         """End every live stream and stop the broker. Idempotent."""
         await self.live.shutdown()
-        if self._started:
+        starting = self._starting
+        if starting is not None:
+            # Let a start under way finish first, or it could reopen what we close.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(starting)
+        if self._started or starting is not None:
             self._started = False
             await self.broker.close()
         if self.sessions is not None:

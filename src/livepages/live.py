@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from livepages.broker.base import BrokerError
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
@@ -262,6 +263,7 @@ class View:
         "dirty",
         "engine",
         "key",
+        "listening",
         "page",
         "payload",
         "root",
@@ -285,6 +287,8 @@ class View:
         self.stale = False
         self.task: asyncio.Task[None] | None = None
         self.subscriptions: list[Subscription] = []
+        #: Whether every subscription is ready, so that no later change can be missed.
+        self.listening = False
 
     def invalidate(self) -> None:
         """Something this view depends on changed: render soon, once."""
@@ -297,12 +301,32 @@ class View:
         # a background loop): its URLs must point inside this view's mount.
         root_path.set(self.root)
         try:
+            if not self.listening and not await self._listen():
+                return
             # Re-check after each render: a change that arrived during it is never lost.
             while self.dirty and self.connections:
                 self.dirty = False
                 await self._render_once()
         finally:
             self.task = None
+
+    async def _listen(self) -> bool:
+        """Wait until the broker routes every change here: a first render sent before
+        that could show a state whose next change never arrives (on a networked broker)."""
+        try:
+            for subscription in self.subscriptions:
+                await subscription.ready()
+        except BrokerError:
+            log.exception("a view of %s could not subscribe; ending its streams", self.page.url)
+            # Their pages reconnect and get a view made afresh; the last one out of this
+            # one disposes of it.
+            if self.engine.views.get(self.key) is self:
+                del self.engine.views[self.key]
+            for connection in list(self.connections):
+                connection.end()
+            return False
+        self.listening = True
+        return True
 
     async def _render_once(self) -> None:
         engine = self.engine
@@ -389,6 +413,35 @@ class LiveEngine:
         self.by_tab: dict[str, list[Connection]] = {}
         self._tab_subscription: Subscription | None = None
         self._session_subscription: Subscription | None = None
+        self._reconnects = False  # whether _on_reconnect is registered with the broker
+
+    async def start(self) -> None:
+        """Subscribe to the engine's own subjects and to the broker's reconnects; return
+        once they are ready, so no stream opens before they hear everything. Idempotent."""
+        if self.closing:
+            return
+        broker = self.app.broker
+        if not self._reconnects:
+            broker.add_reconnect_listener(self._on_reconnect)
+            self._reconnects = True
+        if self._tab_subscription is not None:
+            return
+        tabs = broker.subscribe(TAB_REFRESH + "*", self._on_tab_refresh)
+        sessions = broker.subscribe(SESSION_CLOSED + "*", self._on_session_closed)
+        try:
+            await tabs.ready()
+            await sessions.ready()
+        except BaseException:
+            tabs.unsubscribe()  # a start tried again subscribes afresh
+            sessions.unsubscribe()
+            raise
+        self._tab_subscription, self._session_subscription = tabs, sessions
+
+    def _on_reconnect(self) -> None:
+        # Messages may have been lost while the broker was away: every view renders again
+        # (an unchanged render sends nothing).
+        for view in list(self.views.values()):
+            view.invalidate()
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
         key = message.subject[len(SESSION_CLOSED) :]
@@ -506,13 +559,6 @@ class LiveEngine:
         if tab is not None:
             self.tabs.attach(tab)
             self.by_tab.setdefault(tab.id, []).append(connection)
-            if self._tab_subscription is None:
-                pattern = TAB_REFRESH + "*"
-                self._tab_subscription = self.app.broker.subscribe(pattern, self._on_tab_refresh)
-        if connection.session is not None and self._session_subscription is None:
-            self._session_subscription = self.app.broker.subscribe(
-                SESSION_CLOSED + "*", self._on_session_closed
-            )
         self._start_heartbeat()
         await self._hook(view, "opened")
         view.join(connection)
@@ -574,6 +620,9 @@ class LiveEngine:
             if subscription is not None:
                 subscription.unsubscribe()
         self._tab_subscription = self._session_subscription = None
+        if self._reconnects:
+            self.app.broker.remove_reconnect_listener(self._on_reconnect)
+            self._reconnects = False
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
                 break

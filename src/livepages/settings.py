@@ -53,6 +53,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     write_timeout: float = 10.0
     #: Seconds a tab's server state outlives its stream, so a reconnect finds it.
     tab_grace: float = 60.0
+    #: Put in front of every subject the app publishes and subscribes (its events and its
+    #: internal ``_lp.*`` subjects), so apps sharing one broker never hear each other:
+    #: ``"shop"`` makes ``chat.42`` travel as ``shop.chat.42``. Subject tokens only, no
+    #: wildcards; "" for none.
+    subject_prefix: str = ""
 
     @classmethod
     def from_env(

@@ -2,7 +2,8 @@
 
 Actions publish events encoded once to bytes; live pages subscribe to the subjects their
 view depends on (``chat.room.42``, ``user.7``, ``session.<id>``). ``MemoryBroker`` serves a
-single process; a NATS broker implements the same interface across processes.
+single process; a networked broker (NATS, in a later release) implements the same interface
+across processes. ``with_prefix`` gives each app its own subject namespace on a shared broker.
 """
 
 from livepages.broker.base import (
@@ -12,10 +13,12 @@ from livepages.broker.base import (
     Callback,
     Message,
     QueueSubscription,
+    ReconnectListener,
     Subscription,
     SubscriptionClosed,
 )
 from livepages.broker.memory import MemoryBroker
+from livepages.broker.prefix import PrefixedBroker, with_prefix
 from livepages.broker.subjects import (
     SubjectIndex,
     subject_matches,
@@ -30,11 +33,14 @@ __all__ = [
     "Callback",
     "MemoryBroker",
     "Message",
+    "PrefixedBroker",
     "QueueSubscription",
+    "ReconnectListener",
     "SubjectIndex",
     "Subscription",
     "SubscriptionClosed",
     "subject_matches",
     "validate_pattern",
     "validate_subject",
+    "with_prefix",
 ]

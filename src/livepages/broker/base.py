@@ -12,6 +12,20 @@ Two ways to subscribe:
 - ``subscribe_queue(pattern, max_pending=...)`` buffers messages for a consumer task that
   iterates with ``async for``. The buffer is bounded: when it is full, new messages are
   dropped and counted, so a slow consumer never blocks the publisher nor grows memory.
+
+Subscribing is synchronous and readiness is awaited apart: ``subscribe`` files the
+subscription at once and returns it; ``await subscription.ready()`` returns once the broker
+routes every message published from then on to it (on NATS: the SUB has reached the server,
+proved by a flush). Why not ``async def subscribe``: a subscriber that must not miss a change
+(a live view before its first render) awaits ``ready()``, while registration stays one
+synchronous step, so the live engine can create a view and file its subscriptions with no
+await in between (two streams opening the same view at once cannot both subscribe it, nor
+join it half-subscribed), and every viewer of the view awaits the same subscriptions.
+
+Delivery is at most once: a networked broker may lose messages while it is disconnected.
+After it reconnects it calls its reconnect listeners (``add_reconnect_listener``), and the
+live engine then re-renders every view, which is safe because a render carries the whole
+state.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ __all__ = [
     "Callback",
     "Message",
     "QueueSubscription",
+    "ReconnectListener",
     "Subscription",
     "SubscriptionClosed",
 ]
@@ -47,6 +62,8 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
 #: A subscriber's function, called inline with each message it receives.
 Callback = Callable[[Message], None]
+#: Called with no arguments after a broker reconnected; it must be quick and not block.
+ReconnectListener = Callable[[], None]
 
 
 class BrokerError(Exception):
@@ -67,6 +84,16 @@ class Subscription(Protocol):
     @property
     def pattern(self) -> str:
         """The pattern subscribed to."""
+        ...
+
+    async def ready(self) -> None:
+        """Return once every message published from now on reaches this subscription.
+
+        Returns at once when subscribing takes effect immediately (in process); waits for
+        the server's acknowledgement on a networked broker. ``SubscriptionClosed`` if the
+        subscription was unsubscribed or its broker closed; ``BrokerError`` if it could not
+        be made. Any number of tasks may await it.
+        """
         ...
 
     def unsubscribe(self) -> None:
@@ -95,6 +122,10 @@ class QueueSubscription(Protocol):
     @property
     def dropped(self) -> int:
         """How many messages were dropped because the buffer was full."""
+        ...
+
+    async def ready(self) -> None:
+        """As ``Subscription.ready``: once it returns, no message published later is missed."""
         ...
 
     async def next(self) -> Message:
@@ -129,11 +160,28 @@ class Broker(Protocol):
         ...
 
     async def start(self) -> None:
-        """Connect; publishing and subscribing need a started broker."""
+        """Connect; publishing and subscribing need a started broker.
+
+        Idempotent and safe under concurrency: callers that overlap all wait for the one
+        start, and starting a running broker returns at once. ``BrokerClosed`` once closed.
+        """
         ...
 
     async def close(self) -> None:
         """End every subscription (queue iterators stop) and disconnect. Idempotent."""
+        ...
+
+    def add_reconnect_listener(self, listener: ReconnectListener) -> None:
+        """Call ``listener()`` each time the broker reconnected after losing its connection.
+
+        Messages published meanwhile may be lost, so a listener re-reads the state (the live
+        engine re-renders every view). May be called before ``start``. A listener that raises
+        is logged and does not stop the others.
+        """
+        ...
+
+    def remove_reconnect_listener(self, listener: ReconnectListener) -> None:
+        """Stop calling ``listener``; removing one that is not there is harmless."""
         ...
 
     async def publish(
@@ -149,10 +197,16 @@ class Broker(Protocol):
     def subscribe(self, pattern: str, callback: Callback) -> Subscription:
         """Call ``callback(message)`` inline for each message matching ``pattern``.
 
-        A callback that raises is logged and does not stop delivery to the others.
+        Returns at once; ``await subscription.ready()`` before relying on every later
+        message arriving. A callback that raises is logged and does not stop delivery to
+        the others. ``ValueError`` if the pattern is invalid; ``BrokerClosed`` if the
+        broker is not running.
         """
         ...
 
     def subscribe_queue(self, pattern: str, *, max_pending: int = 1024) -> QueueSubscription:
-        """Buffer messages matching ``pattern`` (at most ``max_pending``) for ``async for``."""
+        """Buffer messages matching ``pattern`` (at most ``max_pending``) for ``async for``.
+
+        As ``subscribe``: returns at once, ``ready()`` tells when it receives everything.
+        """
         ...

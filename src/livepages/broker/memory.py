@@ -3,12 +3,15 @@
 Publishing walks the subject index and hands the one ``Message`` to each matching
 subscription before ``publish`` returns: callbacks run inline, queue subscriptions append
 to their bounded buffer and wake their consumer. Nothing is awaited, so a slow subscriber
-can never hold up the publisher.
+can never hold up the publisher. A subscription is filed by ``subscribe`` itself, so its
+``ready()`` returns at once. The broker never loses its connection; ``simulate_reconnect``
+calls the reconnect listeners as a networked broker would, for tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -19,6 +22,7 @@ from livepages.broker.base import (
     Callback,
     Message,
     QueueSubscription,
+    ReconnectListener,
     Subscription,
     SubscriptionClosed,
 )
@@ -27,6 +31,12 @@ from livepages.broker.subjects import SubjectIndex, validate_pattern, validate_s
 __all__ = ["MemoryBroker"]
 
 logger = logging.getLogger("livepages.broker")
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
 
 
 class _CallbackSubscription:
@@ -39,6 +49,10 @@ class _CallbackSubscription:
 
     def __repr__(self) -> str:
         return f"<Subscription {self.pattern!r}>"
+
+    async def ready(self) -> None:
+        """Filed at subscribe already: ready at once, unless unsubscribed since."""
+        _check_open(self._broker, self.pattern)
 
     def deliver(self, message: Message) -> int:
         """Run the callback; return how many messages were handed over (0 or 1)."""
@@ -73,6 +87,10 @@ class _QueueSubscription:
     def pending(self) -> int:
         return len(self._buffer)
 
+    async def ready(self) -> None:
+        """Filed at subscribe already: ready at once, unless unsubscribed since."""
+        _check_open(self._broker, self.pattern)
+
     def deliver(self, message: Message) -> int:
         """Buffer the message, or drop and count it when the buffer is full."""
         if self._broker is None:
@@ -92,8 +110,7 @@ class _QueueSubscription:
 
     async def next(self) -> Message:
         while not self._buffer:
-            if self._broker is None:
-                raise SubscriptionClosed(f"the subscription to {self.pattern!r} is closed")
+            _check_open(self._broker, self.pattern)
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting on this subscription")
             self._waiter = asyncio.get_running_loop().create_future()
@@ -123,6 +140,12 @@ class _QueueSubscription:
 _Subscriber = _CallbackSubscription | _QueueSubscription
 
 
+def _check_open(broker: MemoryBroker | None, pattern: str) -> None:
+    """``SubscriptionClosed`` for a subscription whose broker link is gone."""
+    if broker is None:
+        raise SubscriptionClosed(f"the subscription to {pattern!r} is closed")
+
+
 class MemoryBroker:
     """A ``Broker`` within one process (see ``livepages.broker.base`` for the contract).
 
@@ -131,15 +154,14 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._index: SubjectIndex[_Subscriber] = SubjectIndex()
-        self._running = False
-        self._closed = False
+        self._state = _State.NEW
+        self._listeners: list[ReconnectListener] = []
         self._published = 0
         self._delivered = 0
         self._dropped = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._running else "new"
-        return f"<MemoryBroker {state} subscriptions={len(self._index)}>"
+        return f"<MemoryBroker {self._state.value} subscriptions={len(self._index)}>"
 
     @property
     def published(self) -> int:
@@ -159,17 +181,38 @@ class MemoryBroker:
         return len(self._index)
 
     async def start(self) -> None:
-        """Start the broker; starting it again is harmless, restarting a closed one is not."""
-        if self._closed:
+        """Start the broker; starting it again is harmless, restarting a closed one is not.
+
+        Nothing is awaited, so concurrent starts cannot interleave.
+        """
+        if self._state is _State.CLOSED:
             raise BrokerClosed("a closed broker cannot be started again")
-        self._running = True
+        self._state = _State.RUNNING
 
     async def close(self) -> None:
         """Unsubscribe everything: queue iterators end. Idempotent."""
-        self._running = False
-        self._closed = True
+        self._state = _State.CLOSED
         for subscription in list(self._index):
             subscription.unsubscribe()
+
+    def add_reconnect_listener(self, listener: ReconnectListener) -> None:
+        """Call ``listener()`` after a reconnect: here only from ``simulate_reconnect``."""
+        self._listeners.append(listener)
+
+    def remove_reconnect_listener(self, listener: ReconnectListener) -> None:
+        """Stop calling ``listener``; harmless if it is not registered."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def simulate_reconnect(self) -> None:
+        """A test hook: call every reconnect listener, as a networked broker does after it
+        lost its connection and got it back. The memory broker itself never disconnects."""
+        self._check_running()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                logger.exception("reconnect listener %r failed", listener)
 
     async def __aenter__(self) -> MemoryBroker:
         await self.start()
@@ -184,8 +227,9 @@ class MemoryBroker:
         await self.close()
 
     def _check_running(self) -> None:
-        if not self._running:
-            state = "closed" if self._closed else "not started (call start() first)"
+        if self._state is not _State.RUNNING:
+            closed = self._state is _State.CLOSED
+            state = "closed" if closed else "not started (call start() first)"
             raise BrokerClosed(f"the broker is {state}")
 
     async def publish(

@@ -62,7 +62,7 @@ async def test_a_mounted_example_streams_and_acts_under_its_prefix(server: LiveS
         count = int(shown[1])
         headers = {"X-LP-Tab": stream.tab, "Datastar-Request": "true"}
         response = await client.post("/counter/_action/increment", headers=headers)
-        assert response.status_code == 204
+        assert response.status_code == 200
         await stream.wait_for(lambda e: f'<output id="count">{count + 1}</output>' in e.text)
 
 

@@ -483,7 +483,8 @@ async def test_action_streams_with_an_injected_sse(c: httpx.AsyncClient) -> None
     response = await c.post("/rooms/9/_action/stream", headers=DATASTAR)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
-    assert response.content == patch_elements('<p id="one">1</p>') + patch_signals({"n": 9})
+    done = patch_signals({"_error": {"status": 0, "message": ""}})  # a success clears _error
+    assert response.content == patch_elements('<p id="one">1</p>') + patch_signals({"n": 9}) + done
 
 
 @pytest.mark.anyio
@@ -495,7 +496,10 @@ async def test_streaming_action_validation_error_patches_errors(c: httpx.AsyncCl
     assert response.content == busy + patch_signals(errors)
     fine = {"email": "a@example.com", "age": 30}
     response = await c.post("/rooms/1/_action/stream_signup", json=fine, headers=DATASTAR)
-    cleared = {"errors": {"email": "", "age": "", "name": ""}}
+    cleared = {
+        "_error": {"status": 0, "message": ""},
+        "errors": {"email": "", "age": "", "name": ""},
+    }
     assert response.content == busy + patch_signals(cleared)
 
 
@@ -560,7 +564,10 @@ async def test_validation_error_patches_every_field(c: httpx.AsyncClient) -> Non
 async def test_successful_action_clears_errors(c: httpx.AsyncClient) -> None:
     fine = {"email": "a@example.com", "age": 30}
     response = await c.post("/rooms/1/_action/signup", json=fine, headers=DATASTAR)
-    assert signal_patch(response) == {"errors": {"email": "", "age": "", "name": ""}}
+    assert signal_patch(response) == {
+        "_error": {"status": 0, "message": ""},
+        "errors": {"email": "", "age": "", "name": ""},
+    }
     assert calls == [("signup", Signup("a@example.com", 30))]
 
 
@@ -575,7 +582,7 @@ async def test_validation_error_without_datastar_is_422(c: httpx.AsyncClient) ->
 @pytest.mark.anyio
 async def test_action_without_signals_answers_204_to_datastar(c: httpx.AsyncClient) -> None:
     response = await c.post("/rooms/1/_action/renamed", headers=DATASTAR)
-    assert response.status_code == 204
+    assert response.status_code == 200
 
 
 # -- app-wide actions --------------------------------------------------------------------
@@ -778,3 +785,23 @@ async def test_a_client_that_leaves_a_streaming_action_is_not_an_error(
     assert reported == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("client left during POST /_action/ticker" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.anyio
+async def test_a_success_after_a_failure_clears_the_error_the_page_shows() -> None:
+    app = App()
+    outcomes = iter([Forbidden("not now"), None])
+
+    @app.action
+    async def flaky() -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as c:
+        failed = await c.post("/_action/flaky", headers=DATASTAR)
+        assert signal_patch(failed) == {"_error": {"status": 403, "message": "not now"}}
+        succeeded = await c.post("/_action/flaky", headers=DATASTAR)
+        assert signal_patch(succeeded) == {"_error": {"status": 0, "message": ""}}

@@ -180,8 +180,8 @@ async def test_a_per_tab_view_renders_once_per_tab(state: State) -> None:
             await s2.next_event()
             assert state.renders["mine"] == 4  # two GETs, two streams
             response = await first.action("choose", {"filter": "done"})
-            assert response.status_code == 200  # it clears the `errors` signal of its input
-            assert '{"errors":{"filter":""}}' in response.text
+            assert response.status_code == 200  # it clears `_error` and its input's `errors`
+            assert '"errors":{"filter":""}}' in response.text
             assert '<p id="f">done</p>' in (await s1.next_event()).elements
             assert await s2.drain() == []  # the other tab keeps its filter
 

@@ -14,8 +14,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from livepages import App, Page, Settings
+from livepages.protocol import ROOT_ID
 from livepages.settings import DATASTAR_CDN_URL
-from livepages.shell import ROOT_ID, Shell, root, to_html
+from livepages.shell import Shell, root, to_html
+
+#: The page-local signals of a page without a stream or a session.
+NO_TAB_SIGNALS = "{_csrf: '', _tab: '', _error: {status: 0, message: ''}}"
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:
@@ -138,7 +142,10 @@ async def test_document_structure() -> None:
     assert page_head.attrs == {"name": "room", "content": "yes"}
     # The CSRF token as a JS string (escaped), and the signed tab id of this page load.
     signals = body.attrs["data-signals"] or ""
-    assert re.fullmatch(r"\{_csrf: 'to\\'k\\x3c/script\\x3e', _tab: '[\w-]{32}'\}", signals)
+    csrf, tab = r"_csrf: 'to\\'k\\x3c/script\\x3e'", r"_tab: '[\w-]{32}'"
+    assert re.fullmatch(
+        r"\{" + csrf + ", " + tab + r", _error: \{status: 0, message: ''\}\}", signals
+    )
 
 
 @pytest.mark.anyio
@@ -170,7 +177,7 @@ async def test_a_page_that_is_not_live_has_no_stream() -> None:
 
     text, doc = await fetch(app, "/static")
     assert doc.find("body").find_all("div") == []
-    assert doc.find("body").attrs["data-signals"] == "{_csrf: '', _tab: ''}"
+    assert doc.find("body").attrs["data-signals"] == NO_TAB_SIGNALS
     assert "_live" not in text
     async with client(app) as c:
         assert (await c.get("/static/_live")).status_code == 404
@@ -228,7 +235,9 @@ def test_shell_render_options() -> None:
     doc = parse(document)
     assert doc.find("title").text == "T & <b>"
     assert doc.find("div").attrs["data-init"] == "@get('/p/_live', {openWhenHidden: true})"
-    assert doc.find("body").attrs["data-signals"] == "{_csrf: 'abc', _tab: 't1'}"
+    assert doc.find("body").attrs["data-signals"] == (
+        "{_csrf: 'abc', _tab: 't1', _error: {status: 0, message: ''}}"
+    )
     assert "<!-- app --><!-- page --></head>" in document
     assert shell.render("", datastar_url="/ds.js", title="t").count("lp-live") == 0
     assert 'src="/ds.js"' in document

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 DATASTAR = {"Datastar-Request": "true"}
 
+NO_ERROR = {"status": 0, "message": ""}
+
 
 async def send(
     client: httpx.AsyncClient, room: str, name: str, text: str, **headers: str
@@ -123,7 +125,7 @@ async def test_a_message_is_kept_and_the_input_emptied(client: httpx.AsyncClient
     # The text input empties, the name stays, and earlier errors clear.
     assert patches(response) == [
         ("signals", {"text": ""}),
-        ("signals", {"errors": {"room": "", "name": "", "text": ""}}),
+        ("signals", {"_error": NO_ERROR, "errors": {"room": "", "name": "", "text": ""}}),
     ]
     html = (await client.get("/rooms/general")).text
     assert '<span class="author">Ada</span><span class="text">hello</span>' in html

@@ -94,7 +94,7 @@ async def test_every_viewer_gets_the_same_patch() -> None:
                 assert shows(0) in opening.text
 
             headers = {"X-LP-Tab": first.tab, "Datastar-Request": "true"}
-            assert (await client.post("/_action/increment", headers=headers)).status_code == 204
+            assert (await client.post("/_action/increment", headers=headers)).status_code == 200
             seen_first = await first.wait_for(patch_showing(1))
             seen_second = await second.wait_for(patch_showing(1))
             # One render, shared: both viewers get the very same patch.

@@ -305,7 +305,10 @@ async def test_a_note_reaches_every_tab_of_its_user_only(
 
     response = await tab1.action("add", form={"text": "milk & eggs"})
     # The adding tab's form is emptied by a script patch, its error cleared.
-    assert signal_patch(response) == {"errors": {"text": ""}}
+    assert signal_patch(response) == {
+        "_error": {"status": 0, "message": ""},
+        "errors": {"text": ""},
+    }
     for stream in streams[:3]:
         patch = await stream.next_event()
         assert patch.type == "datastar-patch-elements"
@@ -499,7 +502,7 @@ async def test_close_all_others(client: Client, other: Client, third: Client) ->
     streams = [await opened(await c.get("/notes")) for c in (other, third)]
     sessions = await client.get("/sessions")
     mine = current_session(sessions.html)
-    assert (await sessions.action("close_others")).status_code == 204
+    assert (await sessions.action("close_others")).status_code == 200
     for stream in streams:
         assert await ended_by_redirect(stream) == "./"
     assert session_ids((await client.get("/sessions")).html) == [mine]

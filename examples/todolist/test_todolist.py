@@ -91,7 +91,8 @@ async def test_page_starts_empty_with_every_filter(client: httpx.AsyncClient) ->
 async def test_add_toggle_and_delete(client: httpx.AsyncClient, tab: Browser) -> None:
     # A successful add empties the input and clears the error under it.
     added = await tab.post("add", title="  milk  ")
-    assert signal_patches(added) == [{"title": ""}, {"errors": {"title": ""}}]
+    cleared = {"_error": {"status": 0, "message": ""}, "errors": {"title": ""}}
+    assert signal_patches(added) == [{"title": ""}, cleared]
     await tab.post("add", title="eggs")
     html = (await client.get("/")).text
     assert titles(html) == ["milk", "eggs"]

@@ -21,12 +21,9 @@ from typing import Any, Literal, TypeVar, overload
 
 from livepages.expressions import js_string
 from livepages.pages import Page, page_spec, root_path
+from livepages.protocol import ACTION_PREFIX, CSRF_HEADER, CSRF_SIGNAL, TAB_HEADER, TAB_SIGNAL
 
 __all__ = [
-    "CSRF_HEADER",
-    "CSRF_SIGNAL",
-    "TAB_HEADER",
-    "TAB_SIGNAL",
     "ActionSpec",
     "action",
     "invoke",
@@ -36,15 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 Retry = Literal["auto", "error", "always", "never"]
 
-#: The header that carries the CSRF token, and the local signal that holds it.
-CSRF_HEADER = "X-CSRF-Token"
-CSRF_SIGNAL = "_csrf"
-#: The header that carries the tab id, and the local signal that holds it.
-TAB_HEADER = "X-LP-Tab"
-TAB_SIGNAL = "_tab"
-
 ACTION_ATTR = "__livepages_action__"
-ACTION_PREFIX = "/_action/"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages.actions import (
-    ACTION_PREFIX,
-    TAB_SIGNAL,
     ActionSpec,
     Method,
     action,
@@ -61,8 +59,6 @@ from livepages.inputs import field_names
 from livepages.keys import Keys
 from livepages.live import (
     RAW_SEND,
-    SESSION_CLOSED,
-    TAB_REFRESH,
     LiveEngine,
     live_scope,
     plan_handlers,
@@ -70,19 +66,29 @@ from livepages.live import (
 from livepages.middleware import SecurityHeaders, SessionCookie
 from livepages.pages import Page, PageSpec, root_path, within_mount
 from livepages.paths import caller_folder, resolve_folder
+from livepages.protocol import (
+    ACTION_PREFIX,
+    LIVE_PATH,
+    SESSION_CLOSED,
+    SESSION_SCOPE_KEY,
+    TAB_HEADER,
+    TAB_REFRESH,
+    TAB_SIGNAL,
+)
 from livepages.reports import GENERIC_MESSAGE, ErrorHook, Reporter
 from livepages.responses import (
     Redirect,
     error_event,
     is_datastar,
     redirect_response,
+    success_event,
     validation_event,
 )
 from livepages.routing import SlashRedirect
-from livepages.sessions.session import SCOPE_KEY, Session, SessionManager
+from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
-from livepages.tabs import TAB_HEADER, Tab
+from livepages.tabs import Tab
 from livepages.templates import Templates
 
 __all__ = ["App", "ErrorPage"]
@@ -271,7 +277,7 @@ class App(Starlette):
         routes = self.router.routes
         if spec.cls.live:
             endpoint = _LiveEndpoint(self, spec)
-            routes.append(Route(base + "/_live", endpoint, methods=["GET"], name=name + ".live"))
+            routes.append(Route(base + LIVE_PATH, endpoint, methods=["GET"], name=name + ".live"))
         routes.append(
             Route(
                 base + ACTION_PREFIX + "{_action}",
@@ -431,12 +437,12 @@ class App(Starlette):
 
     def session_id(self, ctx: Context) -> str | None:
         """The id of the request's session, if it has one (loaded beforehand)."""
-        session = ctx.request.scope.get(SCOPE_KEY)
+        session = ctx.request.scope.get(SESSION_SCOPE_KEY)
         return session.id if session is not None else None
 
     def session_user(self, ctx: Context) -> str | None:
         """The signed-in user of a request, for ``USER`` bindings."""
-        session = ctx.request.scope.get(SCOPE_KEY)
+        session = ctx.request.scope.get(SESSION_SCOPE_KEY)
         return session.user_id if session is not None else None
 
     def session_closed_url(self) -> str:
@@ -507,7 +513,7 @@ class App(Starlette):
             datastar_url=self._datastar_url(),
             title=_title(page, self.settings.title),
             head=_page_head(page),
-            live_url=spec.url_for(page, "/_live") if live else None,
+            live_url=spec.url_for(page, LIVE_PATH) if live else None,
             live_options=_live_options(type(page)),
             csrf_token=self.csrf_token(request),
             tab_id=tab_id,
@@ -608,8 +614,8 @@ class App(Starlette):
                 return
             if isinstance(result, Redirect | Page):
                 await sse.redirect(result.url)
-            elif fields:
-                await sse.send(validation_event({}, fields))
+            else:
+                await sse.send(success_event(fields))
             if ctx.page is not None:
                 await self.refresh_caller(ctx.request)
 
@@ -622,8 +628,8 @@ class App(Starlette):
             return redirect_response(request, result.url)
         if result is not None:
             raise TypeError(f"an action returns None, a redirect or a Response, not {result!r}")
-        if fields and is_datastar(request):
-            return DatastarResponse(validation_event({}, fields))  # clear earlier errors
+        if is_datastar(request):  # a success clears what an earlier failure showed
+            return DatastarResponse(success_event(fields))
         return Response(status_code=204)
 
     # -- errors ---------------------------------------------------------------------

@@ -24,12 +24,11 @@ from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from livepages.errors import Forbidden
+from livepages.protocol import CSRF_HEADER
 from livepages.sessions.cookie import b64decode, b64encode
 
 __all__ = ["CSRF", "CSRF_HEADER", "CSRFError", "origin_allowed", "trusted_origins"]
 
-#: The request header that carries the CSRF token (Datastar sends it with ``@post``).
-CSRF_HEADER = "X-CSRF-Token"
 
 _SIZE = 32  # bytes of HMAC-SHA256 output, and of the mask
 _MIN_SECRET_SIZE = 32

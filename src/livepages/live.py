@@ -42,9 +42,10 @@ from livepages.datastar.response import sse_headers
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
 from livepages.pages import Page, PageSpec, root_path, within_mount
+from livepages.protocol import SESSION_CLOSED, TAB_HEADER, TAB_REFRESH
 from livepages.responses import error_event, reload_event
 from livepages.shell import root
-from livepages.tabs import TAB_HEADER, Tab, TabRegistry
+from livepages.tabs import Tab, TabRegistry
 
 if TYPE_CHECKING:
     from livepages.app import App
@@ -57,10 +58,6 @@ log = logging.getLogger("livepages.live")
 
 #: The scope key under which ``App`` keeps the server's own ``send``.
 RAW_SEND = "livepages.raw_send"
-#: Subjects that ask every view of one tab to re-render (after that tab's action).
-TAB_REFRESH = "_lp.tab."
-#: Subjects announcing a closed session, whose streams then end (see sessions).
-SESSION_CLOSED = "_lp.session."
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
 #: What viewers see when a live render or an event handler fails (outside debug mode).

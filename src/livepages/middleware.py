@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages.sessions.session import SCOPE_KEY, SessionManager
+from livepages.protocol import SESSION_SCOPE_KEY
+from livepages.sessions.session import SessionManager
 
 __all__ = ["SECURITY_HEADERS", "SecurityHeaders", "SessionCookie"]
 
@@ -63,7 +64,7 @@ class SecurityHeaders:
 class SessionCookie:
     """Set the session cookie at the response start when the request changed it.
 
-    The session is loaded lazily during the request (``SCOPE_KEY`` in the scope);
+    The session is loaded lazily during the request (``SESSION_SCOPE_KEY`` in the scope);
     whatever answers (a page, an action, an error page, a stream) the cookie goes
     out with its first message, so no response can lose a sign-in.
     """
@@ -79,7 +80,7 @@ class SessionCookie:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                session = scope.get(SCOPE_KEY)
+                session = scope.get(SESSION_SCOPE_KEY)
                 if session is not None and session.cookie is not None:
                     secure = scope.get("scheme") == "https"
                     cookie = (b"set-cookie", self.sessions.cookie_header(session, secure))

@@ -16,10 +16,9 @@ from starlette.types import Scope
 
 from livepages.datastar import DatastarResponse, events
 from livepages.pages import Page
+from livepages.protocol import ERROR_SIGNAL, ERRORS_SIGNAL
 
 __all__ = [
-    "ERRORS_SIGNAL",
-    "ERROR_SIGNAL",
     "Redirect",
     "error_event",
     "is_datastar",
@@ -27,13 +26,9 @@ __all__ = [
     "redirect_response",
     "reload_event",
     "safe_next",
+    "success_event",
     "validation_event",
 ]
-
-#: The signal that carries per-field validation messages.
-ERRORS_SIGNAL = "errors"
-#: The (page-local) signal that carries a failed Datastar request's status and message.
-ERROR_SIGNAL = "_error"
 
 
 def is_datastar(request: Request | Scope) -> bool:
@@ -87,6 +82,19 @@ def validation_event(errors: Mapping[str, str], fields: tuple[str, ...] = ()) ->
     patch = dict.fromkeys(fields, "")
     patch.update(errors)
     return events.patch_signals({ERRORS_SIGNAL: patch})
+
+
+#: ``_error`` when nothing failed: the shell declares it so, and a success puts it back.
+NO_ERROR = {"status": 0, "message": ""}
+
+
+def success_event(fields: tuple[str, ...] = ()) -> bytes:
+    """The signal patch of a successful Datastar action: ``_error`` cleared, and the
+    ``errors`` of its input's ``fields`` (if any) cleared too."""
+    patch: dict[str, object] = {ERROR_SIGNAL: NO_ERROR}
+    if fields:
+        patch[ERRORS_SIGNAL] = dict.fromkeys(fields, "")
+    return events.patch_signals(patch)
 
 
 #: Reload the page, at most once in 10 s per browser tab (``sessionStorage``), so a

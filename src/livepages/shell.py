@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from livepages.actions import CSRF_SIGNAL, TAB_SIGNAL
 from livepages.expressions import js_string
+from livepages.protocol import CSRF_SIGNAL, ERROR_SIGNAL, ROOT_ID, TAB_SIGNAL
 
-__all__ = ["ROOT_ID", "Shell", "to_html"]
-
-#: The id of the element that wraps the page body and that live patches morph.
-ROOT_ID = "lp-root"
+__all__ = ["Shell", "root", "to_html"]
 
 
 def to_html(body: Any) -> str:
@@ -58,8 +55,12 @@ class Shell:
         live_options: str = "",
     ) -> str:
         """The full document for one response."""
+        # _error is declared, so a page can bind $_error.message before anything failed.
         signals = escape(
-            "{" + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}" + "}"
+            "{"
+            + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}, "
+            + f"{ERROR_SIGNAL}: {{status: 0, message: ''}}"
+            + "}"
         )
         live = ""
         if live_url is not None:

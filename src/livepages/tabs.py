@@ -21,10 +21,9 @@ import secrets
 import time
 from typing import Any
 
-from livepages.actions import TAB_HEADER, TAB_SIGNAL
 from livepages.errors import BadRequest
 
-__all__ = ["TAB_HEADER", "TAB_SIGNAL", "Tab", "TabRegistry"]
+__all__ = ["Tab", "TabRegistry"]
 
 
 _ID_BYTES = 12

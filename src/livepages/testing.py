@@ -36,6 +36,8 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp, Message
 
+from livepages.protocol import LIVE_PATH
+
 __all__ = ["Client", "DatastarEvent", "LiveServer", "LiveStream", "LoadedPage"]
 
 
@@ -279,7 +281,7 @@ class LoadedPage:
         """The page's live stream (use ``async with``)."""
         path, _, query = self.url.partition("?")
         return self.client.stream(
-            path.rstrip("/") + "/_live", query, {**self.headers, **(headers or {})}
+            path.rstrip("/") + LIVE_PATH, query, {**self.headers, **(headers or {})}
         )
 
     async def action(

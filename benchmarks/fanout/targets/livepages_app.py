@@ -22,7 +22,7 @@ from benchmarks.fanout.page import render
 from livepages import App, Page, Settings
 from livepages.compression import CompressionSettings
 from livepages.events import Event, on
-from livepages.tabs import TAB_HEADER
+from livepages.protocol import TAB_HEADER
 
 __all__ = ["create_app"]
 

@@ -33,6 +33,7 @@ from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
 from livepages.errors import Conflict, ServiceUnavailable
+from livepages.protocol import SESSION_SCOPE_KEY
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.store import (
@@ -52,8 +53,6 @@ log = logging.getLogger("livepages.sessions")
 
 D = TypeVar("D")
 
-#: Where a request's session lives in the ASGI scope once loaded.
-SCOPE_KEY = "livepages.session"
 
 # How often a save re-reads and tries again after losing a race it can merge.
 _SAVE_ATTEMPTS = 5
@@ -224,7 +223,7 @@ class SessionManager:
 
     async def load(self, conn: HTTPConnection) -> Session[Any]:
         """The request's session (cached in the scope). A bad cookie means a guest."""
-        cached = conn.scope.get(SCOPE_KEY)
+        cached = conn.scope.get(SESSION_SCOPE_KEY)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         session: Session[Any] = Session(self)
@@ -232,7 +231,7 @@ class SessionManager:
         value = conn.cookies.get(self.cookie_name)
         if value:
             await self._open(session, value)
-        conn.scope[SCOPE_KEY] = session
+        conn.scope[SESSION_SCOPE_KEY] = session
         return session
 
     async def _open(self, session: Session[Any], value: str) -> None:
@@ -438,7 +437,7 @@ class SessionManager:
 
     def csrf_token(self, conn: HTTPConnection) -> str:
         """A freshly masked CSRF token for the request's session ("" without one)."""
-        session = conn.scope.get(SCOPE_KEY)
+        session = conn.scope.get(SESSION_SCOPE_KEY)
         if self.csrf is None or session is None or session.token is None:
             return ""
         return self.csrf.token(session.token)

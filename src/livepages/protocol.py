@@ -1,0 +1,59 @@
+"""Wire names: what livepages' pages, streams and processes say to each other.
+
+Everything a browser, a proxy or another process of the app sees by name is
+defined here once: request headers, page-local signals, the paths of a page's
+stream and actions, the ASGI scope keys, and the broker subjects livepages
+uses internally (each under the app's subject prefix).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACTION_PREFIX",
+    "CSRF_HEADER",
+    "CSRF_SIGNAL",
+    "ERRORS_SIGNAL",
+    "ERROR_SIGNAL",
+    "LIVE_PATH",
+    "ROOT_ID",
+    "SESSION_CLOSED",
+    "SESSION_SCOPE_KEY",
+    "TAB_HEADER",
+    "TAB_REFRESH",
+    "TAB_SIGNAL",
+]
+
+# -- HTTP ---------------------------------------------------------------------------
+
+#: The request header that carries the CSRF token (Datastar sends it with ``@post``).
+CSRF_HEADER = "X-CSRF-Token"
+#: The request header that carries the page's tab id (its stream and its actions).
+TAB_HEADER = "X-LP-Tab"
+#: A page's live stream, below the page's own path.
+LIVE_PATH = "/_live"
+#: A page's actions (``/_action/<name>``), below the page's path; app-wide ones at the root.
+ACTION_PREFIX = "/_action/"
+
+# -- the page -----------------------------------------------------------------------
+
+#: Page-local signals (Datastar does not send ``_``-prefixed signals to the server).
+CSRF_SIGNAL = "_csrf"
+TAB_SIGNAL = "_tab"
+#: A failed Datastar request's ``{status, message}``; ``{0, ""}`` when nothing failed.
+ERROR_SIGNAL = "_error"
+#: Per-field validation messages of the last action.
+ERRORS_SIGNAL = "errors"
+#: The id of the element that holds a page's body, the target of every morph.
+ROOT_ID = "lp-root"
+
+# -- ASGI scope -----------------------------------------------------------------------
+
+#: Where a request's loaded session lives in the ASGI scope.
+SESSION_SCOPE_KEY = "livepages.session"
+
+# -- broker subjects (internal) ---------------------------------------------------------
+
+#: ``<prefix><tab id>``: re-render every view of one tab (after that tab's action).
+TAB_REFRESH = "_lp.tab."
+#: ``<prefix><session id>``: a session was closed; its streams end on every process.
+SESSION_CLOSED = "_lp.session."

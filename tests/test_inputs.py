@@ -28,7 +28,6 @@ from starlette.types import ASGIApp, Message
 
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
-from livepages.injection import Context
 from livepages.inputs import decode_fields, is_form, read_form, read_input
 from tests.test_server import free_port, wait_until_serving
 
@@ -768,9 +767,11 @@ def fuzzed_request(content_type: str, body: bytes, pieces: list[int]) -> Request
 
 async def status_of(request: Request, into: Any) -> int:
     """Read the form as an action does: 200 if it decodes, else the status it gets."""
-    ctx = Context(request, None, app)
     try:
-        await (read_form(ctx) if into is FormData else read_input(ctx, into))
+        if into is FormData:
+            await read_form(request, app.settings)
+        else:
+            await read_input(request, app.settings, into)
     except HTTPException as exc:
         return exc.status_code
     except ValidationError:

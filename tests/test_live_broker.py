@@ -13,6 +13,7 @@ import pytest
 from livepages import App, Page, SessionManager, Settings, action
 from livepages.broker import Broker, BrokerError, MemoryBroker, Message, ReconnectListener
 from livepages.events import Event, on
+from livepages.protocol import ClosedReason, SessionNotice
 from livepages.tabs import Tab
 from livepages.testing import Client
 from tests.broker.wrappers import (
@@ -267,7 +268,9 @@ async def test_a_closed_session_ends_its_streams_under_a_prefix() -> None:
             await stream.next_event()
             (connection,) = app.live.connections
             assert connection.session is not None
-            await app.session_closed(connection.session)
+            await app.announce_session_closed(
+                connection.session, SessionNotice(ClosedReason.CLOSED)
+            )
             await asyncio.wait_for(stream.ended.wait(), 1)
             assert '"/bye"' in (await stream.next_event()).elements
     assert [m.subject for m in wire] == ["shop._lp.session." + connection.session]

@@ -74,6 +74,7 @@ from livepages.protocol import (
     TAB_HEADER,
     TAB_REFRESH,
     TAB_SIGNAL,
+    SessionNotice,
 )
 from livepages.reports import GENERIC_MESSAGE, ErrorHook, Reporter
 from livepages.responses import (
@@ -148,7 +149,7 @@ class App(Starlette):
         self.sessions = SessionManager() if sessions is True else sessions or None
         self.trusted_origins = trusted_origins(settings, self.sessions)
         if self.sessions is not None:
-            self.sessions.bind(self, self.keys.all("cookie"))
+            self.sessions.bind(self.keys, self.announce_session_closed)
             self.injector.provide_generic(Session, self._session_resolver)
         here = caller_folder()
         if isinstance(static, str | Path):
@@ -449,18 +450,10 @@ class App(Starlette):
         """Where the streams of a closed session send their page."""
         return self.sessions.closed_url if self.sessions is not None else "/"
 
-    async def session_closed(
-        self, key: str, *, replaced: bool = False, caller_tab: str | None = None
-    ) -> None:
-        """Announce a closed session: its streams end on every process.
-
-        A closed session's pages go to ``closed_url``. A ``replaced`` session (the
-        visitor just signed in) only ends its streams: they reconnect with the new
-        cookie, and the page goes wherever the sign-in action sends it.
-        """
+    async def announce_session_closed(self, key: str, notice: SessionNotice) -> None:
+        """Tell every stream of session ``key``, wherever the broker reaches, that it ended."""
         await self.startup()
-        notice = b"replaced" if replaced else b"closed " + (caller_tab or "").encode()
-        await self.broker.publish(SESSION_CLOSED + key, notice)
+        await self.broker.publish(SESSION_CLOSED + key, notice.encode())
 
     def _session_resolver(self, annotation: Any) -> Callable[[Context], Awaitable[Any]]:
         args = typing.get_args(annotation)

@@ -14,7 +14,6 @@ a new type; the session layer registers ``Session`` this way.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import types
 import typing
@@ -22,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 
-__all__ = ["Context", "Injector", "Plan", "Query", "Signals", "is_signals_type"]
+from livepages.inputs import is_signals_type, read_form, read_input, read_query
+from livepages.settings import Settings
+
+__all__ = ["Context", "Injector", "Plan", "Query", "Signals"]
 
 
 class Query:
@@ -52,11 +53,6 @@ class Context:
 
 
 Resolver = Callable[[Context], Any]
-
-
-def is_signals_type(tp: Any) -> bool:
-    """Dataclasses and msgspec Structs are decoded from the signals."""
-    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, msgspec.Struct))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,17 +177,21 @@ class Injector:
 
     async def arguments(self, plan: Plan, ctx: Context) -> dict[str, Any]:
         """Build the keyword arguments of one call of ``plan``."""
-        from livepages import inputs  # inputs needs the request limits of the app
-
         kwargs: dict[str, Any] = {}
         for param in plan.params:
             if param.kind == "signals":
-                kwargs[param.name] = await inputs.read_input(ctx, param.annotation)
+                kwargs[param.name] = await read_input(ctx.request, _settings(ctx), param.annotation)
             elif param.kind == "query":
-                kwargs[param.name] = inputs.read_query(ctx.request, param.annotation)
+                kwargs[param.name] = read_query(ctx.request, param.annotation)
             elif param.resolver is None:  # FormData: the raw form, under the size limits
-                kwargs[param.name] = await inputs.read_form(ctx)
+                kwargs[param.name] = await read_form(ctx.request, _settings(ctx))
             else:
                 value = param.resolver(ctx)
                 kwargs[param.name] = await value if inspect.isawaitable(value) else value
         return kwargs
+
+
+def _settings(ctx: Context) -> Settings:
+    """The request limits of the app serving ``ctx`` (the defaults outside an app)."""
+    settings = getattr(ctx.app, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()

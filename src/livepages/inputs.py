@@ -31,19 +31,25 @@ from livepages.datastar.signals import (
     raw_signals,
 )
 from livepages.errors import BadRequest, HTTPError, ValidationError
-from livepages.injection import Context, is_signals_type
 from livepages.params import _optional_inner
 from livepages.settings import Settings
 
-__all__ = ["decode_fields", "is_form", "read_form", "read_input", "read_query"]
+__all__ = [
+    "decode_fields",
+    "is_form",
+    "is_signals_type",
+    "read_form",
+    "read_input",
+    "read_query",
+]
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _MISSING = object()
 
 
-def _settings(ctx: Context) -> Settings:
-    settings = getattr(ctx.app, "settings", None)
-    return settings if isinstance(settings, Settings) else Settings()
+def is_signals_type(tp: Any) -> bool:
+    """Dataclasses and msgspec Structs are decoded from the signals."""
+    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, msgspec.Struct))
 
 
 def _media_type(request: Request) -> str:
@@ -55,12 +61,11 @@ def is_form(request: Request) -> bool:
     return _media_type(request) in FORM_TYPES
 
 
-async def read_input(ctx: Context, into: Any) -> Any:
+async def read_input(request: Request, settings: Settings, into: Any) -> Any:
     """The signals (or form) of the request, decoded into ``into``."""
-    request, settings = ctx.request, _settings(ctx)
     wants_dict = into is dict or typing.get_origin(into) is dict
     if request.method not in QUERY_METHODS and is_form(request):
-        values = dict(_form_values(await read_form(ctx)))
+        values = dict(_form_values(await read_form(request, settings)))
         return values if wants_dict else decode_fields(values, into, lax=True)
     raw = await raw_signals(
         request,
@@ -71,13 +76,12 @@ async def read_input(ctx: Context, into: Any) -> Any:
     return decode_signals(raw, None if wants_dict else into, max_depth=settings.max_signals_depth)
 
 
-async def read_form(ctx: Context) -> FormData:
+async def read_form(request: Request, settings: Settings) -> FormData:
     """Parse the form body under the app's limits (413 past them, 408 if too slow).
 
     Text that is not valid in the form's charset (UTF-8 unless the content type
     names another) is a 400, like any other malformed form.
     """
-    request, settings = ctx.request, _settings(ctx)
     multipart = _media_type(request) == "multipart/form-data"
     limit = settings.max_upload_size if multipart else settings.max_form_size
     check_length(request, limit)

@@ -42,7 +42,13 @@ from livepages.datastar.response import sse_headers
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
 from livepages.pages import Page, PageSpec, root_path, within_mount
-from livepages.protocol import SESSION_CLOSED, TAB_HEADER, TAB_REFRESH
+from livepages.protocol import (
+    SESSION_CLOSED,
+    TAB_HEADER,
+    TAB_REFRESH,
+    ClosedReason,
+    SessionNotice,
+)
 from livepages.responses import error_event, reload_event
 from livepages.shell import root
 from livepages.tabs import Tab, TabRegistry
@@ -443,9 +449,14 @@ class LiveEngine:
     def _on_session_closed(self, message: BrokerMessage) -> None:
         key = message.subject[len(SESSION_CLOSED) :]
         target = self.app.session_closed_url()
-        caller = message.data.removeprefix(b"closed ").decode()
+        try:
+            notice = SessionNotice.decode(message.data)
+        except ValueError:
+            log.warning("ignoring a malformed notice on %s", message.subject)
+            return
+        caller = notice.caller_tab
         for connection in [c for c in self.connections if c.session == key]:
-            if message.data == b"replaced" or (
+            if notice.reason is ClosedReason.REPLACED or (
                 caller and connection.tab and connection.tab.id == caller
             ):
                 # It reconnects with the new cookie, or follows its own action's redirect.

@@ -8,6 +8,10 @@ uses internally (each under the app's subject prefix).
 
 from __future__ import annotations
 
+import enum
+
+import msgspec
+
 __all__ = [
     "ACTION_PREFIX",
     "CSRF_HEADER",
@@ -21,6 +25,8 @@ __all__ = [
     "TAB_HEADER",
     "TAB_REFRESH",
     "TAB_SIGNAL",
+    "ClosedReason",
+    "SessionNotice",
 ]
 
 # -- HTTP ---------------------------------------------------------------------------
@@ -57,3 +63,35 @@ SESSION_SCOPE_KEY = "livepages.session"
 TAB_REFRESH = "_lp.tab."
 #: ``<prefix><session id>``: a session was closed; its streams end on every process.
 SESSION_CLOSED = "_lp.session."
+
+
+class ClosedReason(enum.Enum):
+    """Why a session ended, which decides where its open pages go."""
+
+    #: Signed out or closed: the pages go to the sign-in page (``closed_url``).
+    CLOSED = "closed"
+    #: Replaced by a sign-in: the streams only end; they reconnect with the new cookie.
+    REPLACED = "replaced"
+
+
+class SessionNotice(msgspec.Struct, frozen=True):
+    """The message on ``SESSION_CLOSED + <id>``: why, and which tab caused it.
+
+    The ``caller_tab`` follows its own action's response (a redirect, say), so its
+    stream ends without being sent anywhere.
+    """
+
+    reason: ClosedReason
+    caller_tab: str | None = None
+
+    def encode(self) -> bytes:
+        """The notice as JSON bytes for the broker."""
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> SessionNotice:
+        """A notice from the broker (``ValueError`` if it is not one)."""
+        try:
+            return msgspec.json.decode(data, type=cls)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"not a session notice: {exc}") from None

@@ -24,16 +24,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import msgspec
 from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
 from livepages.errors import Conflict, ServiceUnavailable
-from livepages.protocol import SESSION_SCOPE_KEY
+from livepages.keys import Keys
+from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.store import (
@@ -44,12 +45,12 @@ from livepages.sessions.store import (
     session_id,
 )
 
-if TYPE_CHECKING:
-    from livepages.app import App
-
 __all__ = ["CSRFError", "Session", "SessionClosed", "SessionManager"]
 
 log = logging.getLogger("livepages.sessions")
+
+#: How a session manager tells the app's streams that a session ended.
+Announce: TypeAlias = Callable[[str, SessionNotice], Awaitable[None]]
 
 D = TypeVar("D")
 
@@ -185,18 +186,21 @@ class SessionManager:
         self.sign_in_url = sign_in_url
         self.closed_url = closed_url or sign_in_url
         self.trusted_origins = tuple(trusted_origins)
-        self.app: App | None = None
+        self._announce: Announce | None = None
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
         self._old_csrf: list[CSRF] = []
 
-    def bind(self, app: App, keys: Sequence[bytes]) -> None:
-        """Attach to an app; the first key seals cookies, the rest still open them."""
-        self.app = app
-        self.codec = CookieCodec(keys, name=self.cookie_name)
-        self.csrf = CSRF(app.keys.derive("csrf"))
-        # Tokens in pages rendered before a secret rotation still verify.
-        self._old_csrf = [CSRF(key) for key in app.keys.all("csrf")[1:]]
+    def bind(self, keys: Keys, announce: Announce | None = None) -> None:
+        """Attach to an app: its keys, and how to tell its streams a session ended.
+
+        The current cookie key seals cookies; the keys of earlier secrets still open
+        them and still verify CSRF tokens of pages rendered before a rotation.
+        """
+        self.codec = CookieCodec(keys.all("cookie"), name=self.cookie_name)
+        self.csrf = CSRF(keys.derive("csrf"))
+        self._old_csrf = [CSRF(key) for key in keys.all("csrf")[1:]]
+        self._announce = announce
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -417,8 +421,9 @@ class SessionManager:
             return
         with _available():
             await self.store.delete(key)
-        if self.app is not None:
-            await self.app.session_closed(key, replaced=replaced, caller_tab=caller_tab)
+        if self._announce is not None:
+            reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
+            await self._announce(key, SessionNotice(reason, caller_tab))
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""

@@ -12,6 +12,7 @@ import pytest
 
 from livepages import SSE, App, Page, Session, Settings, action
 from livepages.events import TAB, Event, on
+from livepages.live import WriteState
 from livepages.tabs import Tab
 from livepages.testing import Client
 
@@ -292,9 +293,9 @@ async def test_a_slow_consumer_neither_delays_others_nor_grows_a_queue(state: St
             await page.action("bump")
             event = await fast.next_event()
             assert f'<p id="v">{n}</p>' in event.elements
-        busy = [c for c in app.live.connections if c.busy]
+        busy = [c for c in app.live.connections if c.state is not WriteState.OPEN]
         assert len(busy) == 1
-        assert busy[0].pending  # at most one newer state waits, never a list
+        assert busy[0].state is WriteState.BEHIND  # one newer state waits, never a list
         slow.reading.set()
         events = await slow.drain()
         # The blocked write, then straight to the latest state: no backlog of 50.
@@ -363,14 +364,16 @@ async def test_shutdown_ends_a_thousand_streams_promptly(state: State) -> None:
         assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
 
 
-async def test_new_streams_are_refused_while_shutting_down(state: State) -> None:
+async def test_new_streams_are_told_to_retry_while_shutting_down(state: State) -> None:
     app = make_app(state)
     async with Client(app) as client:
         page = await client.get("/boards/a")
         await app.shutdown()
         async with page.stream() as stream:
             await asyncio.wait_for(stream.ended.wait(), 2)
-            assert stream.status == 204
+            # Datastar retries a 503 (never a 204, which would stop the page for good).
+            assert stream.status == 503
+            assert stream.headers["retry-after"] == "1"
 
 
 async def test_a_per_session_view_renders_once_per_session() -> None:

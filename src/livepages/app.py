@@ -36,6 +36,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livepages.abort import record_server_send
 from livepages.actions import (
     ACTION_PREFIX,
     TAB_SIGNAL,
@@ -55,7 +56,6 @@ from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
 from livepages.inputs import field_names
 from livepages.live import (
-    RAW_SEND,
     SESSION_CLOSED,
     TAB_REFRESH,
     LiveEngine,
@@ -189,7 +189,7 @@ class App(Starlette):
             await super().__call__(scope, receive, send)
             return
         token = root_path.set(scope.get("root_path", ""))
-        scope[RAW_SEND] = send  # live streams write bodies past the middleware
+        record_server_send(scope, send)  # to abort a live stream's stuck connection
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -711,7 +711,8 @@ def _live_options(cls: type[Page]) -> str:
     """The ``@get`` options of a page's stream, with its tab header.
 
     ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
-    restart); a refused stream answers 204, which stops the retries.
+    restart) or answers 503 (one shutting down); a refused stream answers 204,
+    which stops the retries.
     """
     options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}}}, retry: 'always'"
     if cls.live_when_hidden:

@@ -1,0 +1,75 @@
+"""Run an awaitable eagerly: as far as it goes now, the rest in a task only if needed.
+
+The live engine writes one event to thousands of streams per change. Awaiting
+each write in its own task would cost a task per viewer; almost every write
+finishes without waiting (the socket takes the bytes), so the engine starts
+each write here and only a write that really waits gets a task.
+
+Only a native coroutine is stepped by hand, with the coroutine protocol
+itself (``send`` and ``throw``): an ASGI ``send`` wrapped by any Starlette
+middleware, or by ``App``, is one. Any other awaitable (a server's own
+``send``, written in Rust or C) is handed back untouched, so that a task
+awaits it the ordinary way: the plain path that every server takes correctly.
+Nothing here depends on how a server or an event loop implements its futures:
+what the coroutine yields is passed on unchanged to the task that finishes it.
+
+Python 3.12's eager tasks do the same for a whole task; livepages supports 3.11.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any
+
+__all__ = ["run_eagerly"]
+
+
+def run_eagerly(awaitable: Awaitable[Any]) -> Awaitable[Any] | None:
+    """Run ``awaitable`` until it first waits.
+
+    Returns None when it finished; otherwise an awaitable of the rest, which the
+    caller awaits (in a task) exactly once, or drops. An exception raised before
+    the first wait propagates from here.
+    """
+    if not isinstance(awaitable, types.CoroutineType):
+        return awaitable
+    try:
+        yielded = awaitable.send(None)
+    except StopIteration:
+        return None
+    return _Rest(awaitable, yielded)
+
+
+class _Rest:
+    """The rest of a coroutine that was started by hand and is waiting on ``yielded``.
+
+    Awaiting it hands ``yielded`` to the awaiting task (which waits on it as if the
+    coroutine had yielded it to the task directly), then relays every value and
+    exception between the task and the coroutine until the coroutine returns.
+    """
+
+    __slots__ = ("coroutine", "yielded")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self.coroutine = coroutine
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, yielded = self.coroutine, self.yielded
+        while True:
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:
+                try:
+                    yielded = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                yielded = coroutine.send(value)
+            except StopIteration as stop:
+                return stop.value

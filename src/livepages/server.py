@@ -4,6 +4,10 @@ uvicorn stops by waiting for open responses to finish before it runs the
 lifespan shutdown, and a live stream never finishes by itself. ``run`` ends
 the streams of every livepages app it serves (mounted ones included) as soon
 as the server is asked to stop; browsers then reconnect to the next server.
+
+``run`` also hands every request the server's own ``send`` (before any
+middleware wraps it), so that a live stream dropped for a stuck write aborts
+its connection at once, mounted apps included (``livepages.abort``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import Any
 
 import uvicorn
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from livepages.abort import record_server_send
 
 __all__ = ["livepages_apps", "run"]
 
@@ -31,6 +38,18 @@ def livepages_apps(app: Any) -> Iterator[Any]:
             yield from livepages_apps(route.app)
 
 
+class _ServerSend:
+    """The outermost ASGI layer: records the server's ``send`` for ``abort_connection``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            record_server_send(scope, send)
+        await self.app(scope, receive, send)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, ending live streams first when asked to exit.
 
@@ -38,13 +57,18 @@ class _Server(uvicorn.Server):
     the app's own background tasks (which may still publish) have stopped.
     """
 
+    def __init__(self, config: uvicorn.Config, served: Any) -> None:
+        super().__init__(config)
+        #: The app being served (``config.app`` is it wrapped in ``_ServerSend``).
+        self.served = served
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         if loop is not None and not self.should_exit:
-            for app in livepages_apps(self.config.app):
+            for app in livepages_apps(self.served):
                 loop.create_task(app.close_streams())
         super().handle_exit(sig, frame)
 
@@ -55,5 +79,5 @@ def run(app: Any, *, host: str = "127.0.0.1", port: int = 8000, **options: Any) 
     ``options`` go to ``uvicorn.Config`` (``log_level``, ``ssl_certfile``, ...).
     """
     options.setdefault("timeout_graceful_shutdown", 5)
-    config = uvicorn.Config(app, host=host, port=port, **options)
-    _Server(config).run()
+    config = uvicorn.Config(_ServerSend(app), host=host, port=port, **options)
+    _Server(config, app).run()

@@ -56,10 +56,12 @@ from livepages.events import Event
 from livepages.injection import Context, Injector, Plan
 from livepages.inputs import field_names
 from livepages.live import (
+    BODY_SEND,
     SESSION_CLOSED,
     TAB_REFRESH,
     LiveEngine,
     live_scope,
+    passes_bodies_through,
     plan_handlers,
 )
 from livepages.pages import Page, PageSpec, root_path, within_mount
@@ -147,6 +149,7 @@ class App(Starlette):
         self.error_hooks: list[ErrorHook] = []
         self._user_lifespan = lifespan
         self._started = False
+        self._bodies_pass_through = False
         self.live = LiveEngine(self)
         super().__init__(
             debug=settings.debug,
@@ -180,9 +183,11 @@ class App(Starlette):
         itself, so Starlette's debug page must not bypass its error pages and hooks."""
         debug, self.debug = self.debug, False
         try:
-            return super().build_middleware_stack()
+            stack = super().build_middleware_stack()
         finally:
             self.debug = debug
+        self._bodies_pass_through = passes_bodies_through(stack, self.router)
+        return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -190,11 +195,19 @@ class App(Starlette):
             return
         token = root_path.set(scope.get("root_path", ""))
         record_server_send(scope, send)  # to abort a live stream's stuck connection
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        if self._bodies_pass_through:
+            scope[BODY_SEND] = send  # live stream bodies need none of this app's layers
+        else:
+            scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
+            # A plain function handing back the server's awaitable, not a coroutine of
+            # its own: every write of every live stream passes through here.
             if message["type"] == "http.response.start":
                 message = {**message, "headers": self._response_headers(scope, message)}
-            await send(message)
+            return send(message)
 
         try:
             await super().__call__(scope, receive, send_with_headers)

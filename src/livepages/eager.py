@@ -24,6 +24,8 @@ from typing import Any
 
 __all__ = ["run_eagerly"]
 
+_COROUTINE = types.CoroutineType
+
 
 def run_eagerly(awaitable: Awaitable[Any]) -> Awaitable[Any] | None:
     """Run ``awaitable`` until it first waits.
@@ -32,7 +34,7 @@ def run_eagerly(awaitable: Awaitable[Any]) -> Awaitable[Any] | None:
     caller awaits (in a task) exactly once, or drops. An exception raised before
     the first wait propagates from here.
     """
-    if not isinstance(awaitable, types.CoroutineType):
+    if not isinstance(awaitable, _COROUTINE):
         return awaitable
     try:
         yielded = awaitable.send(None)

@@ -133,13 +133,16 @@ class _NoSend(Iterator[Any]):
         return None  # a bare yield: the task runs it again on the next loop turn
 
 
-async def test_any_other_awaitable_is_left_to_the_task_untouched() -> None:
-    awaitable = ServerAwaitable(waits=2)
-    rest = run_eagerly(awaitable)
-    assert rest is awaitable
-    assert awaitable.waits == 2  # not started by hand
+async def test_any_other_awaitable_runs_eagerly_through_the_await_protocol() -> None:
+    done = ServerAwaitable(waits=0)
+    assert run_eagerly(done) is None  # finished at once, no task needed
+    assert done.finished
+    waiting = ServerAwaitable(waits=2)
+    rest = run_eagerly(waiting)
+    assert rest is not None
+    assert waiting.waits == 1  # one step taken; the task takes the others
     await _await(rest)
-    assert awaitable.finished
+    assert waiting.finished
 
 
 async def test_a_coroutine_awaiting_such_an_awaitable_works_both_ways() -> None:

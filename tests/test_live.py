@@ -383,6 +383,21 @@ async def test_new_streams_are_told_to_retry_while_shutting_down(state: State) -
             assert stream.headers["retry-after"] == "1"
 
 
+async def test_a_stream_the_server_gives_up_on_still_ends_its_response(state: State) -> None:
+    # uvicorn --timeout-graceful-shutdown cancels open requests: the page should then
+    # reconnect at once (a finished response), not after a cut connection's backoff.
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        stream._task.cancel()
+        await asyncio.wait_for(stream.ended.wait(), 2)
+        await asyncio.wait_for(asyncio.shield(stream._task), 2)
+        assert not app.live.connections
+
+
 async def test_a_per_session_view_renders_once_per_session() -> None:
     app = App(sessions=True)
     renders: list[str | None] = []

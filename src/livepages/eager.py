@@ -5,13 +5,13 @@ each write in its own task would cost a task per viewer; almost every write
 finishes without waiting (the socket takes the bytes), so the engine starts
 each write here and only a write that really waits gets a task.
 
-Only a native coroutine is stepped by hand, with the coroutine protocol
-itself (``send`` and ``throw``): an ASGI ``send`` wrapped by any Starlette
-middleware, or by ``App``, is one. Any other awaitable (a server's own
-``send``, written in Rust or C) is handed back untouched, so that a task
-awaits it the ordinary way: the plain path that every server takes correctly.
-Nothing here depends on how a server or an event loop implements its futures:
-what the coroutine yields is passed on unchanged to the task that finishes it.
+The awaitable is driven the way the language defines: a native coroutine with
+its own ``send`` and ``throw``; anything else (a server's own ``send``, written
+in Rust or C, whose ``__await__`` iterator may have no ``send`` at all) inside a
+one-line coroutine that ``await``s it, so the interpreter drives it as any
+``await`` would. What the first step yields (the future the write waits on) is
+handed unchanged to the task that finishes it. Nothing here depends on how a
+server or an event loop implements its futures.
 
 Python 3.12's eager tasks do the same for a whole task; livepages supports 3.11.
 """
@@ -34,13 +34,16 @@ def run_eagerly(awaitable: Awaitable[Any]) -> Awaitable[Any] | None:
     caller awaits (in a task) exactly once, or drops. An exception raised before
     the first wait propagates from here.
     """
-    if not isinstance(awaitable, _COROUTINE):
-        return awaitable
+    coroutine = awaitable if isinstance(awaitable, _COROUTINE) else _await(awaitable)
     try:
-        yielded = awaitable.send(None)
+        yielded = coroutine.send(None)
     except StopIteration:
         return None
-    return _Rest(awaitable, yielded)
+    return _Rest(coroutine, yielded)
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 class _Rest:

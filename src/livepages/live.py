@@ -549,11 +549,14 @@ class LiveEngine:
                 if (await receive())["type"] == "http.disconnect":
                     break
         except asyncio.CancelledError:
-            # The stream ended from elsewhere (finished, dropped), or the server gave
-            # up on the request: either way there is nothing left to send.
             task = asyncio.current_task()
             if connection.state is _CLOSED and task is not None:
-                task.uncancel()  # the engine's own wake-up, not a cancellation from outside
+                task.uncancel()  # the engine's own wake-up: the stream is over
+            else:
+                # The server gave up on the request (a graceful-shutdown timeout): end
+                # the response if that needs no waiting, so the page reconnects at once.
+                connection.end()
+                connection.drop()  # a no-op once the response is finished
         finally:
             connection.release()
             await self._close(connection, tab, view)

@@ -398,6 +398,22 @@ async def test_a_stream_the_server_gives_up_on_still_ends_its_response(state: St
         assert not app.live.connections
 
 
+async def test_a_stream_ended_while_its_last_event_waits_finishes_after_it(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        stream.reading.clear()  # the client is slow, not gone
+        (connection,) = app.live.connections
+        connection.end(b'event: datastar-patch-signals\ndata: signals {"bye":1}\n\n')
+        assert connection.state is WriteState.ENDING
+        stream.reading.set()
+        await asyncio.wait_for(stream.ended.wait(), 2)
+        assert (await stream.next_event()).signals == {"bye": 1}
+        assert app.live.stats.dropped == 0
+
+
 async def test_a_per_session_view_renders_once_per_session() -> None:
     app = App(sessions=True)
     renders: list[str | None] = []

@@ -104,8 +104,9 @@ class WriteState(enum.Enum):
         OPEN    --a write must wait for the socket-->   WAITING
         WAITING --a newer state arrives-->              BEHIND
         WAITING, BEHIND --the write finishes-->         OPEN (BEHIND: then writes the latest)
-        OPEN    --end(): the last write must wait-->    ENDING
-        ENDING  --the write finishes-->                 the response is finished: CLOSED
+        OPEN    --end(): its last write must wait-->    ENDING
+        ENDING  --the write finishes-->                 finishes the response: CLOSED
+        WAITING, BEHIND, ENDING --end() or timeout-->   dropped: CLOSED
         any     --finished, dropped or client gone-->   CLOSED
 
     Only WAITING, BEHIND and ENDING hold a task (the one finishing the write): a
@@ -126,9 +127,10 @@ _OPEN, _WAITING, _BEHIND, _ENDING, _CLOSED = WriteState
 class Connection:
     """One open live stream. Kept small: there may be tens of thousands.
 
-    Every write goes through the ``send`` that the stream's endpoint received,
-    so middleware sees the whole response. A write starts in the caller's task
-    (``run_eagerly``), and only one that must wait for the socket gets a task.
+    Every write goes through ``send``: the endpoint's, or the one its app was
+    called with when nothing in between touches bodies (``passes_bodies_through``).
+    A write starts in the caller's task (``run_eagerly``), and only one that must
+    wait for the socket gets a task.
     """
 
     __slots__ = (
@@ -197,6 +199,7 @@ class Connection:
             self.deliver(final)
             if self.state is _WAITING:
                 self.state = _ENDING  # finish once this write is through
+            if self.state is not _OPEN:
                 return
         self._finish_response()
 

@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+BEFORE ?=
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -30,8 +31,10 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# `make bench BEFORE=<git revision>` also measures livepages from that revision
+# in the fan-out benchmark, side by side with this checkout.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	LIVEPAGES_BENCH_BEFORE=$(BEFORE) $(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV)

@@ -9,9 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages import SSE, App, Page, Session, Settings, action
+from livepages import SSE, App, CompressionSettings, Page, Session, Settings, action
 from livepages.events import TAB, Event, on
+from livepages.live import WriteState, passes_bodies_through
 from livepages.tabs import Tab
 from livepages.testing import Client
 
@@ -296,9 +304,9 @@ async def test_a_slow_consumer_neither_delays_others_nor_grows_a_queue(state: St
             await page.action("bump")
             event = await fast.next_event()
             assert f'<p id="v">{n}</p>' in event.elements
-        busy = [c for c in app.live.connections if c.busy]
+        busy = [c for c in app.live.connections if c.state is not WriteState.OPEN]
         assert len(busy) == 1
-        assert busy[0].pending  # at most one newer state waits, never a list
+        assert busy[0].state is WriteState.BEHIND  # one newer state waits, never a list
         slow.reading.set()
         events = await slow.drain()
         # The blocked write, then straight to the latest state: no backlog of 50.
@@ -367,14 +375,47 @@ async def test_shutdown_ends_a_thousand_streams_promptly(state: State) -> None:
         assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
 
 
-async def test_new_streams_are_refused_while_shutting_down(state: State) -> None:
+async def test_new_streams_are_told_to_retry_while_shutting_down(state: State) -> None:
     app = make_app(state)
     async with Client(app) as client:
         page = await client.get("/boards/a")
         await app.shutdown()
         async with page.stream() as stream:
             await asyncio.wait_for(stream.ended.wait(), 2)
-            assert stream.status == 204
+            # Datastar retries a 503 (never a 204, which would stop the page for good).
+            assert stream.status == 503
+            assert stream.headers["retry-after"] == "1"
+
+
+async def test_a_stream_the_server_gives_up_on_still_ends_its_response(state: State) -> None:
+    # uvicorn --timeout-graceful-shutdown cancels open requests: the page should then
+    # reconnect at once (a finished response), not after a cut connection's backoff.
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        stream._task.cancel()
+        await asyncio.wait_for(stream.ended.wait(), 2)
+        await asyncio.wait_for(asyncio.shield(stream._task), 2)
+        assert not app.live.connections
+
+
+async def test_a_stream_ended_while_its_last_event_waits_finishes_after_it(state: State) -> None:
+    app = make_app(state)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        stream.reading.clear()  # the client is slow, not gone
+        (connection,) = app.live.connections
+        connection.end(b'event: datastar-patch-signals\ndata: signals {"bye":1}\n\n')
+        assert connection.state is WriteState.ENDING
+        stream.reading.set()
+        await asyncio.wait_for(stream.ended.wait(), 2)
+        assert (await stream.next_event()).signals == {"bye": 1}
+        assert app.live.stats.dropped == 0
 
 
 async def test_a_per_session_view_renders_once_per_session() -> None:
@@ -405,3 +446,97 @@ async def test_a_per_session_view_renders_once_per_session() -> None:
             await stream.next_event()
         assert len(renders) == 2  # six viewers, two sessions
         assert len(set(renders)) == 2
+
+
+class Recorder:
+    """A pure ASGI middleware that notes every message its app sends on a live stream."""
+
+    def __init__(self, app: ASGIApp, seen: list[str]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting(message: Message) -> None:
+            if scope["path"].endswith("/_live"):
+                self.seen.append(message["type"])
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
+def _gzip_board(state: State, middleware: list[Middleware], *, compress: bool) -> App:
+    app = make_app(state)
+    app.user_middleware.extend(middleware)
+    if not compress:
+        app.live.compression = CompressionSettings(encodings=())
+    return app
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain-stream", "livepages-gzip"])
+async def test_gzip_middleware_in_the_app_passes_streams_whole(
+    state: State, compress: bool
+) -> None:
+    # Starlette 0.47's GZipMiddleware held the response start of an event stream until
+    # the first body came through it; bodies that went around it made every stream a 500.
+    app = _gzip_board(state, [Middleware(GZipMiddleware, minimum_size=10)], compress=compress)
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        headers = {"accept-encoding": "gzip"}
+        stream = client.stream("/boards/a/_live", "", {**page.headers, **headers})
+        if compress:  # read the raw body: it must be livepages' own gzip, flushed per event
+            inflate = zlib.decompressobj(wbits=31)
+            text: list[str] = []
+            original = stream._send
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.body":
+                    text.append(inflate.decompress(message["body"]).decode())
+                    return
+                await original(message)
+
+            stream._send = capture  # type: ignore[method-assign]
+        async with stream:
+            assert stream.status == 200
+            if compress:
+                assert stream.headers["content-encoding"] == "gzip"
+                await page.action("bump")
+                for _ in range(100):
+                    if len(text) >= 2:
+                        break
+                    await asyncio.sleep(0.01)
+                assert text[1].endswith('<p id="v">1</p></main>\n\n')
+            else:
+                assert "content-encoding" not in stream.headers
+                assert '<p id="v">0</p>' in (await stream.next_event()).elements
+                await page.action("bump")
+                assert '<p id="v">1</p>' in (await stream.next_event()).elements
+
+
+async def test_middleware_in_and_around_the_app_sees_every_write(state: State) -> None:
+    inside: list[str] = []
+    around: list[str] = []
+    app = make_app(state)
+    app.user_middleware.append(Middleware(Recorder, seen=inside))
+    outer = Starlette(
+        routes=[Mount("/app", app=app)], middleware=[Middleware(Recorder, seen=around)]
+    )
+    async with Client(outer) as client:
+        await app.startup()
+        page = await client.get("/app/boards/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            await page.action("bump")
+            await stream.next_event()
+    await app.shutdown()
+    body = "http.response.body"
+    for seen in (inside, around):  # the start and two events (then the client left)
+        assert seen == ["http.response.start", body, body]
+
+
+def test_only_starlettes_own_layers_count_as_passing_bodies_through() -> None:
+    router = Router()
+    plain = ServerErrorMiddleware(ExceptionMiddleware(router))
+    assert passes_bodies_through(plain, router)
+    gzip = ServerErrorMiddleware(GZipMiddleware(ExceptionMiddleware(router)))
+    assert not passes_bodies_through(gzip, router)
+    assert not passes_bodies_through(Recorder(router, []), router)

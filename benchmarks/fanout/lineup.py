@@ -7,7 +7,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 __all__ = [
     "DEFAULT_LIVEPAGES_APP",
@@ -16,6 +17,7 @@ __all__ = [
     "Target",
     "build_lineup",
     "find_stario_python",
+    "with_source",
 ]
 
 DEFAULT_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_app"
@@ -40,13 +42,30 @@ class Target:
 
     ``command(port, clients)`` is the argv that starts it; ``unavailable`` is the
     reason it cannot run here, or None when it can (as far as can be told
-    without starting it).
+    without starting it). ``pythonpath`` goes first on the server's
+    ``PYTHONPATH``: a livepages target built by ``with_source`` imports
+    livepages from there instead of this checkout.
     """
 
     name: str
     description: str
     command: Callable[[int, int], list[str]]
     unavailable: str | None = None
+    pythonpath: tuple[str, ...] = ()
+
+
+def with_source(target: Target, src: Path, label: str) -> Target:
+    """``target`` serving the livepages package found in ``src`` (a ``src`` folder).
+
+    The benchmark's own app stays this checkout's; only the library changes, so
+    one run compares two versions of livepages side by side.
+    """
+    return replace(
+        target,
+        name=f"{target.name}@{label}",
+        description=f"{target.description}, livepages from {label}",
+        pythonpath=(str(src),),
+    )
 
 
 def _raw(port: int, clients: int) -> list[str]:

@@ -84,7 +84,9 @@ async def measure(target: Target, clients: int, gzip: bool, settings: Settings) 
         result.status, result.reason = NOT_AVAILABLE, target.unavailable
         return result
     port = free_port()
-    server = ServerProcess(target.command(port, clients), port, settings.server_cpu)
+    server = ServerProcess(
+        target.command(port, clients), port, settings.server_cpu, target.pythonpath
+    )
     crowd: Crowd | None = None
     try:
         await server.wait_ready(settings.phase_timeout)

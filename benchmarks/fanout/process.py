@@ -45,13 +45,15 @@ def free_port() -> int:
 class ServerProcess:
     """One server process, pinned to ``cpu``, listening on 127.0.0.1:``port``."""
 
-    def __init__(self, argv: list[str], port: int, cpu: int) -> None:
+    def __init__(
+        self, argv: list[str], port: int, cpu: int, pythonpath: tuple[str, ...] = ()
+    ) -> None:
         self.port = port
         self.log = Path(tempfile.mkstemp(prefix="fanout-server-", suffix=".log")[1])
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")) if p
-        )
+        # `pythonpath` first: a target may bring its own copy of livepages.
+        paths = (*pythonpath, str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", ""))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         # A child inherits the CPU mask of the thread that forks it, so this thread
         # moves to `cpu` for the fork: every thread and process the server starts
         # then stays on `cpu`, without a preexec_fn (unsafe with threads around).

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -22,7 +23,13 @@ from typing import Any
 import uvloop
 
 from benchmarks import machine
-from benchmarks.fanout.lineup import DEFAULT_LIVEPAGES_APP, TARGET_NAMES, Target, build_lineup
+from benchmarks.fanout.lineup import (
+    DEFAULT_LIVEPAGES_APP,
+    TARGET_NAMES,
+    Target,
+    build_lineup,
+    with_source,
+)
 from benchmarks.fanout.measure import (
     ERROR,
     NOT_AVAILABLE,
@@ -32,6 +39,7 @@ from benchmarks.fanout.measure import (
     measure,
 )
 from benchmarks.fanout.report import format_table, legend, notes, to_json
+from benchmarks.fanout.source import export_source, label_of
 
 __all__ = ["main", "parse_args"]
 
@@ -81,6 +89,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--livepages-app", default=DEFAULT_LIVEPAGES_APP, help="module:factory of an ASGI app"
     )
     parser.add_argument("--stario-python", help="a Python >= 3.12 that has stario")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        default=os.environ.get("LIVEPAGES_BENCH_BEFORE") or None,
+        help="also run each livepages target with livepages from REF (a git revision of "
+        "this repository, or a folder): before and after side by side in one run "
+        "(default: $LIVEPAGES_BENCH_BEFORE, which `make bench BEFORE=REF` sets)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.clients is None:
@@ -169,6 +185,28 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    with tempfile.TemporaryDirectory(prefix="fanout-before-") as scratch:
+        if args.before is not None:
+            try:
+                src = export_source(args.before, Path(scratch))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            targets = _with_before(targets, src, label_of(args.before))
+        return _pinned(args, targets)
+
+
+def _with_before(targets: list[Target], src: Path, label: str) -> list[Target]:
+    """Each livepages target preceded by the same target on the other source."""
+    lineup: list[Target] = []
+    for target in targets:
+        if target.name.startswith("livepages"):
+            lineup.append(with_source(target, src, label))
+        lineup.append(target)
+    return lineup
+
+
+def _pinned(args: argparse.Namespace, targets: list[Target]) -> int:
     description = _machine(args)  # before pinning, which hides the other CPUs
     affinity, gc_enabled = os.sched_getaffinity(0), gc.isenabled()
     try:

@@ -37,6 +37,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livepages.abort import record_server_send
 from livepages.actions import (
     ActionSpec,
     Method,
@@ -58,9 +59,10 @@ from livepages.injection import Context, Injector, Plan
 from livepages.inputs import field_names
 from livepages.keys import Keys
 from livepages.live import (
-    RAW_SEND,
+    BODY_SEND,
     LiveEngine,
     live_scope,
+    passes_bodies_through,
     plan_handlers,
 )
 from livepages.middleware import SecurityHeaders, SessionCookie
@@ -171,6 +173,7 @@ class App(Starlette):
         self._user_lifespan = lifespan
         self._started = False
         self._starting: asyncio.Task[None] | None = None  # the one start under way
+        self._bodies_pass_through = False
         self.live = LiveEngine(self)
         super().__init__(
             debug=settings.debug,
@@ -221,14 +224,22 @@ class App(Starlette):
             stack = cls(stack, *args, **kwargs)
         if self.sessions is not None:
             stack = SessionCookie(stack, self.sessions)
-        return SecurityHeaders(stack)
+        stack = SecurityHeaders(stack)
+        self._bodies_pass_through = passes_bodies_through(stack, self.router)
+        return stack
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         token = root_path.set(scope.get("root_path", ""))
-        scope[RAW_SEND] = send  # live streams write bodies past the middleware
+        record_server_send(scope, send)  # to abort a live stream's stuck connection
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        if self._bodies_pass_through:
+            scope[BODY_SEND] = send  # live stream bodies need none of this app's layers
+        else:
+            scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -736,7 +747,8 @@ def _live_options(cls: type[Page]) -> str:
     """The ``@get`` options of a page's stream, with its tab header.
 
     ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
-    restart); a refused stream answers 204, which stops the retries.
+    restart) or answers 503 (one shutting down); a refused stream answers 204,
+    which stops the retries.
     """
     options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}}}, retry: 'always'"
     if cls.live_when_hidden:

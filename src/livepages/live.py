@@ -10,35 +10,42 @@ Concepts:
 What a change costs: the broker calls the view's callback inline; the view marks
 itself dirty and, if no render is running, starts one task. The render runs
 once, however many changes arrived meanwhile (latest wins), and an identical
-result sends nothing. The encoded event is written to each connection by
-calling the server's ASGI ``send`` directly from the render task: when the
-socket accepts the bytes at once (the common case), that is the whole cost per
-viewer: no queue, no task wake-up, no re-encoding. Only a connection whose
-socket is full gets a task, which finishes that write and then sends the latest
-state (never a backlog). A write stuck past ``write_timeout`` drops the client.
+result sends nothing. The encoded event is written to each connection from the
+render task, through the ``send`` its endpoint received, started eagerly
+(``livepages.eager``): when the socket accepts the bytes at once (the common
+case), that is the whole cost per viewer: no queue, no task, no re-encoding.
+Only a connection whose write must wait gets a task, which finishes that write
+and then sends the latest state (never a backlog). A write stuck past
+``write_timeout`` drops the client and aborts its connection where the server
+allows (``livepages.abort``).
 
-Body writes go straight to the server's ``send`` (captured by the ``App`` before
-any middleware wraps it); middleware sees the response start only, so a
-body-rewriting middleware cannot garble a stream. The response start goes
-through the middleware as usual.
+The response start and every body write go through the middleware, so any
+middleware (GZip, logging, anything) sees one whole response. Bodies skip only
+the layers known to leave them alone (``passes_bodies_through``). A middleware's
+``send`` wrapper may run in the render task rather than the request's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import typing
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livepages.abort import SERVER_SEND, abort_connection
 from livepages.broker.base import BrokerError
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
+from livepages.eager import run_eagerly
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Context, Plan
 from livepages.pages import Page, PageSpec, root_path, within_mount
@@ -58,14 +65,27 @@ if TYPE_CHECKING:
     from livepages.broker.base import Message as BrokerMessage
     from livepages.broker.base import Subscription
 
-__all__ = ["RAW_SEND", "Connection", "LiveEngine", "LiveStats", "View"]
+__all__ = [
+    "BODY_SEND",
+    "Connection",
+    "LiveEngine",
+    "LiveStats",
+    "View",
+    "WriteState",
+    "passes_bodies_through",
+]
 
 log = logging.getLogger("livepages.live")
 
-#: The scope key under which ``App`` keeps the server's own ``send``.
-RAW_SEND = "livepages.raw_send"
+#: The scope key of the ``send`` a live stream writes its body through, when set
+#: (``App`` sets it only when nothing between it and the stream changes bodies).
+BODY_SEND = "livepages.body_send"
+#: Starlette's own layers: they watch for the response start and pass bodies on as given.
+_BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
+#: Seconds a client should wait before reopening a stream refused during shutdown.
+_RETRY_AFTER = b"1"
 #: What viewers see when a live render or an event handler fails (outside debug mode).
 _UPDATE_FAILED = "This page failed to update."
 
@@ -84,18 +104,49 @@ class LiveStats:
         self.dropped = 0
 
 
+class WriteState(enum.Enum):
+    """Where one connection's writes stand::
+
+        OPEN    --a write must wait for the socket-->   WAITING
+        WAITING --a newer state arrives-->              BEHIND
+        WAITING, BEHIND --the write finishes-->         OPEN (BEHIND: then writes the latest)
+        OPEN    --end(): its last write must wait-->    ENDING
+        ENDING  --the write finishes-->                 finishes the response: CLOSED
+        WAITING, BEHIND, ENDING --end() or timeout-->   dropped: CLOSED
+        any     --finished, dropped or client gone-->   CLOSED
+
+    Only WAITING, BEHIND and ENDING hold a task (the one finishing the write): a
+    connection that falls behind keeps one flag, never a backlog. A write that
+    waits longer than ``write_timeout`` drops the connection.
+    """
+
+    OPEN = "open"
+    WAITING = "waiting"
+    BEHIND = "behind"
+    ENDING = "ending"
+    CLOSED = "closed"
+
+
+_OPEN, _WAITING, _BEHIND, _ENDING, _CLOSED = WriteState
+
+
 class Connection:
-    """One open live stream. Kept small: there may be tens of thousands."""
+    """One open live stream. Kept small: there may be tens of thousands.
+
+    Every write goes through ``send``: the endpoint's, or the one its app was
+    called with when nothing in between touches bodies (``passes_bodies_through``).
+    A write starts in the caller's task (``run_eagerly``), and only one that must
+    wait for the socket gets a task.
+    """
 
     __slots__ = (
-        "busy",
         "compressor",
-        "ended",
         "engine",
-        "pending",
         "root",
         "send",
+        "server_send",
         "session",
+        "state",
         "tab",
         "task",
         "timer",
@@ -115,123 +166,143 @@ class Connection:
         self.engine = engine
         self.view = view
         self.send = send
+        #: The server's own ``send``, only to abort the connection (``abort_connection``).
+        self.server_send: Send | None = None
         self.tab = tab
         self.compressor = compressor
+        #: The request's task: woken when the stream ends from elsewhere.
         self.task = task
-        self.busy = False
-        self.pending = False
-        self.ended = False
+        self.state = _OPEN
         self.session: str | None = None
         #: The mount prefix of the app that serves this stream.
         self.root = ""
         self.timer: asyncio.TimerHandle | None = None
         self.writer: asyncio.Task[None] | None = None
 
-    def deliver(self, payload: bytes, message: Message | None = None) -> None:
-        """Write ``payload`` now, or after the write in progress (latest wins)."""
-        if self.ended:
-            return
-        if self.busy:
-            self.pending = True
-            return
-        if self.compressor is not None:
-            payload = self.compressor.compress(payload)
-            message = None
-        if message is None:
-            message = {"type": _BODY, "body": payload, "more_body": True}
-        self._write(message, len(payload))
+    @property
+    def ended(self) -> bool:
+        """Whether the stream is over: finished, dropped, or its client gone."""
+        return self.state is _CLOSED
 
-    def _write(self, message: Message, size: int) -> None:
-        stats = self.engine.stats
-        try:
-            step = self.send(message).__await__()
-            yielded = step.send(None)
-        except StopIteration:
-            stats.patches += 1
-            stats.bytes += size
+    def deliver(self, payload: bytes) -> None:
+        """Write ``payload`` now, or after the write in progress (latest wins)."""
+        state = self.state
+        if state is _OPEN:
+            if self.compressor is not None:
+                payload = self.compressor.compress(payload)
+            self._write(payload, True)
+        elif state is _WAITING:
+            self.state = _BEHIND
+
+    def end(self, final: bytes = b"") -> None:
+        """Finish the response (after ``final``); the client then reconnects or leaves."""
+        if self.state is _CLOSED:
             return
+        if self.state is not _OPEN:
+            self.drop()  # stuck on a write: it cannot be finished cleanly
+            return
+        if final:
+            self.deliver(final)
+            if self.state is _WAITING:
+                self.state = _ENDING  # finish once this write is through
+            if self.state is not _OPEN:
+                return
+        self._finish_response()
+
+    def drop(self) -> None:
+        """Drop a stuck or failed client: abandon its write and close its connection now.
+
+        The connection is aborted at the transport where the server allows it
+        (``abort_connection``), so neither the socket nor the bytes queued for it
+        outlive the stream. The request's task then returns.
+        """
+        if self.state is _CLOSED:
+            return
+        self.state = _CLOSED
+        if self.writer is not None:
+            self.writer.cancel()
+        if self.server_send is not None:
+            abort_connection(self.server_send)
+        self._wake()
+
+    def release(self) -> None:
+        """The request is over: stop any write still in flight."""
+        self.state = _CLOSED
+        if self.writer is not None:
+            self.writer.cancel()
+
+    def _finish_response(self) -> None:
+        tail = self.compressor.close() if self.compressor is not None else b""
+        self._write(tail, False)
+
+    def _write(self, body: bytes, more: bool) -> None:
+        # A fresh message per write: middleware may change the one it is given.
+        message = {"type": _BODY, "body": body, "more_body": more}
+        try:
+            rest = run_eagerly(self.send(message))
         except Exception:  # the server refused the write: the client is gone
-            self.abort()
+            self._gone()
+            return
+        if rest is None:  # the common case, kept short: this runs once per viewer
+            stats = self.engine.stats
+            stats.patches += 1
+            stats.bytes += len(body)
+            if not more:
+                self._gone()
             return
         # The socket is full: finish this write in a task, with a deadline.
-        self.busy = True
+        self.state = _WAITING if more else _ENDING
         loop = asyncio.get_running_loop()
         self.timer = loop.call_later(self.engine.write_timeout, self._timed_out)
-        self.writer = loop.create_task(self._finish(step, yielded, size))
+        self.writer = loop.create_task(self._finish(rest, len(body), more))
 
-    async def _finish(self, step: Generator[Any, None, Any], yielded: Any, size: int) -> None:
+    def _written(self, size: int, more: bool) -> None:
+        stats = self.engine.stats
+        stats.patches += 1
+        stats.bytes += size
+        if not more:  # the response is complete: its request has nothing left to wait for
+            self._gone()
+
+    async def _finish(self, rest: Awaitable[Any], size: int, more: bool) -> None:
         try:
-            await _resume(step, yielded)
+            await rest
         except asyncio.CancelledError:
-            return
+            return  # dropped meanwhile
         except Exception:
-            self.abort()
+            self._gone()
             return
         finally:
             self.writer = None
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
-        self.busy = False
-        self.engine.stats.patches += 1
-        self.engine.stats.bytes += size
-        if self.pending and self.view.payload is not None:
-            self.pending = False
+        state = self.state
+        if state is _CLOSED:
+            return
+        self.state = _OPEN
+        self._written(size, more)
+        if not more:
+            return
+        if state is _ENDING:
+            self._finish_response()
+        elif state is _BEHIND and self.view.payload is not None:
             self.deliver(self.view.payload)
 
     def _timed_out(self) -> None:
         self.timer = None
         self.engine.stats.dropped += 1
         log.info("dropping a live stream stuck on a write for %.1fs", self.engine.write_timeout)
-        self.abort()
+        self.drop()
 
-    def end(self, final: bytes = b"") -> None:
-        """Finish the response (after ``final``); the client then reconnects or leaves."""
-        if self.ended:
-            return
-        if self.busy:
-            self.abort()
-            return
-        if final:
-            self.deliver(final)
-        tail = self.compressor.close() if self.compressor is not None else b""
-        self.ended = True
-        self._write({"type": _BODY, "body": tail, "more_body": False}, len(tail))
+    def _gone(self) -> None:
+        self.state = _CLOSED
+        self._wake()
 
-    def abort(self) -> None:
-        """Drop the connection without finishing the response (a stuck or failed client)."""
-        self.ended = True
-        if self.writer is not None:
-            self.writer.cancel()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-
-async def _resume(step: Generator[Any, None, Any], yielded: Any) -> None:
-    """Drive an awaitable that was started by hand and suspended on ``yielded``.
-
-    This does for the rest of the write what a Task does for a coroutine: wait
-    for the future it yielded, then resume it with the outcome.
-    """
-    while True:
-        try:
-            if yielded is None:
-                await asyncio.sleep(0)
-            else:
-                # A Task clears this flag when it takes a yielded future; so must we,
-                # or awaiting the future again is refused.
-                yielded._asyncio_future_blocking = False
-                await yielded
-        except BaseException as exc:
-            try:
-                yielded = step.throw(exc)
-            except StopIteration:
-                return
-            continue
-        try:
-            yielded = step.send(None)
-        except StopIteration:
-            return
+    def _wake(self) -> None:
+        """End the request's wait for a disconnect, unless this runs in that very task."""
+        task = self.task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
 
 
 class ViewSSE(ServerSentEventGenerator):
@@ -352,9 +423,8 @@ class View:
 
     def broadcast(self, payload: bytes) -> None:
         """Write one encoded event to every connection of this view."""
-        message = {"type": _BODY, "body": payload, "more_body": True}
         for connection in self.connections:
-            connection.deliver(payload, message)
+            connection.deliver(payload)
 
     def join(self, connection: Connection) -> None:
         """Add a viewer: it gets the current state now, or with the first render."""
@@ -521,6 +591,9 @@ class LiveEngine:
 
     async def serve(self, spec: PageSpec, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI handler of a page's ``/_live`` endpoint."""
+        if self.closing:  # before anything else: the page must retry, not reload or stop
+            await _unavailable(send)
+            return
         request = Request(scope, receive)
         try:
             page = spec.instance(request.path_params, request.query_params)
@@ -537,9 +610,6 @@ class LiveEngine:
             await _reload(send, scope)
             return
         tab = ctx.extras[Tab] = self.tabs.get(tab_id)
-        if self.closing:
-            await _refuse(send, "shutting down")
-            return
         encoding = self.compression.negotiate(request.headers.get("accept-encoding"))
         headers = {"vary": "Accept-Encoding"}
         if encoding is not None:
@@ -548,18 +618,28 @@ class LiveEngine:
             {"type": "http.response.start", "status": 200, "headers": sse_headers(scope, headers)}
         )
         compressor = self.compression.compressor(encoding) if encoding else None
-        raw_send: Send = scope.get(RAW_SEND, send)
         view = self.view_for(spec, ctx, tab)
-        connection = Connection(self, view, raw_send, tab, compressor, asyncio.current_task())
+        body_send: Send = scope.get(BODY_SEND, send)
+        connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
+        connection.server_send = scope.get(SERVER_SEND)
         connection.session = self.app.session_id(ctx)
         connection.root = scope.get("root_path", "")
-        await self._open(connection, tab, view)
         try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await self._open(connection, tab, view)
+            while connection.state is not _CLOSED:
+                if (await receive())["type"] == "http.disconnect":
+                    break
         except asyncio.CancelledError:
-            connection.ended = True  # dropped: return without finishing the response
+            task = asyncio.current_task()
+            if connection.state is _CLOSED and task is not None:
+                task.uncancel()  # the engine's own wake-up: the stream is over
+            else:
+                # The server gave up on the request (a graceful-shutdown timeout): end
+                # the response if that needs no waiting, so the page reconnects at once.
+                connection.end()
+                connection.drop()  # a no-op once the response is finished
         finally:
+            connection.release()
             await self._close(connection, tab, view)
 
     async def _open(self, connection: Connection, tab: Tab | None, view: View) -> None:
@@ -572,7 +652,6 @@ class LiveEngine:
         view.join(connection)
 
     async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
-        connection.ended = True
         self.connections.discard(connection)
         view.leave(connection)
         if tab is not None:
@@ -603,9 +682,8 @@ class LiveEngine:
         try:
             while self.connections:
                 await asyncio.sleep(self.heartbeat)
-                message = {"type": _BODY, "body": _HEARTBEAT, "more_body": True}
                 for connection in list(self.connections):
-                    connection.deliver(_HEARTBEAT, message)
+                    connection.deliver(_HEARTBEAT)
         finally:
             self._heartbeat_task = None
 
@@ -654,6 +732,47 @@ async def _refuse(send: Send, reason: str) -> None:
         }
     )
     await send({"type": _BODY, "body": b"", "more_body": False})
+
+
+async def _unavailable(send: Send) -> None:
+    """503 while shutting down: Datastar, with ``retry: 'always'``, tries again a second
+    later (and keeps trying, without counting it towards its retry limit), so the page
+    finds the next server. It never sees 204, which would stop it for good."""
+    body = b"shutting down"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"retry-after", _RETRY_AFTER),
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-livepages-refused", body),
+            ],
+        }
+    )
+    await send({"type": _BODY, "body": body, "more_body": False})
+
+
+def passes_bodies_through(stack: ASGIApp, inner: ASGIApp) -> bool:
+    """Whether every layer from ``stack`` down to ``inner`` passes bodies on unchanged.
+
+    Only Starlette's own error layers and livepages' own middleware (a class with
+    ``passes_bodies_through = True``) are known to: they touch the response start,
+    nothing else; any other middleware, the user's, might change bodies.
+    When they all do, a live stream writes its body through the ``send`` its app
+    was called with (``BODY_SEND``): each write then skips those per-request
+    wrappers, a measurable part of the fan-out's cost per viewer, while every
+    middleware outside the app still sees the whole stream. Otherwise bodies take
+    the endpoint's own ``send``, through every layer: the plain path.
+    """
+    layer = stack
+    while layer is not inner:
+        transparent = getattr(type(layer), "passes_bodies_through", False)
+        if not (transparent or type(layer) in _BODY_TRANSPARENT):
+            return False
+        layer = layer.app  # type: ignore[attr-defined]
+    return True
 
 
 def live_scope(render: Plan, handlers: list[tuple[Handler, Plan | None]]) -> str:

@@ -5,13 +5,15 @@
 - :class:`SessionCookie` writes the session cookie at the response start when a
   request changed its session (signed in, out, or started one).
 
-Both only touch the ``http.response.start`` message; bodies pass through as they
-are, so a live stream costs one extra call per event and nothing else.
+Both only touch the ``http.response.start`` message and say so
+(``passes_bodies_through = True``), so a live stream's body writes skip them
+(``livepages.live.passes_bodies_through``). Their ``send`` wrappers are plain
+functions that hand back the inner ``send``'s awaitable: no coroutine per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +40,9 @@ class SecurityHeaders:
     Starlette or FastAPI app the same headers as a livepages app.
     """
 
+    #: Bodies pass unchanged: live streams may write them past this layer.
+    passes_bodies_through = True
+
     def __init__(self, app: ASGIApp, headers: Iterable[tuple[bytes, bytes]] = SECURITY_HEADERS):
         self.app = app
         self.headers = tuple(headers)
@@ -47,10 +52,10 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": self._add(message.get("headers", ()))}
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)
 
@@ -69,6 +74,9 @@ class SessionCookie:
     out with its first message, so no response can lose a sign-in.
     """
 
+    #: Bodies pass unchanged: live streams may write them past this layer.
+    passes_bodies_through = True
+
     def __init__(self, app: ASGIApp, sessions: SessionManager) -> None:
         self.app = app
         self.sessions = sessions
@@ -78,7 +86,7 @@ class SessionCookie:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_cookie(message: Message) -> None:
+        def send_with_cookie(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 session = scope.get(SESSION_SCOPE_KEY)
                 if session is not None and session.cookie is not None:
@@ -86,6 +94,6 @@ class SessionCookie:
                     cookie = (b"set-cookie", self.sessions.cookie_header(session, secure))
                     message = {**message, "headers": [*message.get("headers", ()), cookie]}
                     session.cookie = None
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -5,6 +5,10 @@ lifespan shutdown, and a live stream never finishes by itself. ``run`` ends
 the streams of every livepages app it serves (mounted ones included) as soon
 as the server is asked to stop; browsers then reconnect to the next server.
 It also bounds request heads and idle connections (``livepages.limits``).
+
+``run`` also hands every request the server's own ``send`` (before any
+middleware wraps it), so that a live stream dropped for a stuck write aborts
+its connection at once, mounted apps included (``livepages.abort``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any
 
 import uvicorn
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livepages.abort import record_server_send
 from livepages.limits import HTTP, Config, ServerLimits
 
 __all__ = ["livepages_apps", "run"]
@@ -34,6 +40,18 @@ def livepages_apps(app: Any) -> Iterator[Any]:
             yield from livepages_apps(route.app)
 
 
+class _ServerSend:
+    """The outermost ASGI layer: records the server's ``send`` for ``abort_connection``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            record_server_send(scope, send)
+        await self.app(scope, receive, send)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, ending live streams first when asked to exit.
 
@@ -41,13 +59,18 @@ class _Server(uvicorn.Server):
     the app's own background tasks (which may still publish) have stopped.
     """
 
+    def __init__(self, config: uvicorn.Config, served: Any) -> None:
+        super().__init__(config)
+        #: The app being served (``config.app`` is it wrapped in ``_ServerSend``).
+        self.served = served
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         if loop is not None and not self.should_exit:
-            for app in livepages_apps(self.config.app):
+            for app in livepages_apps(self.served):
                 loop.create_task(app.close_streams())
         super().handle_exit(sig, frame)
 
@@ -78,5 +101,5 @@ def run(
     """
     options.setdefault("timeout_graceful_shutdown", 5)
     limits = ServerLimits(max_header_size, header_timeout, idle_timeout)
-    config = Config(app, host=host, port=port, http=http, limits=limits, **options)
-    _Server(config).run()
+    config = Config(_ServerSend(app), host=host, port=port, http=http, limits=limits, **options)
+    _Server(config, app).run()

@@ -600,7 +600,10 @@ class LiveEngine:
             ctx = Context(request, page, self.app)
             await self.app.prepare_live(ctx)  # loads the session the tab id must belong to
         except HTTPException as exc:
-            await _refuse(send, exc.detail)
+            if exc.status_code == 503:  # the session store is away: come back shortly
+                await _unavailable(send, exc.detail)
+            else:
+                await _refuse(send, exc.detail)
             return
         try:
             tab_id = self.tabs.verify(request.headers.get(TAB_HEADER), self.app.session_id(ctx))
@@ -734,11 +737,12 @@ async def _refuse(send: Send, reason: str) -> None:
     await send({"type": _BODY, "body": b"", "more_body": False})
 
 
-async def _unavailable(send: Send) -> None:
-    """503 while shutting down: Datastar, with ``retry: 'always'``, tries again a second
-    later (and keeps trying, without counting it towards its retry limit), so the page
-    finds the next server. It never sees 204, which would stop it for good."""
-    body = b"shutting down"
+async def _unavailable(send: Send, reason: str = "shutting down") -> None:
+    """503 while shutting down (or while the session store is away): Datastar, with
+    ``retry: 'always'``, tries again a second later (and keeps trying, without counting
+    it towards its retry limit), so the page finds the next server or the store back.
+    It never sees 204, which would stop it for good."""
+    body = reason.encode("latin-1", "replace")
     await send(
         {
             "type": "http.response.start",

@@ -1039,14 +1039,16 @@ async def test_a_failing_store_fails_listing_and_closing_loudly(
             await call
 
 
-async def test_a_failing_store_refuses_live_streams() -> None:
+async def test_a_failing_store_asks_live_streams_to_retry() -> None:
     store = MemorySessionStore()
     app = make_app(SessionManager(store))
     async with Client(app) as client:
         page = await client.get("/")
         await store.close()
         async with page.stream() as stream:
-            assert stream.status == 204
+            # 503, which Datastar retries (204 would stop the page for good).
+            assert stream.status == 503
+            assert stream.headers["retry-after"] == "1"
             assert "set-cookie" not in stream.headers
 
 

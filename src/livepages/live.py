@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import typing
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -41,14 +41,17 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages.abort import SERVER_SEND, abort_connection
-from livepages.broker.base import BrokerError
+from livepages.broker.base import Broker, BrokerError
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
+from livepages.documents import Documents
 from livepages.eager import run_eagerly
-from livepages.events import TAB, USER, Handler, handlers_of
-from livepages.injection import Context, Plan
-from livepages.pages import Page, PageSpec, root_path, within_mount
+from livepages.events import TAB, USER, Handler
+from livepages.hooks import CloseReason, Hooks, Rendered, StreamClosed, StreamOpened
+from livepages.injection import Context, Injector, Plan
+from livepages.pages import Page, root_path, within_mount
+from livepages.plans import Hook, LiveScope, PagePlan
 from livepages.protocol import (
     SESSION_CLOSED,
     TAB_HEADER,
@@ -56,12 +59,14 @@ from livepages.protocol import (
     ClosedReason,
     SessionNotice,
 )
+from livepages.reports import Reporter
 from livepages.responses import error_event, reload_event
+from livepages.settings import Settings
 from livepages.shell import root
 from livepages.tabs import Tab, TabRegistry
+from livepages.visitors import Visitors
 
 if TYPE_CHECKING:
-    from livepages.app import App
     from livepages.broker.base import Message as BrokerMessage
     from livepages.broker.base import Subscription
 
@@ -69,6 +74,7 @@ __all__ = [
     "BODY_SEND",
     "Connection",
     "LiveEngine",
+    "LiveHost",
     "LiveStats",
     "View",
     "WriteState",
@@ -90,8 +96,26 @@ _RETRY_AFTER = b"1"
 _UPDATE_FAILED = "This page failed to update."
 
 
+class LiveHost(Protocol):
+    """What the live engine needs of the app that serves it (``App`` is one)."""
+
+    settings: Settings
+    broker: Broker
+    compression: CompressionSettings
+    injector: Injector
+    errors: Reporter
+    visitors: Visitors
+    documents: Documents
+    hooks: Hooks
+
+
 class LiveStats:
-    """Counters for metrics and tests."""
+    """Counters for metrics and tests.
+
+    Renders, dedup skips, render errors and drops come from the lifecycle hooks
+    (:meth:`listen`); patches and bytes are counted by each write, which is too
+    frequent (once per viewer per change) for an event of its own.
+    """
 
     __slots__ = ("bytes", "dedup_skips", "dropped", "patches", "render_errors", "renders")
 
@@ -102,6 +126,19 @@ class LiveStats:
         self.patches = 0
         self.bytes = 0
         self.dropped = 0
+
+    def listen(self, hooks: Hooks) -> None:
+        """Count from the app's lifecycle hooks."""
+        hooks.add(Rendered, self._rendered)
+        hooks.add(StreamClosed, self._closed)
+
+    def _rendered(self, event: Rendered) -> None:
+        self.renders += 1
+        self.render_errors += event.failed
+        self.dedup_skips += event.dedup
+
+    def _closed(self, event: StreamClosed) -> None:
+        self.dropped += event.reason is CloseReason.DROPPED
 
 
 class WriteState(enum.Enum):
@@ -142,6 +179,8 @@ class Connection:
     __slots__ = (
         "compressor",
         "engine",
+        "opened_at",
+        "reason",
         "root",
         "send",
         "server_send",
@@ -178,6 +217,9 @@ class Connection:
         self.root = ""
         self.timer: asyncio.TimerHandle | None = None
         self.writer: asyncio.Task[None] | None = None
+        #: Why the stream ended, once the engine or the app ended it.
+        self.reason = CloseReason.CLIENT_LEFT
+        self.opened_at = 0.0
 
     @property
     def ended(self) -> bool:
@@ -198,6 +240,8 @@ class Connection:
         """Finish the response (after ``final``); the client then reconnects or leaves."""
         if self.state is _CLOSED:
             return
+        if self.reason is CloseReason.CLIENT_LEFT:
+            self.reason = CloseReason.ENDED
         if self.state is not _OPEN:
             self.drop()  # stuck on a write: it cannot be finished cleanly
             return
@@ -290,7 +334,7 @@ class Connection:
 
     def _timed_out(self) -> None:
         self.timer = None
-        self.engine.stats.dropped += 1
+        self.reason = CloseReason.DROPPED
         log.info("dropping a live stream stuck on a write for %.1fs", self.engine.write_timeout)
         self.drop()
 
@@ -340,17 +384,17 @@ class View:
         "listening",
         "page",
         "payload",
+        "plan",
         "root",
-        "spec",
         "stale",
         "subscriptions",
         "task",
     )
 
-    def __init__(self, engine: LiveEngine, key: tuple[Any, ...], spec: PageSpec, ctx: Context):
+    def __init__(self, engine: LiveEngine, key: tuple[Any, ...], plan: PagePlan, ctx: Context):
         self.engine = engine
         self.key = key
-        self.spec = spec
+        self.plan = plan
         self.page: Page = ctx.page
         self.ctx = ctx
         #: The mount prefix the view's URLs carry, whoever triggers a render.
@@ -403,23 +447,29 @@ class View:
         return True
 
     async def _render_once(self) -> None:
-        engine = self.engine
-        engine.stats.renders += 1
+        host = self.engine.host
+        started = time.perf_counter()
         try:
-            html = await engine.app.render_body(self.spec, self.page, self.ctx)
+            html = await host.documents.body(self.plan, self.page, self.ctx)
         except Exception as exc:
-            engine.stats.render_errors += 1
-            await engine.app.report_error(self.ctx.request, exc)
-            self.broadcast(error_event(500, engine.app.errors.message(exc, _UPDATE_FAILED)))
+            self._rendered(started, 0, dedup=False, failed=True)
+            await host.errors.report(self.ctx.request, exc)
+            self.broadcast(error_event(500, host.errors.message(exc, _UPDATE_FAILED)))
             return
         payload = events.patch_elements(root(html))
-        if payload == self.payload:
-            engine.stats.dedup_skips += 1
-            self.stale = False
-            return
-        self.payload = payload
+        dedup = payload == self.payload
         self.stale = False
-        self.broadcast(payload)
+        if not dedup:
+            self.payload = payload
+            self.broadcast(payload)
+        self._rendered(started, len(payload), dedup=dedup)
+
+    def _rendered(self, started: float, size: int, *, dedup: bool, failed: bool = False) -> None:
+        hooks = self.engine.host.hooks
+        if hooks.wants(Rendered):
+            page, scope = self.plan.cls.__name__, self.plan.scope.value
+            duration = time.perf_counter() - started
+            hooks.emit(Rendered(page, scope, duration, size, dedup, failed))
 
     def broadcast(self, payload: bytes) -> None:
         """Write one encoded event to every connection of this view."""
@@ -454,14 +504,15 @@ class View:
     async def _handle(self, plan: Plan, event: Any) -> None:
         root_path.set(self.root)  # as in a render: this task belongs to the publisher
         sse = ViewSSE(self)
-        ctx = Context(self.ctx.request, self.page, self.engine.app, sse, dict(self.ctx.extras))
+        host = self.engine.host
+        ctx = Context(self.ctx.request, self.page, host, sse, dict(self.ctx.extras))
         ctx.extras[type(event)] = event
         try:
-            kwargs = await self.engine.app.injector.arguments(plan, ctx)
+            kwargs = await host.injector.arguments(plan, ctx)
             await plan.call(self.page, **kwargs)
         except Exception as exc:
-            await self.engine.app.report_error(self.ctx.request, exc)
-            self.broadcast(error_event(500, self.engine.app.errors.message(exc, _UPDATE_FAILED)))
+            await host.errors.report(self.ctx.request, exc)
+            self.broadcast(error_event(500, host.errors.message(exc, _UPDATE_FAILED)))
             return
         if sse.used:
             self.stale = True  # the DOM moved past the last full render
@@ -472,15 +523,16 @@ class View:
 class LiveEngine:
     """Owns the views, the connections, the heartbeat, and shutting streams down."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, host: LiveHost, tabs: TabRegistry) -> None:
+        self.host = host
         self.views: dict[tuple[Any, ...], View] = {}
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
-        self.tabs = TabRegistry(app.keys.all("tabs"), app.settings.tab_grace)
-        self.write_timeout = app.settings.write_timeout
-        self.heartbeat = app.settings.heartbeat
-        self.compression: CompressionSettings = app.compression
+        self.stats.listen(host.hooks)
+        self.tabs = tabs
+        self.write_timeout = host.settings.write_timeout
+        self.heartbeat = host.settings.heartbeat
+        self.compression: CompressionSettings = host.compression
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.closing = False
         self.by_tab: dict[str, list[Connection]] = {}
@@ -493,7 +545,7 @@ class LiveEngine:
         once they are ready, so no stream opens before they hear everything. Idempotent."""
         if self.closing:
             return
-        broker = self.app.broker
+        broker = self.host.broker
         if not self._reconnects:
             broker.add_reconnect_listener(self._on_reconnect)
             self._reconnects = True
@@ -518,7 +570,7 @@ class LiveEngine:
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
         key = message.subject[len(SESSION_CLOSED) :]
-        target = self.app.session_closed_url()
+        target = self.host.visitors.closed_url
         try:
             notice = SessionNotice.decode(message.data)
         except ValueError:
@@ -538,24 +590,24 @@ class LiveEngine:
         # Only views that belong to the tab (or its session): a shared view changes
         # when an event says so, not because one viewer acted.
         for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
-            if connection.view.spec.extra["live_scope"] != "shared":
+            if connection.view.plan.scope is not LiveScope.SHARED:
                 connection.view.invalidate()
 
     # -- views ----------------------------------------------------------------------
 
-    def view_for(self, spec: PageSpec, ctx: Context, tab: Tab | None) -> View:
+    def view_for(self, plan: PagePlan, ctx: Context, tab: Tab | None) -> View:
         """The view this request belongs to, created (and subscribed) on first use."""
-        scope = spec.extra["live_scope"]
-        key: tuple[Any, ...] = (spec, ctx.page.url)
-        if scope == "tab":
+        scope = plan.scope
+        key: tuple[Any, ...] = (plan, ctx.page.url)
+        if scope is LiveScope.TAB:
             # The tab id is bound to its session already; keying by both keeps a view
             # private to its visitor even if that binding were ever loosened.
-            key += (self.app.session_key(ctx), tab.id if tab else None)
-        elif scope == "session":
-            key += (self.app.session_key(ctx),)
+            key += (Visitors.session_id(ctx.request), tab.id if tab else None)
+        elif scope is LiveScope.SESSION:
+            key += (Visitors.session_id(ctx.request),)
         view = self.views.get(key)
         if view is None:
-            view = self.views[key] = View(self, key, spec, ctx)
+            view = self.views[key] = View(self, key, plan, ctx)
             self._subscribe(view, tab)
         return view
 
@@ -564,10 +616,11 @@ class LiveEngine:
             if source == TAB:
                 return tab.id if tab else ""
             if source == USER:
-                return self.app.session_user(view.ctx) or ""
+                return Visitors.user_id(view.ctx.request) or ""
             return getattr(view.page, source)
 
-        for handler, plan in view.spec.extra["handlers"]:
+        for subscription in view.plan.subscriptions:
+            handler, plan = subscription.handler, subscription.plan
             pattern = handler.pattern(resolve)
 
             def callback(
@@ -575,7 +628,7 @@ class LiveEngine:
             ) -> None:
                 view.on_message(h, p, message)
 
-            view.subscriptions.append(self.app.broker.subscribe(pattern, callback))
+            view.subscriptions.append(self.host.broker.subscribe(pattern, callback))
 
     def dispose(self, view: View) -> None:
         """Forget a view nobody watches: unsubscribe, stop its render."""
@@ -589,16 +642,16 @@ class LiveEngine:
 
     # -- streams --------------------------------------------------------------------
 
-    async def serve(self, spec: PageSpec, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, plan: PagePlan, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI handler of a page's ``/_live`` endpoint."""
         if self.closing:  # before anything else: the page must retry, not reload or stop
             await _unavailable(send)
             return
         request = Request(scope, receive)
         try:
-            page = spec.instance(request.path_params, request.query_params)
-            ctx = Context(request, page, self.app)
-            await self.app.prepare_live(ctx)  # loads the session the tab id must belong to
+            page = plan.spec.instance(request.path_params, request.query_params)
+            ctx = Context(request, page, self.host)
+            await self.host.visitors.admit_stream(ctx)  # loads the session the tab belongs to
         except HTTPException as exc:
             if exc.status_code == 503:  # the session store is away: come back shortly
                 await _unavailable(send, exc.detail)
@@ -606,7 +659,7 @@ class LiveEngine:
                 await _refuse(send, exc.detail)
             return
         try:
-            tab_id = self.tabs.verify(request.headers.get(TAB_HEADER), self.app.session_id(ctx))
+            tab_id = self.tabs.verify(request.headers.get(TAB_HEADER), Visitors.session_id(request))
         except HTTPException:
             # Issued under another secret (a restart without a fixed key) or to another
             # session: this page cannot resume, so it loads afresh instead of going stale.
@@ -621,11 +674,11 @@ class LiveEngine:
             {"type": "http.response.start", "status": 200, "headers": sse_headers(scope, headers)}
         )
         compressor = self.compression.compressor(encoding) if encoding else None
-        view = self.view_for(spec, ctx, tab)
+        view = self.view_for(plan, ctx, tab)
         body_send: Send = scope.get(BODY_SEND, send)
         connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
         connection.server_send = scope.get(SERVER_SEND)
-        connection.session = self.app.session_id(ctx)
+        connection.session = Visitors.session_id(request)
         connection.root = scope.get("root_path", "")
         try:
             await self._open(connection, tab, view)
@@ -651,7 +704,11 @@ class LiveEngine:
             self.tabs.attach(tab)
             self.by_tab.setdefault(tab.id, []).append(connection)
         self._start_heartbeat()
-        await self._hook(view, "opened")
+        connection.opened_at = time.monotonic()
+        hooks = self.host.hooks
+        if hooks.wants(StreamOpened):
+            hooks.emit(StreamOpened(view.plan.cls.__name__))
+        await self._hook(view, Hook.OPENED)
         view.join(connection)
 
     async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
@@ -664,17 +721,22 @@ class LiveEngine:
                 mine.remove(connection)
             if not mine:
                 self.by_tab.pop(tab.id, None)
-        await self._hook(view, "closed")
+        hooks = self.host.hooks
+        if hooks.wants(StreamClosed):
+            reason = CloseReason.SHUTDOWN if self.closing else connection.reason
+            duration = time.monotonic() - connection.opened_at
+            hooks.emit(StreamClosed(view.plan.cls.__name__, reason, duration))
+        await self._hook(view, Hook.CLOSED)
 
-    async def _hook(self, view: View, name: str) -> None:
-        plan: Plan | None = view.spec.extra["hooks"].get(name)
+    async def _hook(self, view: View, hook: Hook) -> None:
+        plan = view.plan.hooks.get(hook)
         if plan is None:
             return
         try:
-            kwargs = await self.app.injector.arguments(plan, view.ctx)
+            kwargs = await self.host.injector.arguments(plan, view.ctx)
             await plan.call(view.page, **kwargs)
         except Exception as exc:
-            await self.app.report_error(view.ctx.request, exc)
+            await self.host.errors.report(view.ctx.request, exc)
 
     def _start_heartbeat(self) -> None:
         if self._heartbeat_task is None and self.heartbeat > 0:
@@ -710,7 +772,7 @@ class LiveEngine:
                 subscription.unsubscribe()
         self._tab_subscription = self._session_subscription = None
         if self._reconnects:
-            self.app.broker.remove_reconnect_listener(self._on_reconnect)
+            self.host.broker.remove_reconnect_listener(self._on_reconnect)
             self._reconnects = False
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
@@ -777,28 +839,3 @@ def passes_bodies_through(stack: ASGIApp, inner: ASGIApp) -> bool:
             return False
         layer = layer.app  # type: ignore[attr-defined]
     return True
-
-
-def live_scope(render: Plan, handlers: list[tuple[Handler, Plan | None]]) -> str:
-    """How widely one render can be shared: "shared", "session" or "tab"."""
-    per_tab = render.wants(Tab) or render.wants(Request)
-    per_tab = per_tab or any(TAB in h.bindings.values() for h, _ in handlers)
-    if per_tab:
-        return "tab"
-    per_session = any(USER in h.bindings.values() for h, _ in handlers)
-    per_session = per_session or any(
-        getattr(typing.get_origin(p.annotation) or p.annotation, "__livepages_session__", False)
-        for p in render.params
-    )
-    return "session" if per_session else "shared"
-
-
-def plan_handlers(app: App, cls: type[Page]) -> list[tuple[Handler, Plan | None]]:
-    """The event subscriptions of a page class, with their argument plans."""
-    planned: list[tuple[Handler, Plan | None]] = []
-    for handler, method in handlers_of(cls):
-        if method is None:
-            planned.append((handler, None))
-            continue
-        planned.append((handler, app.injector.plan(method, skip_first=True, events=True)))
-    return planned

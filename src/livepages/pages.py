@@ -113,9 +113,6 @@ class PageSpec:
     query_params: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, Any] = field(default_factory=dict)
-    #: Filled by the app: action name -> action spec, event subscriptions, plans.
-    actions: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     _format: str = ""
 
     @classmethod

@@ -21,6 +21,8 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from livepages.hooks import ErrorReported, Hooks
+
 __all__ = ["GENERIC_MESSAGE", "ErrorHook", "Reporter", "describe"]
 
 log = logging.getLogger("livepages")
@@ -45,9 +47,10 @@ _LIBRARY_PATHS = tuple(
 class Reporter:
     """Logs unexpected errors once and runs the app's error hooks."""
 
-    def __init__(self, *, debug: bool = False) -> None:
+    def __init__(self, *, debug: bool = False, lifecycle: Hooks | None = None) -> None:
         self.debug = debug
         self.hooks: list[ErrorHook] = []
+        self.lifecycle = lifecycle if lifecycle is not None else Hooks()
 
     async def report(self, conn: HTTPConnection, exc: BaseException) -> None:
         """Log ``exc`` with the request line, then pass it to every hook."""
@@ -57,6 +60,9 @@ class Reporter:
             conn.url.path,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
+        if self.lifecycle.wants(ErrorReported):
+            method = conn.scope.get("method", "GET")
+            self.lifecycle.emit(ErrorReported(method, conn.url.path, exc))
         for hook in self.hooks:
             try:
                 outcome = hook(conn, exc)

@@ -1,5 +1,6 @@
-"""Routing pieces of a livepages app beyond Starlette's own.
+"""Routing: the routes of a page, and the trailing-slash redirect.
 
+:class:`PageRoutes` turns one planned page into its Starlette routes.
 :class:`SlashRedirect` answers a path that matches only with (or without) a
 trailing slash. Starlette does this too, but writes the client's ``Host`` header
 into ``Location``, which lets anyone who controls that header (a cache poisoned
@@ -9,12 +10,21 @@ within the site: a path, never a host.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse
-from starlette.routing import Match, Router
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["SlashRedirect"]
+from livepages.dispatch import ACTION_METHODS, Dispatcher
+from livepages.documents import Documents
+from livepages.live import LiveEngine
+from livepages.plans import PagePlan
+from livepages.protocol import ACTION_PREFIX, LIVE_PATH
+
+__all__ = ["PageHost", "PageRoutes", "SlashRedirect"]
 
 
 class SlashRedirect:
@@ -54,3 +64,70 @@ class SlashRedirect:
         location = "/" + other.lstrip("/")
         query: bytes = scope.get("query_string", b"")
         return location + ("?" + query.decode("latin-1") if query else "")
+
+
+class PageHost(Protocol):
+    """What a page's routes need of the app that serves them (``App`` is one)."""
+
+    documents: Documents
+    dispatcher: Dispatcher
+    live: LiveEngine
+
+    async def startup(self) -> None:
+        """Start the app's broker and stores, once."""
+        ...
+
+
+class PageRoutes:
+    """The routes of one page: its document, its live stream, and its actions::
+
+    GET  /rooms/{room}                   the full document
+    GET  /rooms/{room}/_live             its live stream (live pages only)
+    POST /rooms/{room}/_action/{name}    its actions (PUT, PATCH, DELETE too)
+    """
+
+    def __init__(self, plan: PagePlan, host: PageHost) -> None:
+        self.plan = plan
+        self.host = host
+
+    def routes(self) -> list[BaseRoute]:
+        """The Starlette routes, most specific first."""
+        base, name = self.plan.spec.path.rstrip("/"), self.plan.cls.__name__
+        found: list[BaseRoute] = []
+        if self.plan.cls.live:
+            stream = _Stream(self)  # an ASGI app, not a function: the stream owns its response
+            found.append(Route(base + LIVE_PATH, stream, methods=["GET"], name=name + ".live"))
+        found.append(
+            Route(
+                base + ACTION_PREFIX + "{_action}",
+                self.action,
+                methods=list(ACTION_METHODS),
+                name=name + ".action",
+            )
+        )
+        found.append(Route(self.plan.spec.path, self.document, methods=["GET", "HEAD"], name=name))
+        return found
+
+    async def document(self, request: Request) -> Response:
+        """GET: the page's whole document."""
+        return await self.host.documents.page(self.plan, request, self.host)
+
+    async def action(self, request: Request) -> Response:
+        """POST (PUT, PATCH, DELETE): one of the page's actions."""
+        return await self.host.dispatcher.page_action(self.plan, request, self.host)
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET ``/_live``: the page's live stream."""
+        await self.host.startup()
+        await self.host.live.serve(self.plan, scope, receive, send)
+
+
+class _Stream:
+    """A page's ``/_live`` route as a plain ASGI app (Starlette wraps functions as
+    request-response endpoints; a stream writes its own response)."""
+
+    def __init__(self, routes: PageRoutes) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.routes.stream(scope, receive, send)

@@ -1,0 +1,190 @@
+"""Documents: a page's body, its full HTML document, and the error pages.
+
+A page GET answers the whole document: the shell (doctype, head, the Datastar
+script, the page-local signals) around the page's render, and, for a live
+page, the element that opens its stream. Errors that reach a browser
+navigation get an HTML page with the real status; those of a Datastar request
+get a patch of the ``_error`` signal (Datastar reads only 200 bodies).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from livepages.csrf import CSRFError
+from livepages.datastar import DatastarResponse
+from livepages.errors import HTTPError, ValidationError
+from livepages.expressions import js_string
+from livepages.injection import Context, Injector
+from livepages.pages import Page, within_mount
+from livepages.plans import PagePlan
+from livepages.protocol import LIVE_PATH, TAB_HEADER, TAB_SIGNAL
+from livepages.reports import GENERIC_MESSAGE, Reporter
+from livepages.responses import error_event, is_datastar, redirect_response, validation_event
+from livepages.settings import Settings
+from livepages.shell import Shell, to_html
+from livepages.tabs import Tab
+from livepages.visitors import Visitors
+
+__all__ = ["Documents", "ErrorPage"]
+
+log = logging.getLogger("livepages")
+
+#: An error page: gets the request and the error, returns the body HTML.
+ErrorPage = Callable[[Request, HTTPException], Any]
+
+
+class Documents:
+    """Renders pages and error pages into whole documents."""
+
+    def __init__(
+        self,
+        shell: Shell,
+        settings: Settings,
+        injector: Injector,
+        visitors: Visitors,
+        reporter: Reporter,
+        datastar_url: Callable[[], str],
+    ) -> None:
+        self.shell = shell
+        self.settings = settings
+        self.injector = injector
+        self.visitors = visitors
+        self.reporter = reporter
+        self.datastar_url = datastar_url
+        self.error_pages: dict[int, ErrorPage] = {}
+
+    # -- pages ----------------------------------------------------------------------
+
+    async def body(self, plan: PagePlan, page: Page, ctx: Context) -> str:
+        """Run the page's render with its injected arguments; the body as text."""
+        kwargs = await self.injector.arguments(plan.render, ctx)
+        return to_html(await plan.render.call(page, **kwargs))
+
+    async def page(self, plan: PagePlan, request: Request, app: Any) -> Response:
+        """The full document of a page GET (or the sign-in redirect of a guarded page)."""
+        page = plan.spec.instance(request.path_params, request.query_params)
+        sessions = self.visitors.sessions
+        if sessions is not None:
+            session = await sessions.ensure(request)
+            if plan.cls.auth and session.is_guest:
+                target = within_mount(sessions.sign_in_url) + "?" + urlencode({"next": page.url})
+                return redirect_response(request, target)
+        ctx = Context(request, page, app)
+        live = plan.cls.live
+        tab_id = self.visitors.tabs.issue(Visitors.session_id(request)) if live else ""
+        if tab_id:
+            # Not registered: a tab exists server-side only once its stream or an action
+            # uses it, so a GET that never opens a stream leaves nothing behind.
+            ctx.extras[Tab] = Tab(tab_id)
+        html = self.shell.render(
+            await self.body(plan, page, ctx),
+            datastar_url=self.datastar_url(),
+            title=page.title() or self.settings.title,
+            head=page.head(),
+            live_url=plan.spec.url_for(page, LIVE_PATH) if live else None,
+            live_options=live_options(plan.cls),
+            csrf_token=self.visitors.csrf_token(request),
+            tab_id=tab_id,
+        )
+        return HTMLResponse(html)
+
+    # -- errors ---------------------------------------------------------------------
+
+    def handlers(self) -> dict[Any, Callable[[Request, Exception], Any]]:
+        """Starlette exception handlers, by exception class."""
+        return {
+            ClientDisconnect: self.client_disconnected,
+            HTTPException: self.http_error,
+            ValidationError: self.validation_error,
+            Exception: self.server_error,
+        }
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """An ``HTTPException``: its page, or an ``_error`` patch for Datastar."""
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if isinstance(exc, CSRFError):
+            # A refused write stays a real 403 for every client, Datastar included.
+            return PlainTextResponse(exc.detail, status_code=403, headers=headers)
+        if is_datastar(request):
+            return DatastarResponse(error_event(exc.status_code, exc.detail), headers=headers)
+        return await self.error_response(request, exc, headers)
+
+    async def client_disconnected(self, request: Request, exc: Exception) -> Response:
+        """The client left while sending its request: nobody to answer, nothing to report.
+
+        The 499 (nginx's "client closed request") only reaches access logs.
+        """
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+
+    async def validation_error(self, request: Request, exc: Exception) -> Response:
+        """Field errors: an ``errors`` patch for Datastar, a 422 page otherwise."""
+        assert isinstance(exc, ValidationError)
+        if is_datastar(request):
+            return DatastarResponse(validation_event(exc.errors))
+        return await self.error_response(request, HTTPError(str(exc), status=422), {})
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        """An unexpected error: reported once, then a 500 (with the traceback in debug)."""
+        await self.reporter.report(request, exc)
+        if is_datastar(request):
+            return DatastarResponse(error_event(500, self.reporter.message(exc)))
+        error = HTTPError(GENERIC_MESSAGE, status=500)
+        detail = "".join(traceback.format_exception(exc)) if self.settings.debug else ""
+        return await self.error_response(request, error, {}, detail)
+
+    async def error_response(
+        self, request: Request, exc: HTTPException, headers: dict[str, str], detail: str = ""
+    ) -> Response:
+        """The HTML error page for ``exc``, with its status."""
+        status = exc.status_code
+        body = await self._custom_body(request, exc)
+        if body is None:
+            body = _default_error_body(status, exc.detail, detail)
+        html = self.shell.render(
+            to_html(body), datastar_url=self.datastar_url(), title=f"{status} {exc.detail}"
+        )
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    async def _custom_body(self, request: Request, exc: HTTPException) -> Any:
+        page = self.error_pages.get(exc.status_code)
+        if page is None:
+            return None
+        try:
+            body = page(request, exc)
+            return await body if inspect.isawaitable(body) else body
+        except Exception:
+            log.exception("the error page for %d failed", exc.status_code)
+            return None
+
+
+def _default_error_body(status: int, message: str, detail: str) -> Markup:
+    body = Markup("<h1>{}</h1><p>{}</p>").format(status, message)
+    if detail:
+        body += Markup("<pre>{}</pre>").format(detail)
+    return body
+
+
+def live_options(cls: type[Page]) -> str:
+    """The ``@get`` options of a page's stream, with its tab header.
+
+    ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
+    restart) or answers 503 (one shutting down); a refused stream answers 204,
+    which stops the retries.
+    """
+    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}}}, retry: 'always'"
+    if cls.live_when_hidden:
+        options += ", openWhenHidden: true"
+    return options

@@ -1,0 +1,140 @@
+"""Plans: what livepages works out once, at registration, about a page or an action.
+
+A :class:`PagePlan` holds everything a request or a live render needs to know
+about one page class: its URL spec, how to call ``render`` and each hook,
+its event subscriptions, how widely one render can be shared
+(:class:`LiveScope`) and its actions. Nothing is looked up by name later, so a
+mistake in a page (an unknown annotation, two signal parameters) fails at
+import, not on the first request.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from livepages.actions import ActionSpec, action_spec
+from livepages.events import TAB, USER, Handler, handlers_of
+from livepages.injection import Injector, Plan
+from livepages.inputs import field_names
+from livepages.pages import Page, PageSpec
+from livepages.tabs import Tab
+
+__all__ = ["ActionEntry", "Hook", "LiveScope", "PagePlan", "Subscription", "plan_action"]
+
+
+class LiveScope(enum.Enum):
+    """How widely one render of a page can be shared between viewers."""
+
+    #: Every viewer of the same URL sees the same render.
+    SHARED = "shared"
+    #: The render depends on the session (``Session``, ``USER`` bindings).
+    SESSION = "session"
+    #: The render depends on the tab (``Tab``, ``Request``, ``TAB`` bindings).
+    TAB = "tab"
+
+
+class Hook(enum.Enum):
+    """The methods a page may define to hear about its streams."""
+
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEntry:
+    """A registered action: its spec, its argument plan, and its input's field names."""
+
+    spec: ActionSpec
+    plan: Plan
+    #: The keys of the ``errors`` signal the action's input can patch.
+    fields: tuple[str, ...]
+
+
+def plan_action(
+    func: Callable[..., Any], spec: ActionSpec, injector: Injector, *, method: bool = False
+) -> ActionEntry:
+    """Plan once what every call of an action needs (``method``: a page's, called with
+    the page as its first argument)."""
+    plan = injector.plan(func, skip_first=method)
+    signals = plan.signals
+    return ActionEntry(spec, plan, field_names(signals.annotation) if signals else ())
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One ``@on`` binding of a page: re-render (``plan`` None) or call a handler."""
+
+    handler: Handler
+    plan: Plan | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
+class PagePlan:
+    """Everything worked out once about one registered page class."""
+
+    spec: PageSpec
+    render: Plan
+    subscriptions: tuple[Subscription, ...]
+    scope: LiveScope
+    hooks: Mapping[Hook, Plan]
+    actions: Mapping[str, ActionEntry]
+
+    @property
+    def cls(self) -> type[Page]:
+        """The page class."""
+        return self.spec.cls
+
+    @classmethod
+    def build(cls, page: type[Page], path: str, injector: Injector) -> PagePlan:
+        """Inspect ``page`` registered at ``path``; ``TypeError`` for what cannot work."""
+        spec = PageSpec.build(page, path)  # its parameters first: they shape the rest
+        render = getattr(page, "render", None)
+        if render is None:
+            raise TypeError(f"{page.__name__} needs a render() method")
+        render_plan = injector.plan(render, skip_first=True)
+        subscriptions = tuple(_subscriptions(page, injector))
+        hooks = {
+            hook: injector.plan(getattr(page, hook.value), skip_first=True)
+            for hook in Hook
+            if callable(getattr(page, hook.value, None))
+        }
+        actions = {}
+        for _, member in inspect.getmembers(page):
+            marked = action_spec(member)
+            if marked is not None:
+                actions[marked.name] = plan_action(member, marked, injector, method=True)
+        return cls(
+            spec=spec,
+            render=render_plan,
+            subscriptions=subscriptions,
+            scope=live_scope(render_plan, subscriptions),
+            hooks=hooks,
+            actions=actions,
+        )
+
+
+def _subscriptions(page: type[Page], injector: Injector) -> list[Subscription]:
+    planned = []
+    for handler, method in handlers_of(page):
+        plan = None if method is None else injector.plan(method, skip_first=True, events=True)
+        planned.append(Subscription(handler, plan))
+    return planned
+
+
+def live_scope(render: Plan, subscriptions: tuple[Subscription, ...]) -> LiveScope:
+    """How widely one render can be shared, from what the render and bindings ask for."""
+    bindings = [s.handler.bindings.values() for s in subscriptions]
+    if render.wants(Tab) or render.wants(Request) or any(TAB in b for b in bindings):
+        return LiveScope.TAB
+    per_session = any(USER in b for b in bindings) or any(
+        getattr(typing.get_origin(p.annotation) or p.annotation, "__livepages_session__", False)
+        for p in render.params
+    )
+    return LiveScope.SESSION if per_session else LiveScope.SHARED

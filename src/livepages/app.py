@@ -18,8 +18,6 @@ the views that subscribed to them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -28,8 +26,6 @@ from typing import Any, TypeVar, overload
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -50,8 +46,9 @@ from livepages.events import Event
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
+from livepages.lifecycle import Lifecycle
 from livepages.live import BODY_SEND, LiveEngine, passes_bodies_through
-from livepages.middleware import SecurityHeaders, SessionCookie
+from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_folder, resolve_folder
 from livepages.plans import PagePlan, plan_action
@@ -112,12 +109,12 @@ class App(Starlette):
         self.sessions = SessionManager() if sessions is True else sessions or None
         tabs = TabRegistry(self.keys.all("tabs"), settings.tab_grace)
         self.visitors = Visitors(self.sessions, tabs, trusted_origins(settings, self.sessions))
-        self.injector = self._injector()
+        self.injector = _injector(self.visitors, self.sessions)
         if self.sessions is not None:
             self.sessions.bind(self.keys, self.announce_session_closed)
         here = caller_folder()
-        self.assets = self._assets(resolve_folder(static, here, "static") if static else None)
-        self.templates = self._templates(templates, here)
+        self.assets = _assets(settings, resolve_folder(static, here, "static") if static else None)
+        self.templates = _templates(templates, here, self.asset if self.assets else None, settings)
         self.shell = Shell(lang=settings.lang, app_head=head)
         self.documents = Documents(
             self.shell, settings, self.injector, self.visitors, self.errors, self._datastar_url
@@ -133,9 +130,8 @@ class App(Starlette):
         )
         self.pages: list[PagePlan] = []
         self.live = LiveEngine(self, tabs)
+        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live)
         self._user_lifespan = lifespan
-        self._started = False
-        self._starting: asyncio.Task[None] | None = None  # the one start under way
         self._bodies_pass_through = False
         super().__init__(
             debug=settings.debug,
@@ -153,49 +149,11 @@ class App(Starlette):
         )
         self.router.routes.append(app_actions)
 
-    def _injector(self) -> Injector:
-        injector = Injector()
-        injector.provide(App, lambda ctx: ctx.app)
-        injector.provide(ServerSentEventGenerator, lambda ctx: ctx.sse)
-        injector.provide(Tab, self.visitors.tab)
-        if self.sessions is not None:
-            injector.provide_generic(Session, self.visitors.session_resolver)
-        return injector
-
-    def _assets(self, static: Path | None) -> Assets | None:
-        files = {"datastar.js": self.settings.datastar_file} if self.settings.datastar_file else {}
-        if static is None and not files:
-            return None
-        return Assets(
-            static, prefix=self.settings.static_prefix, dev=self.settings.debug, files=files
-        )
-
-    def _templates(self, templates: str | Path | Templates | None, here: Path | None) -> Templates:
-        if isinstance(templates, Templates):
-            if self.assets is not None:
-                templates.env.globals["asset"] = self.asset
-            return templates
-        folder = resolve_folder(templates, here, "templates") if templates else None
-        return Templates(folder, asset=self.asset, auto_reload=self.settings.debug)
-
     def build_middleware_stack(self) -> ASGIApp:
-        """Starlette's stack, inside the session cookie and the security headers.
-
-        Those two sit outside all error handling, so 500s get them too. Unexpected
-        errors are answered by the ExceptionMiddleware and not re-raised (Starlette's
-        ServerErrorMiddleware answers, then re-raises: the server would log each twice).
-        """
-        middleware = [
-            Middleware(ServerErrorMiddleware),
-            *self.user_middleware,
-            Middleware(ExceptionMiddleware, handlers=dict(self.exception_handlers)),
-        ]
-        stack: ASGIApp = self.router
-        for cls, args, kwargs in reversed(middleware):
-            stack = cls(stack, *args, **kwargs)
-        if self.sessions is not None:
-            stack = SessionCookie(stack, self.sessions)
-        stack = SecurityHeaders(stack)
+        """The app's stack: ``livepages.middleware.build_stack`` around the router."""
+        stack = build_stack(
+            self.router, self.user_middleware, dict(self.exception_handlers), self.sessions
+        )
         self._bodies_pass_through = passes_bodies_through(stack, self.router)
         return stack
 
@@ -318,25 +276,9 @@ class App(Starlette):
         """Start the broker, the session store and the live engine's subscriptions, once.
 
         The lifespan does this; so do the first request and the first publish if no
-        lifespan ran. Concurrent callers all wait for the same start; if it fails, each
-        of them gets the error and the next call tries again.
+        lifespan ran (``livepages.lifecycle``).
         """
-        if self._started or self.live.closing:
-            return
-        if self._starting is None:
-            self._starting = asyncio.get_running_loop().create_task(self._start())
-        # Shielded: a caller that gives up must not cancel the start the others wait for.
-        await asyncio.shield(self._starting)
-
-    async def _start(self) -> None:
-        try:
-            await self.broker.start()
-            if self.sessions is not None:
-                await self.sessions.start()
-            await self.live.start()
-        finally:
-            self._starting = None  # a failed start is tried again by the next caller
-        self._started = True
+        await self.lifecycle.start()
 
     async def close_streams(self) -> None:
         """End every live stream now (a server stopping); the broker keeps running
@@ -345,17 +287,7 @@ class App(Starlette):
 
     async def shutdown(self) -> None:
         """End every live stream, stop the broker and the session store. Idempotent."""
-        await self.live.shutdown()
-        starting = self._starting
-        if starting is not None:
-            # Let a start under way finish first, or it could reopen what we close.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(starting)
-        if self._started or starting is not None:
-            self._started = False
-            await self.broker.close()
-        if self.sessions is not None:
-            await self.sessions.stop()
+        await self.lifecycle.stop()
 
     @asynccontextmanager
     async def _lifespan(self, app: App) -> AsyncIterator[Any]:
@@ -369,3 +301,37 @@ class App(Starlette):
                     yield state  # Starlette hands a yielded mapping to request.state
         finally:
             await self.shutdown()
+
+
+def _injector(visitors: Visitors, sessions: SessionManager | None) -> Injector:
+    """The injector of an app: what pages, actions and handlers can ask for by type."""
+    injector = Injector()
+    injector.provide(App, lambda ctx: ctx.app)
+    injector.provide(ServerSentEventGenerator, lambda ctx: ctx.sse)
+    injector.provide(Tab, visitors.tab)
+    if sessions is not None:
+        injector.provide_generic(Session, visitors.session_resolver)
+    return injector
+
+
+def _assets(settings: Settings, static: Path | None) -> Assets | None:
+    """The app's static files, and the local Datastar build if one is set."""
+    files = {"datastar.js": settings.datastar_file} if settings.datastar_file else {}
+    if static is None and not files:
+        return None
+    return Assets(static, prefix=settings.static_prefix, dev=settings.debug, files=files)
+
+
+def _templates(
+    templates: str | Path | Templates | None,
+    here: Path | None,
+    asset: Callable[[str], str] | None,
+    settings: Settings,
+) -> Templates:
+    """The app's templates: the ones given, or a folder's (beside the app's module)."""
+    if isinstance(templates, Templates):
+        if asset is not None:
+            templates.env.globals["asset"] = asset
+        return templates
+    folder = resolve_folder(templates, here, "templates") if templates else None
+    return Templates(folder, asset=asset, auto_reload=settings.debug)

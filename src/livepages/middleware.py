@@ -13,14 +13,18 @@ functions that hand back the inner ``send``'s awaitable: no coroutine per messag
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livepages.protocol import SESSION_SCOPE_KEY
 from livepages.sessions.session import SessionManager
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "SessionCookie"]
+__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "SessionCookie", "build_stack"]
 
 #: The headers every response gets unless it sets its own. Datastar evaluates
 #: expressions with ``Function``, so a script CSP would need ``unsafe-eval``: only
@@ -97,3 +101,31 @@ class SessionCookie:
             return send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+def build_stack(
+    router: ASGIApp,
+    user_middleware: Sequence[Middleware],
+    handlers: Mapping[Any, Callable[..., Any]],
+    sessions: SessionManager | None,
+) -> ASGIApp:
+    """A livepages app's middleware stack around its router, outermost first:
+
+    security headers, the session cookie (with sessions on), Starlette's
+    ServerErrorMiddleware, the app's own middleware, Starlette's
+    ExceptionMiddleware with the app's handlers. The first two sit outside all
+    error handling, so 500s get them too. Unexpected errors are answered by the
+    ExceptionMiddleware and not re-raised (Starlette's ServerErrorMiddleware
+    answers and then re-raises, so the server would log each error twice).
+    """
+    layers = [
+        Middleware(ServerErrorMiddleware),
+        *user_middleware,
+        Middleware(ExceptionMiddleware, handlers=dict(handlers)),
+    ]
+    stack = router
+    for cls, args, kwargs in reversed(layers):
+        stack = cls(stack, *args, **kwargs)
+    if sessions is not None:
+        stack = SessionCookie(stack, sessions)
+    return SecurityHeaders(stack)

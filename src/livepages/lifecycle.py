@@ -1,0 +1,77 @@
+"""Lifecycle: starting and stopping an app's broker, session store and live engine.
+
+The app starts once, whoever asks first: the lifespan, the first request or
+the first publish (a mounted app whose lifespan nobody runs). Concurrent
+callers wait for the same start; a start that fails reaches each of them and
+is tried again by the next caller. Stopping ends the live streams first, then
+waits for a start still under way (it could reopen what is being closed), then
+closes the broker and the store. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+
+from livepages.broker.base import Broker
+from livepages.live import LiveEngine
+from livepages.sessions.session import SessionManager
+
+__all__ = ["Lifecycle", "Stage"]
+
+
+class Stage(enum.Enum):
+    """Where an app's lifecycle stands."""
+
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Lifecycle:
+    """Starts and stops the parts of one app that hold connections."""
+
+    def __init__(self, broker: Broker, sessions: SessionManager | None, live: LiveEngine) -> None:
+        self.broker = broker
+        self.sessions = sessions
+        self.live = live
+        self.stage = Stage.NEW
+        self._starting: asyncio.Task[None] | None = None  # the one start under way
+
+    async def start(self) -> None:
+        """Start everything, once (a no-op when running or stopped)."""
+        if self.stage in (Stage.RUNNING, Stage.STOPPED) or self.live.closing:
+            return
+        if self._starting is None:
+            self.stage = Stage.STARTING
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        # Shielded: a caller that gives up must not cancel the start the others wait for.
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        try:
+            await self.broker.start()
+            if self.sessions is not None:
+                await self.sessions.start()
+            await self.live.start()
+        except BaseException:
+            self.stage = Stage.NEW  # the next caller tries again
+            raise
+        finally:
+            self._starting = None
+        self.stage = Stage.RUNNING
+
+    async def stop(self) -> None:
+        """End every live stream, then close the broker and the session store."""
+        await self.live.shutdown()
+        starting = self._starting
+        if starting is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(starting)
+        if self.stage is not Stage.NEW:
+            await self.broker.close()
+        self.stage = Stage.STOPPED
+        if self.sessions is not None:
+            await self.sessions.stop()

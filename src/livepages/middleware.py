@@ -51,17 +51,18 @@ class SecurityHeaders:
         self.app = app
         self.headers = tuple(headers)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing back the inner app's awaitable: no frame of its own
+        # stays suspended for the life of each live stream.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
 
         def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": self._add(message.get("headers", ()))}
             return send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return self.app(scope, receive, send_with_headers)
 
     def _add(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         out = list(headers)
@@ -85,10 +86,9 @@ class SessionCookie:
         self.app = app
         self.sessions = sessions
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http":  # as above: no frame of its own per request
+            return self.app(scope, receive, send)
 
         def send_with_cookie(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
@@ -100,7 +100,7 @@ class SessionCookie:
                     session.cookie = None
             return send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        return self.app(scope, receive, send_with_cookie)
 
 
 def build_stack(

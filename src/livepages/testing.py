@@ -209,7 +209,7 @@ class SSEParser:
 # -- a page as its document wires it ----------------------------------------------------
 
 _SIGNALS = re.compile(r'<body data-signals="([^"]*)"')
-_LIVE = re.compile(r'<div id="lp-live" hidden data-init="([^"]*)"')
+_LIVE = re.compile(r'<[a-z]+ id="lp-live"[^>]* data-init="([^"]*)"')
 _GET = re.compile(r"@get\('((?:[^'\\]|\\.)*)'")
 _JS_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)")
 _JS_CHARACTERS = {"n": "\n", "r": "\r"}
@@ -337,6 +337,8 @@ class LiveStream:
             async for chunk in response.aiter_bytes():
                 await self._body(chunk, more=True)
             await self._body(b"", more=False)
+        except httpx.TransportError:
+            return  # the connection was cut: the stream is over, though it never ended
         finally:
             await response.aclose()
 

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from examples.index import EXAMPLES, create_app, mounted
-from examples.testing import SSEEvent, live_stream, parse_events
-from livepages.testing import LiveServer
+from livepages.testing import Client, DatastarEvent, LiveServer, parse_events
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +48,27 @@ def test_unknown_paths_are_404(server: LiveServer) -> None:
 
 @pytest.mark.anyio
 async def test_a_mounted_example_streams_and_acts_under_its_prefix(server: LiveServer) -> None:
-    async with (
-        httpx.AsyncClient(base_url=server.url) as client,
-        live_stream(client, "/counter/") as stream,
-    ):
-        page = unescape((await client.get("/counter/")).text)
-        assert "@get('/counter/_live'" in page
-        assert "@post('/counter/_action/increment'" in page
-        start = await stream.next()
-        shown = re.search(r'<output id="count">(-?\d+)</output>', start.text)
-        assert shown is not None
-        count = int(shown[1])
-        headers = {"X-LP-Tab": stream.tab, "Datastar-Request": "true"}
-        response = await client.post("/counter/_action/increment", headers=headers)
-        assert response.status_code == 200
-        await stream.wait_for(lambda e: f'<output id="count">{count + 1}</output>' in e.text)
+    async with Client(server.url) as client:
+        page = await client.get("/counter/")
+        html = unescape(page.html)
+        assert "@get('/counter/_live'" in html
+        assert "@post('/counter/_action/increment'" in html
+        async with page.stream() as stream:
+            assert stream.status == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            start = await stream.next_event()
+            shown = re.search(r'<output id="count">(-?\d+)</output>', start.elements)
+            assert shown is not None
+            count = int(shown[1])
+            response = await page.action("increment")
+            assert response.status_code == 200
+            await stream.wait_for(
+                lambda e: f'<output id="count">{count + 1}</output>' in e.elements
+            )
 
 
-def generation(event: SSEEvent) -> int:
-    found = re.search(r'<span id="generation">(\d+)</span>', event.text)
+def generation(event: DatastarEvent) -> int:
+    found = re.search(r'<span id="generation">(\d+)</span>', event.elements)
     assert found is not None
     return int(found[1])
 
@@ -75,25 +76,27 @@ def generation(event: SSEEvent) -> int:
 @pytest.mark.anyio
 async def test_mounted_lifespans_run(server: LiveServer) -> None:
     # The Game of Life steps only if its lifespan started the loop.
-    async with (
-        httpx.AsyncClient(base_url=server.url) as client,
-        live_stream(client, "/game_of_life/") as stream,
-    ):
-        start = generation(await stream.next())
-        await stream.wait_for(lambda e: generation(e) >= start + 2)
+    async with Client(server.url) as client:
+        page = await client.get("/game_of_life/")
+        async with page.stream() as stream:
+            assert stream.status == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            start = generation(await stream.next_event())
+            await stream.wait_for(lambda e: generation(e) >= start + 2)
 
 
 @pytest.mark.anyio
 async def test_the_sdk_demo_works_where_it_is_mounted(server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        page = (await client.get("/sdk/")).text
+    async with Client(server.url) as client:
+        page = (await client.get("/sdk/")).html
         assert "@get('clock')" in page  # relative: it resolves inside the mount
-        echo = await client.post(
+        echo = await client.http.post(
             "/sdk/echo", json={"text": "<hi>"}, headers={"Datastar-Request": "true"}
         )
-        [event] = parse_events(echo.text)
-        assert event.field("elements") == ['<p id="echo">You said: &lt;hi&gt;</p>']
-        async with client.stream("GET", "/sdk/clock") as clock:
-            async for line in clock.aiter_lines():
-                assert line == "event: datastar-patch-elements"
-                break
+        [event], rest = parse_events(echo.text)
+        assert rest == ""
+        assert event.data["elements"] == ['<p id="echo">You said: &lt;hi&gt;</p>']
+        async with client.stream("/sdk/clock") as clock:
+            assert clock.status == 200
+            first = await clock.next_event(comments=True)
+            assert first.type == "datastar-patch-elements"

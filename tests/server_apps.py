@@ -5,7 +5,10 @@ inside a Starlette app, wrapped in ``GZipMiddleware``, so that middleware sees
 every live stream. Each board is its own view with its own counter, so tests
 sharing one server process do not see each other's changes.
 
-``python -m tests.server_apps plain|mounted PORT`` serves one of them with
+``visits`` is a page with a session and an action: the tests of
+``livepages.testing.Client`` drive it in process and in a server process.
+
+``python -m tests.server_apps plain|mounted|visits PORT`` serves one of them with
 ``livepages.server.run`` (uvicorn); hypercorn and granian import them by name.
 """
 
@@ -24,10 +27,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
-from livepages import App, CompressionSettings, Event, Page, Settings, on
+from livepages import App, CompressionSettings, Event, Page, Session, Settings, action, on
 from livepages.server import run
 
-__all__ = ["HEARTBEAT", "WRITE_TIMEOUT", "make_app", "mounted", "plain"]
+__all__ = [
+    "HEARTBEAT",
+    "WRITE_TIMEOUT",
+    "make_app",
+    "make_mounted",
+    "make_visits",
+    "mounted",
+    "plain",
+    "visits",
+]
 
 #: Short, so a test sees a heartbeat and a dropped writer quickly.
 HEARTBEAT = 0.5
@@ -93,12 +105,37 @@ def make_mounted() -> Starlette:
     )
 
 
+@dataclass
+class Visited(Event, subject="visits"):
+    """Someone called the ``visit`` action."""
+
+
+def make_visits() -> App:
+    """``/visits`` shows a count that its ``visit`` action raises, and the session's id."""
+    visits = {"count": 0}
+    app = App(settings=Settings(secret_key="client-tests", heartbeat=HEARTBEAT), sessions=True)
+
+    @app.page("/visits")
+    @on(Visited)
+    class Counter(Page):
+        def render(self, session: Session[dict[str, str]]) -> str:
+            return f'<p id="n">{visits["count"]}</p><p id="who">{session.id}</p>'
+
+        @action
+        async def visit(self) -> None:
+            visits["count"] += 1
+            await app.publish(Visited())
+
+    return app
+
+
 plain = make_app()
 mounted = make_mounted()
+visits = make_visits()
 
 if __name__ == "__main__":
     run(
-        {"plain": plain, "mounted": mounted}[sys.argv[1]],
+        {"plain": plain, "mounted": mounted, "visits": visits}[sys.argv[1]],
         port=int(sys.argv[2]),
         log_level="warning",
     )

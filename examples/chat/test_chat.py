@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from pathlib import Path
@@ -13,16 +12,18 @@ import pytest
 
 from examples.chat import app as chat
 from examples.chat.app import MAX_NAME, MAX_TEXT, create_app
-from examples.testing import (
-    SSEEvent,
+from livepages import App, Settings
+from livepages.testing import (
+    Client,
+    DatastarEvent,
+    LiveServer,
+    LiveStream,
+    LoadedPage,
+    PageWiring,
     goto_live,
-    live_stream,
-    page_wiring,
     parse_events,
     watch_console,
 )
-from livepages import App, Settings
-from livepages.testing import LiveServer
 
 if TYPE_CHECKING:
     from tests.fixtures.browser import NewContext
@@ -42,12 +43,14 @@ async def send(
 def patches(response: httpx.Response) -> list[tuple[str, dict[str, Any] | str]]:
     """What a Datastar response patches: ("signals", dict) or ("elements", script text)."""
     assert response.status_code == 200, response.text
+    events, rest = parse_events(response.text)
+    assert rest == ""
     found: list[tuple[str, dict[str, Any] | str]] = []
-    for event in parse_events(response.text):
+    for event in events:
         if event.type == "datastar-patch-signals":
-            found.append(("signals", json.loads(" ".join(event.field("signals")))))
+            found.append(("signals", event.signals))
         else:
-            found.append(("elements", event.text))
+            found.append(("elements", event.elements))
     return found
 
 
@@ -58,8 +61,8 @@ def texts(html: str) -> list[str]:
 
 
 def appended(text: str) -> Any:
-    def wanted(event: SSEEvent) -> bool:
-        return event.type == "datastar-patch-elements" and text in event.text
+    def wanted(event: DatastarEvent) -> bool:
+        return event.type == "datastar-patch-elements" and text in event.elements
 
     return wanted
 
@@ -101,7 +104,8 @@ async def test_bad_room_names_are_400(client: httpx.AsyncClient, room: str) -> N
     assert "is not a room name (lowercase letters, digits and dashes" in unescape(response.text)
     # Its stream is refused with a 204, which stops Datastar from retrying.
     page = await client.get("/rooms/general")
-    tab, _ = page_wiring(page.text)
+    tab = PageWiring.read(page.text).tab
+    assert tab
     refused = await client.get(f"/rooms/{room}/_live", headers={"X-LP-Tab": tab})
     assert refused.status_code == 204
     assert "is not a room name" in refused.headers["x-livepages-refused"]
@@ -224,52 +228,60 @@ def test_module_app_is_what_make_run_serves() -> None:
 # -- live streams -----------------------------------------------------------------------
 
 
+async def viewer(client: Client, path: str) -> tuple[LoadedPage, LiveStream]:
+    """Load the page at ``path`` and open its live stream, as the browser does."""
+    page = await client.get(path)
+    stream = await page.stream().open()
+    assert stream.status == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    return page, stream
+
+
 @pytest.mark.anyio
 async def test_new_messages_are_appended_not_re_rendered() -> None:
     with LiveServer(create_app()) as server:
-        async with (
-            httpx.AsyncClient(base_url=server.url) as client,
-            live_stream(client, "/rooms/general") as ada,
-            live_stream(client, "/rooms/general") as bob,
-            live_stream(client, "/rooms/random") as elsewhere,
-        ):
+        async with Client(server.url) as client:
+            ada_page, ada = await viewer(client, "/rooms/general")
+            _, bob = await viewer(client, "/rooms/general")
+            _, elsewhere = await viewer(client, "/rooms/random")
             for stream in (ada, bob, elsewhere):
-                assert (await stream.next()).field("elements")[0].startswith('<main id="lp-root">')
+                first = await stream.next_event()
+                assert first.data["elements"][0].startswith('<main id="lp-root">')
 
-            await send(client, "general", "ada", "one <i>", **{"X-LP-Tab": ada.tab})
-            await send(client, "general", "ada", "two", **{"X-LP-Tab": ada.tab})
+            tab = {"X-LP-Tab": ada_page.tab}
+            await send(client.http, "general", "ada", "one <i>", **tab)
+            await send(client.http, "general", "ada", "two", **tab)
             for stream in (ada, bob):
                 seen = await stream.until(appended(">two</span>"))
                 # Nothing but the two appends: no full re-render for anyone, sender included.
-                assert [(e.field("selector"), e.field("mode")) for e in seen] == [
+                assert [(e.data.get("selector"), e.data.get("mode")) for e in seen] == [
                     (["#messages"], ["append"]),
                     (["#messages"], ["append"]),
                 ]
-                assert seen[0].field("elements") == [
+                assert seen[0].data["elements"] == [
                     '<li id="message-1"><span class="author">ada</span>'
                     '<span class="text">one &lt;i&gt;</span></li>'
                 ]
 
             # The other room heard nothing of it: its next event is its own message.
-            await send(client, "random", "bob", "elsewhere")
-            assert ">elsewhere</span>" in (await elsewhere.next()).text
+            await send(client.http, "random", "bob", "elsewhere")
+            assert ">elsewhere</span>" in (await elsewhere.next_event()).elements
 
             # Someone joining later gets the history in one render.
-            async with live_stream(client, "/rooms/general") as late:
-                assert texts((await late.next()).text) == ["one <i>", "two"]
+            _, late = await viewer(client, "/rooms/general")
+            assert texts((await late.next_event()).elements) == ["one <i>", "two"]
 
 
 @pytest.mark.anyio
 async def test_the_lobby_counts_messages_of_every_room() -> None:
     with LiveServer(create_app()) as server:
-        async with (
-            httpx.AsyncClient(base_url=server.url) as client,
-            live_stream(client, "/") as lobby,
-        ):
-            await lobby.next()
-            await send(client, "random", "ada", "hi")
-            counted = await lobby.wait_for(lambda e: "(1 message)" in e.text)
-            assert '<a href="/rooms/random">#random</a> <small>(1 message)</small>' in counted.text
+        async with Client(server.url) as client:
+            _, lobby = await viewer(client, "/")
+            await lobby.next_event()
+            await send(client.http, "random", "ada", "hi")
+            counted = await lobby.wait_for(lambda e: "(1 message)" in e.elements)
+            expected = '<a href="/rooms/random">#random</a> <small>(1 message)</small>'
+            assert expected in counted.elements
 
 
 # -- in a real browser ----------------------------------------------------------------------

@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from examples.counter.app import create_app
-from examples.testing import SSEEvent, goto_live, live_stream, watch_console
 from livepages import App, Settings
-from livepages.testing import LiveServer
+from livepages.testing import Client, DatastarEvent, LiveServer, goto_live, watch_console
 
 if TYPE_CHECKING:
     from tests.fixtures.browser import NewContext
@@ -23,9 +22,9 @@ def shows(count: int) -> str:
     return f'<output id="count">{count}</output>'
 
 
-def patch_showing(count: int) -> Callable[[SSEEvent], bool]:
-    def wanted(event: SSEEvent) -> bool:
-        return event.type == "datastar-patch-elements" and shows(count) in event.text
+def patch_showing(count: int) -> Callable[[DatastarEvent], bool]:
+    def wanted(event: DatastarEvent) -> bool:
+        return event.type == "datastar-patch-elements" and shows(count) in event.elements
 
     return wanted
 
@@ -83,23 +82,22 @@ async def test_apps_do_not_share_counts(client: httpx.AsyncClient) -> None:
 async def test_every_viewer_gets_the_same_patch() -> None:
     app = create_app()
     with LiveServer(app) as server:
-        async with (
-            httpx.AsyncClient(base_url=server.url) as client,
-            live_stream(client, "/") as first,
-            live_stream(client, "/") as second,
-        ):
-            for stream in (first, second):
-                opening = await stream.next()
-                assert opening.type == "datastar-patch-elements"
-                assert shows(0) in opening.text
+        async with Client(server.url) as client:
+            pages = [await client.get("/"), await client.get("/")]
+            async with pages[0].stream() as first, pages[1].stream() as second:
+                for stream in (first, second):
+                    assert stream.status == 200
+                    assert stream.headers["content-type"].startswith("text/event-stream")
+                    opening = await stream.next_event()
+                    assert opening.type == "datastar-patch-elements"
+                    assert shows(0) in opening.elements
 
-            headers = {"X-LP-Tab": first.tab, "Datastar-Request": "true"}
-            assert (await client.post("/_action/increment", headers=headers)).status_code == 200
-            seen_first = await first.wait_for(patch_showing(1))
-            seen_second = await second.wait_for(patch_showing(1))
-            # One render, shared: both viewers get the very same patch.
-            assert seen_first == seen_second
-            assert seen_first.field("elements")[0].startswith('<main id="lp-root">')
+                assert (await pages[0].action("increment")).status_code == 200
+                seen_first = await first.wait_for(patch_showing(1))
+                seen_second = await second.wait_for(patch_showing(1))
+                # One render, shared: both viewers get the very same patch.
+                assert seen_first == seen_second
+                assert seen_first.data["elements"][0].startswith('<main id="lp-root">')
 
 
 def test_module_app_is_what_make_run_serves() -> None:

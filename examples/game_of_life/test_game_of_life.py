@@ -14,10 +14,9 @@ import pytest
 from examples.game_of_life import app as life
 from examples.game_of_life.app import SIZE, CompressionMeter, Game, create_app
 from examples.index import create_app as examples_index
-from examples.testing import SSEEvent, goto_live, live_stream, watch_console
 from livepages import App, Settings
 from livepages.compression import GzipCompressor
-from livepages.testing import LiveServer
+from livepages.testing import Client, DatastarEvent, LiveServer, goto_live, watch_console
 
 if TYPE_CHECKING:
     from tests.fixtures.browser import NewContext
@@ -38,8 +37,8 @@ def cells(html: str) -> list[bool]:
     return [cell.startswith(' class="on"') for cell in board.split("<i")[1:]]
 
 
-def generation(event: SSEEvent) -> int:
-    text = event.text
+def generation(event: DatastarEvent) -> int:
+    text = event.elements
     start = text.index('<span id="generation">') + len('<span id="generation">')
     return int(text[start : text.index("</span>", start)])
 
@@ -155,28 +154,32 @@ def test_module_app_is_what_make_run_serves() -> None:
 async def test_the_loop_steps_and_viewers_share_each_render() -> None:
     app = create_app(seed=3)
     with LiveServer(app) as server:
-        async with (
-            httpx.AsyncClient(base_url=server.url) as client,
-            live_stream(client, "/") as first,
-            live_stream(client, "/") as second,
-        ):
-            start = generation(await first.next())
-            await second.next()
-            renders = app.live.stats.renders
-            target = start + 3
-            frames = [
-                {generation(e): e for e in await stream.until(lambda e: generation(e) >= target)}
-                for stream in (first, second)
-            ]
-            steps = game_of(app).board.generation - start
-            # One render per step for both viewers: with two per-viewer renders it would be 2x.
-            assert app.live.stats.renders - renders <= steps + 1
-            # ...so each step reached both viewers as the very same bytes.
-            assert frames[0].keys() == frames[1].keys()
-            for step, frame in frames[0].items():
-                assert frames[1][step] == frame
-                assert "raw " in frame.text
-                assert " B (" in frame.text
+        async with Client(server.url) as client:
+            pages = [await client.get("/"), await client.get("/")]
+            async with pages[0].stream() as first, pages[1].stream() as second:
+                for stream in (first, second):
+                    assert stream.status == 200
+                    assert stream.headers["content-type"].startswith("text/event-stream")
+                start = generation(await first.next_event())
+                await second.next_event()
+                renders = app.live.stats.renders
+                target = start + 3
+                frames = [
+                    {
+                        generation(e): e
+                        for e in await stream.until(lambda e: generation(e) >= target)
+                    }
+                    for stream in (first, second)
+                ]
+                steps = game_of(app).board.generation - start
+                # One render per step for both viewers: with two per-viewer renders it would be 2x.
+                assert app.live.stats.renders - renders <= steps + 1
+                # ...so each step reached both viewers as the very same bytes.
+                assert frames[0].keys() == frames[1].keys()
+                for step, frame in frames[0].items():
+                    assert frames[1][step] == frame
+                    assert "raw " in frame.elements
+                    assert " B (" in frame.elements
         stepper = app.state.stepper
     assert isinstance(stepper, asyncio.Task)
     assert stepper.done()  # the lifespan stopped the loop with the server

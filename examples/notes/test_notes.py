@@ -22,7 +22,6 @@ from examples.notes.app import (
     Notebooks,
     create_app,
 )
-from examples.testing import goto_live, watch_console
 from livepages import App, Settings, ValidationError
 from livepages.sessions import SQLiteSessionStore
 from livepages.testing import (
@@ -31,7 +30,9 @@ from livepages.testing import (
     LiveServer,
     LiveStream,
     LoadedPage,
+    goto_live,
     parse_events,
+    watch_console,
 )
 
 if TYPE_CHECKING:
@@ -101,12 +102,8 @@ async def opened(page: LoadedPage) -> LiveStream:
 
 
 async def delete_note(page: LoadedPage, note: object) -> httpx.Response:
-    """Call the DELETE action as Datastar does: the signals in the ``datastar`` query.
-
-    (``LoadedPage.action`` sends them as a JSON body, which DELETE does not read.)
-    """
-    query = urlencode({"datastar": json.dumps({"note": note})})
-    return await page.client.http.delete(f"/notes/_action/delete?{query}", headers=page.headers)
+    """Call the DELETE action as Datastar does: the signals in the ``datastar`` query."""
+    return await page.action("delete", {"note": note}, method="DELETE")
 
 
 def session_ids(html: str) -> list[str]:

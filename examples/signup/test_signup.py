@@ -15,9 +15,8 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from examples.signup.app import FORM_FIELDS, create_app
-from examples.testing import goto_live, parse_events, watch_console
 from livepages import App, Settings
-from livepages.testing import LiveServer
+from livepages.testing import DatastarEvent, LiveServer, goto_live, parse_events, watch_console
 
 if TYPE_CHECKING:
     from tests.fixtures.browser import NewContext
@@ -46,15 +45,22 @@ def attributes(html: str, element_id: str) -> dict[str, str]:
     return parser.found
 
 
-def errors_patch(response: httpx.Response) -> dict[str, str]:
-    """The ``errors`` signal patched by a Datastar response (its only event)."""
+def only_event(response: httpx.Response) -> DatastarEvent:
+    """The one event of a Datastar response."""
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    [event] = parse_events(response.text)
+    [event], rest = parse_events(response.text)
+    assert rest == ""
+    return event
+
+
+def errors_patch(response: httpx.Response) -> dict[str, str]:
+    """The ``errors`` signal patched by a Datastar response (its only event)."""
+    event = only_event(response)
     assert event.type == "datastar-patch-signals"
-    [line] = event.data
-    assert line.startswith("signals ")
-    signals = json.loads(line[len("signals ") :])
+    assert list(event.data) == ["signals"]
+    [line] = event.data["signals"]
+    signals = json.loads(line)
     assert list(signals) == ["errors"]
     errors: dict[str, str] = signals["errors"]
     return errors
@@ -62,10 +68,9 @@ def errors_patch(response: httpx.Response) -> dict[str, str]:
 
 def redirect_target(response: httpx.Response) -> str:
     """The URL a Datastar redirect (a script patch) sends the browser to."""
-    assert response.status_code == 200
-    [event] = parse_events(response.text)
+    event = only_event(response)
     assert event.type == "datastar-patch-elements"
-    script = event.text
+    script = event.elements
     start = script.index("window.location.href = ") + len("window.location.href = ")
     target, _ = json.JSONDecoder().raw_decode(script[start:])
     assert isinstance(target, str)

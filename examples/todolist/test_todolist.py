@@ -11,45 +11,31 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from examples.testing import goto_live, live_stream, page_wiring, parse_events, watch_console
 from examples.todolist import app as todolist
 from examples.todolist.app import MAX_TITLE, create_app
 from livepages import App, Settings
-from livepages.testing import LiveServer
+from livepages.testing import (
+    Client,
+    LiveServer,
+    LoadedPage,
+    goto_live,
+    parse_events,
+    watch_console,
+)
 
 if TYPE_CHECKING:
     from tests.fixtures.browser import NewContext
 
 
-class Browser:
-    """One page load of the todo list over HTTP: its tab id goes with every action."""
-
-    def __init__(self, client: httpx.AsyncClient, tab: str) -> None:
-        self.client = client
-        self.headers = {"X-LP-Tab": tab, "Datastar-Request": "true"}
-
-    @classmethod
-    async def load(cls, client: httpx.AsyncClient) -> Browser:
-        page = await client.get("/")
-        assert page.status_code == 200
-        tab, _ = page_wiring(page.text)
-        return cls(client, tab)
-
-    async def post(self, name: str, **signals: Any) -> httpx.Response:
-        return await self.client.post(f"/_action/{name}", json=signals, headers=self.headers)
-
-    async def delete(self, **signals: Any) -> httpx.Response:
-        query = {"datastar": json.dumps(signals)}
-        return await self.client.delete("/_action/delete", params=query, headers=self.headers)
-
-
 def signal_patches(response: httpx.Response) -> list[dict[str, Any]]:
     """The signals that a Datastar response patches, one dict per event."""
     assert response.status_code == 200, response.text
+    events, rest = parse_events(response.text)
+    assert rest == ""
     found = []
-    for event in parse_events(response.text):
+    for event in events:
         assert event.type == "datastar-patch-signals"
-        found.append(json.loads(" ".join(event.field("signals"))))
+        found.append(event.signals)
     return found
 
 
@@ -60,23 +46,26 @@ def titles(html: str) -> list[str]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client() -> AsyncIterator[Client]:
+    async with Client(create_app()) as c:
         yield c
 
 
 @pytest.fixture
-async def tab(client: httpx.AsyncClient) -> Browser:
-    return await Browser.load(client)
+async def tab(client: Client) -> LoadedPage:
+    """One page load of the list: its actions carry its tab id, as its Datastar's do."""
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert page.tab
+    return page
 
 
 # -- the shared list ------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_page_starts_empty_with_every_filter(client: httpx.AsyncClient) -> None:
-    html = unescape((await client.get("/")).text)
+async def test_page_starts_empty_with_every_filter(client: Client) -> None:
+    html = unescape((await client.get("/")).html)
     assert "Nothing to show." in html
     assert "0 left of 0" in html
     for name in ("all", "active", "done"):
@@ -88,25 +77,25 @@ async def test_page_starts_empty_with_every_filter(client: httpx.AsyncClient) ->
 
 
 @pytest.mark.anyio
-async def test_add_toggle_and_delete(client: httpx.AsyncClient, tab: Browser) -> None:
+async def test_add_toggle_and_delete(client: Client, tab: LoadedPage) -> None:
     # A successful add empties the input and clears the error under it.
-    added = await tab.post("add", title="  milk  ")
+    added = await tab.action("add", {"title": "  milk  "})
     cleared = {"_error": {"status": 0, "message": ""}, "errors": {"title": ""}}
     assert signal_patches(added) == [{"title": ""}, cleared]
-    await tab.post("add", title="eggs")
-    html = (await client.get("/")).text
+    await tab.action("add", {"title": "eggs"})
+    html = (await client.get("/")).html
     assert titles(html) == ["milk", "eggs"]
     assert "2 left of 2" in html
 
-    assert (await tab.post("toggle", todo=1)).status_code == 200
-    html = (await client.get("/")).text
+    assert (await tab.action("toggle", {"todo": 1})).status_code == 200
+    html = (await client.get("/")).html
     assert '<li id="todo-1" class="done">' in html
     assert "1 left of 2" in html
-    await tab.post("toggle", todo=1)
-    assert '<li id="todo-1" class="active">' in (await client.get("/")).text
+    await tab.action("toggle", {"todo": 1})
+    assert '<li id="todo-1" class="active">' in (await client.get("/")).html
 
-    assert (await tab.delete(todo=1)).status_code == 200
-    assert titles((await client.get("/")).text) == ["eggs"]
+    assert (await tab.action("delete", {"todo": 1}, method="DELETE")).status_code == 200
+    assert titles((await client.get("/")).html) == ["eggs"]
 
 
 @pytest.mark.anyio
@@ -115,41 +104,41 @@ async def test_add_toggle_and_delete(client: httpx.AsyncClient, tab: Browser) ->
     [("", "is required"), ("   ", "is required"), ("x" * (MAX_TITLE + 1), "must be at most")],
 )
 async def test_bad_titles_are_refused(
-    client: httpx.AsyncClient, tab: Browser, title: str, message: str
+    client: Client, tab: LoadedPage, title: str, message: str
 ) -> None:
-    [errors] = signal_patches(await tab.post("add", title=title))
+    [errors] = signal_patches(await tab.action("add", {"title": title}))
     assert errors["errors"]["title"].startswith(message)
-    assert "0 left of 0" in (await client.get("/")).text
+    assert "0 left of 0" in (await client.get("/")).html
 
 
 @pytest.mark.anyio
 async def test_the_list_has_a_bound(
-    client: httpx.AsyncClient, tab: Browser, monkeypatch: pytest.MonkeyPatch
+    client: Client, tab: LoadedPage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(todolist, "MAX_TODOS", 2)
     for title in ("one", "two"):
-        await tab.post("add", title=title)
-    [errors] = signal_patches(await tab.post("add", title="three"))
+        await tab.action("add", {"title": title})
+    [errors] = signal_patches(await tab.action("add", {"title": "three"}))
     assert errors == {"errors": {"title": "the list is full (2 todos)"}}
-    assert titles((await client.get("/")).text) == ["one", "two"]
+    assert titles((await client.get("/")).html) == ["one", "two"]
 
 
 @pytest.mark.anyio
-async def test_titles_are_escaped(client: httpx.AsyncClient, tab: Browser) -> None:
-    await tab.post("add", title="<script>alert(1)</script>")
-    html = (await client.get("/")).text
+async def test_titles_are_escaped(client: Client, tab: LoadedPage) -> None:
+    await tab.action("add", {"title": "<script>alert(1)</script>"})
+    html = (await client.get("/")).html
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 @pytest.mark.anyio
-async def test_unknown_todos_are_404(client: httpx.AsyncClient, tab: Browser) -> None:
+async def test_unknown_todos_are_404(client: Client, tab: LoadedPage) -> None:
     # Datastar requests get the error as a signal patch; plain requests a real 404.
-    [patch] = signal_patches(await tab.post("toggle", todo=7))
+    [patch] = signal_patches(await tab.action("toggle", {"todo": 7}))
     assert patch["_error"]["status"] == 404
-    assert (await client.post("/_action/toggle", json={"todo": 7})).status_code == 404
+    assert (await client.http.post("/_action/toggle", json={"todo": 7})).status_code == 404
     query = {"datastar": json.dumps({"todo": 7})}
-    assert (await client.delete("/_action/delete", params=query)).status_code == 404
+    assert (await client.http.delete("/_action/delete", params=query)).status_code == 404
 
 
 @pytest.mark.anyio
@@ -163,32 +152,31 @@ async def test_unknown_todos_are_404(client: httpx.AsyncClient, tab: Browser) ->
     ],
 )
 async def test_malformed_signals_are_400(
-    client: httpx.AsyncClient, tab: Browser, name: str, body: dict[str, Any]
+    client: Client, tab: LoadedPage, name: str, body: dict[str, Any]
 ) -> None:
-    headers = {"X-LP-Tab": tab.headers["X-LP-Tab"]}
-    response = await client.post(f"/_action/{name}", json=body, headers=headers)
+    headers = {"X-LP-Tab": tab.tab}
+    response = await client.http.post(f"/_action/{name}", json=body, headers=headers)
     assert response.status_code == 400
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("header", [None, "A" * 32, "short"])
-async def test_the_filter_needs_a_real_tab(client: httpx.AsyncClient, header: str | None) -> None:
+async def test_the_filter_needs_a_real_tab(client: Client, header: str | None) -> None:
     headers = {} if header is None else {"X-LP-Tab": header}
-    response = await client.post("/_action/show", json={"filter": "done"}, headers=headers)
+    response = await client.http.post("/_action/show", json={"filter": "done"}, headers=headers)
     assert response.status_code == 400
 
 
 @pytest.mark.anyio
-async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
-    assert (await client.post("/_action/delete", json={"todo": 1})).status_code == 405
+async def test_wrong_method_is_405(client: Client) -> None:
+    assert (await client.http.post("/_action/delete", json={"todo": 1})).status_code == 405
 
 
 @pytest.mark.anyio
-async def test_apps_do_not_share_lists(client: httpx.AsyncClient, tab: Browser) -> None:
-    await tab.post("add", title="mine")
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
-        assert titles((await other.get("/")).text) == []
+async def test_apps_do_not_share_lists(client: Client, tab: LoadedPage) -> None:
+    await tab.action("add", {"title": "mine"})
+    async with Client(create_app()) as other:
+        assert titles((await other.get("/")).html) == []
 
 
 def test_module_app_is_what_make_run_serves() -> None:
@@ -201,31 +189,32 @@ def test_module_app_is_what_make_run_serves() -> None:
 @pytest.mark.anyio
 async def test_each_tab_keeps_its_own_filter() -> None:
     with LiveServer(create_app()) as server:
-        async with (
-            httpx.AsyncClient(base_url=server.url) as client,
-            live_stream(client, "/") as first,
-            live_stream(client, "/") as second,
-        ):
-            for stream in (first, second):
-                await stream.next()  # the opening render
-            one, two = Browser(client, first.tab), Browser(client, second.tab)
-            await one.post("add", title="milk")
-            await one.post("add", title="eggs")
-            await one.post("toggle", todo=1)
-            await first.wait_for(lambda e: '<li id="todo-1" class="done">' in e.text)
-            await second.wait_for(lambda e: '<li id="todo-1" class="done">' in e.text)
+        async with Client(server.url) as client:
+            one, two = await client.get("/"), await client.get("/")
+            async with one.stream() as first, two.stream() as second:
+                for stream in (first, second):
+                    assert stream.status == 200
+                    assert stream.headers["content-type"].startswith("text/event-stream")
+                    await stream.next_event()  # the opening render
+                await one.action("add", {"title": "milk"})
+                await one.action("add", {"title": "eggs"})
+                await one.action("toggle", {"todo": 1})
+                await first.wait_for(lambda e: '<li id="todo-1" class="done">' in e.elements)
+                await second.wait_for(lambda e: '<li id="todo-1" class="done">' in e.elements)
 
-            assert (await one.post("show", filter="done")).status_code == 200
-            shown = await first.wait_for(lambda e: 'id="filter-done" aria-pressed="true"' in e.text)
-            assert titles(shown.text) == ["milk"]
+                assert (await one.action("show", {"filter": "done"})).status_code == 200
+                shown = await first.wait_for(
+                    lambda e: 'id="filter-done" aria-pressed="true"' in e.elements
+                )
+                assert titles(shown.elements) == ["milk"]
 
-            # The other tab's view did not change: a new todo shows in both, each filtered.
-            await two.post("add", title="bread")
-            mine = await first.wait_for(lambda e: "2 left of 3" in e.text)
-            theirs = await second.wait_for(lambda e: "2 left of 3" in e.text)
-            assert titles(mine.text) == ["milk"]
-            assert titles(theirs.text) == ["milk", "eggs", "bread"]
-            assert 'id="filter-all" aria-pressed="true"' in theirs.text
+                # The other tab's view did not change: a new todo shows in both, each filtered.
+                await two.action("add", {"title": "bread"})
+                mine = await first.wait_for(lambda e: "2 left of 3" in e.elements)
+                theirs = await second.wait_for(lambda e: "2 left of 3" in e.elements)
+                assert titles(mine.elements) == ["milk"]
+                assert titles(theirs.elements) == ["milk", "eggs", "bread"]
+                assert 'id="filter-all" aria-pressed="true"' in theirs.elements
 
 
 # -- in a real browser ----------------------------------------------------------------------

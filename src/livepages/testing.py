@@ -1,10 +1,11 @@
 """Helpers for testing livepages apps.
 
-``Client`` drives an app in process: it loads pages, opens their live streams
-and yields the Datastar events they send, and calls actions the way the page's
-Datastar would (with the tab and CSRF headers)::
+``Client`` loads pages, opens their live streams and yields the Datastar events
+they send, and calls actions the way the page's Datastar would (with the tab
+and CSRF headers, and the client's cookies). It drives an app in process, or a
+real server given its base URL; both modes have the same API::
 
-    async with Client(app) as client:
+    async with Client(app) as client:                       # in process
         page = await client.get("/rooms/42")
         async with page.stream() as stream:
             first = await stream.next_event()       # the initial render
@@ -12,14 +13,19 @@ Datastar would (with the tab and CSRF headers)::
             patch = await stream.next_event()
             assert "hi" in patch.elements
 
+    async with Client("http://127.0.0.1:8000") as client:   # a real server
+        ...
+
 ``LiveServer`` runs any ASGI app under a real uvicorn server on 127.0.0.1 in a
 background thread, for tests that need real HTTP (a browser, the Datastar
-conformance runner).
+conformance runner). ``goto_live`` and ``watch_console`` help browser tests
+(Playwright's sync API); this module never imports Playwright itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import html
 import json
@@ -27,18 +33,33 @@ import re
 import socket
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp, Message
 
-from livepages.protocol import LIVE_PATH
+from livepages.protocol import ACTION_PREFIX, CSRF_SIGNAL, LIVE_PATH, TAB_SIGNAL
 
-__all__ = ["Client", "DatastarEvent", "LiveServer", "LiveStream", "LoadedPage"]
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage, Error
+    from playwright.sync_api import Page as BrowserPage
+
+__all__ = [
+    "Client",
+    "DatastarEvent",
+    "LiveServer",
+    "LiveStream",
+    "LoadedPage",
+    "PageWiring",
+    "SSEParser",
+    "goto_live",
+    "parse_events",
+    "watch_console",
+]
 
 
 class LiveServer:
@@ -117,6 +138,9 @@ class LiveServer:
         self.stop()
 
 
+# -- server-sent events ---------------------------------------------------------------
+
+
 @dataclass
 class DatastarEvent:
     """One parsed server-sent event."""
@@ -143,87 +167,223 @@ class DatastarEvent:
 
 
 def parse_events(text: str) -> tuple[list[DatastarEvent], str]:
-    """The complete events in ``text`` and the unfinished rest."""
-    found = []
+    """The complete events in ``text`` and the unfinished rest.
+
+    A heartbeat comment is an event with ``comment=True``; a ``data:`` line is
+    filed under its first word (``elements``, ``selector``, ``signals``...).
+    """
     *blocks, rest = text.split("\n\n")
-    for block in blocks:
-        event = DatastarEvent(type="")
-        for line in block.split("\n"):
-            name, _, value = line.partition(": ")
-            if line.startswith(":"):
-                event.comment = True
-            elif name == "event":
-                event.type = value
-            elif name == "id":
-                event.id = value
-            elif name == "data":
-                key, _, content = value.partition(" ")
-                event.data.setdefault(key, []).append(content)
-        found.append(event)
-    return found, rest
+    return [_parse_block(block) for block in blocks], rest
+
+
+def _parse_block(block: str) -> DatastarEvent:
+    event = DatastarEvent(type="")
+    for line in block.split("\n"):
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if line.startswith(":"):
+            event.comment = True
+        elif name == "event":
+            event.type = value
+        elif name == "id":
+            event.id = value
+        elif name == "data":
+            key, _, content = value.partition(" ")
+            event.data.setdefault(key, []).append(content)
+    return event
+
+
+class SSEParser:
+    """Turns a stream's bytes, in chunks of any size, into events (``parse_events``)."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._rest = ""
+
+    def feed(self, data: bytes) -> list[DatastarEvent]:
+        """The events that ``data`` completes (a character may span two chunks)."""
+        events, self._rest = parse_events(self._rest + self._decoder.decode(data))
+        return events
+
+
+# -- a page as its document wires it ----------------------------------------------------
+
+_SIGNALS = re.compile(r'<body data-signals="([^"]*)"')
+_LIVE = re.compile(r'<[a-z]+ id="lp-live"[^>]* data-init="([^"]*)"')
+_GET = re.compile(r"@get\('((?:[^'\\]|\\.)*)'")
+_JS_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)")
+_JS_CHARACTERS = {"n": "\n", "r": "\r"}
+
+
+@dataclass(frozen=True, slots=True)
+class PageWiring:
+    """What a page's document gives its Datastar: tab id, CSRF token, stream URL.
+
+    ``tab`` and ``csrf`` are ``""`` and ``live_url`` is ``None`` when the
+    document has none (a page that is not live, an error page).
+    """
+
+    tab: str = ""
+    csrf: str = ""
+    live_url: str | None = None
+
+    @classmethod
+    def read(cls, document: str) -> PageWiring:
+        """The wiring of a livepages document."""
+        signals = _SIGNALS.search(document)
+        text = html.unescape(signals.group(1)) if signals else ""
+        live = _LIVE.search(document)
+        url = _GET.search(html.unescape(live.group(1))) if live else None
+        return cls(
+            tab=_signal(text, TAB_SIGNAL),
+            csrf=_signal(text, CSRF_SIGNAL),
+            live_url=_js_unquote(url.group(1)) if url else None,
+        )
+
+
+def _signal(signals: str, name: str) -> str:
+    match = re.search(re.escape(name) + r": '((?:[^'\\]|\\.)*)'", signals)
+    return _js_unquote(match.group(1)) if match else ""
+
+
+def _js_unquote(text: str) -> str:
+    """The value of a single-quoted JavaScript string's body (as ``js_string`` writes it)."""
+
+    def character(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        if len(escape) > 1:
+            return chr(int(escape[1:], 16))
+        return _JS_CHARACTERS.get(escape, escape)
+
+    return _JS_ESCAPE.sub(character, text)
+
+
+# -- live streams -------------------------------------------------------------------------
+
+#: A stream is quiet until the next change or heartbeat: no read timeout.
+_STREAM_TIMEOUT = httpx.Timeout(5.0, read=None)
 
 
 class LiveStream:
-    """A page's live stream, driven in process like a browser's ``@get``."""
+    """A page's live stream, read as a browser's ``@get`` reads it.
 
-    def __init__(self, app: ASGIApp, scope: dict[str, Any]) -> None:
-        self.app = app
-        self.scope = scope
+    In process the app is called with this stream's ASGI ``receive`` and
+    ``send``; against a server the stream is a real HTTP request. Either way the
+    body goes through one ``SSEParser`` into ``events``. Clear ``reading`` to
+    play a slow client: in process the app's ``send`` then waits, over HTTP the
+    socket fills up.
+    """
+
+    def __init__(self, client: Client, request: httpx.Request) -> None:
+        self.client = client
+        #: The request as sent (the client's cookies included).
+        self.request = request
+        #: The request as an ASGI scope: what an app in process receives.
+        self.scope = _scope_of(request)
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.events: asyncio.Queue[DatastarEvent] = asyncio.Queue()
+        #: Set once the response has finished (not when it was cut).
         self.ended = asyncio.Event()
-        self.started = asyncio.Event()
         #: Cleared to make the stream a slow client whose socket is full.
         self.reading = asyncio.Event()
         self.reading.set()
         self.received_bytes = 0
+        self._responded = asyncio.Event()
+        self._requested = False
         self._gone = asyncio.Event()
-        self._buffer = ""
+        self._parser = SSEParser()
         self._task: asyncio.Task[None] | None = None
 
+    async def open(self, wait: float = 5.0) -> LiveStream:
+        """Send the request; returns once the response has started (or after ``wait`` s)."""
+        run = self._call_app() if self.client.in_process else self._fetch()
+        self._task = asyncio.get_running_loop().create_task(run)
+        responded = asyncio.get_running_loop().create_task(self._responded.wait())
+        await asyncio.wait(
+            {self._task, responded}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        responded.cancel()
+        if self._task.done():
+            self._task.result()
+        return self
+
+    async def _call_app(self) -> None:
+        await self.client.app(self.scope, self._receive, self._send)
+
     async def _receive(self) -> Message:
-        if not self.started.is_set():
-            self.started.set()
+        if not self._requested:
+            self._requested = True
             return {"type": "http.request", "body": b"", "more_body": False}
         await self._gone.wait()
         return {"type": "http.disconnect"}
 
     async def _send(self, message: Message) -> None:
+        """The ASGI ``send`` of the app in process."""
         if message["type"] == "http.response.start":
-            self.status = message["status"]
-            self.headers = {k.decode(): v.decode() for k, v in message.get("headers", [])}
+            head = httpx.Response(
+                message["status"], headers=message.get("headers", []), request=self.request
+            )
+            self.client.http.cookies.extract_cookies(head)  # as httpx does over HTTP
+            self._start(head)
             return
+        await self._body(message.get("body", b""), more=message.get("more_body", False))
+
+    async def _fetch(self) -> None:
+        """The request over HTTP (httpx keeps the response's cookies)."""
+        response = await self.client.http.send(self.request, stream=True)
+        try:
+            self._start(response)
+            async for chunk in response.aiter_bytes():
+                await self._body(chunk, more=True)
+            await self._body(b"", more=False)
+        except httpx.TransportError:
+            return  # the connection was cut: the stream is over, though it never ended
+        finally:
+            await response.aclose()
+
+    def _start(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = dict(response.headers.items())
+        self._responded.set()
+
+    async def _body(self, body: bytes, *, more: bool) -> None:
         await self.reading.wait()
-        body = message.get("body", b"")
         self.received_bytes += len(body)
-        self._buffer += body.decode()
-        events, self._buffer = parse_events(self._buffer)
-        for event in events:
+        for event in self._parser.feed(body):
             self.events.put_nowait(event)
-        if not message.get("more_body", False):
+        if not more:
             self.ended.set()
             self._gone.set()  # as uvicorn does: a finished response reads as a disconnect
 
-    async def open(self) -> LiveStream:
-        """Start the request; returns once the response has started."""
-        self._task = asyncio.get_running_loop().create_task(
-            self.app(self.scope, self._receive, self._send)  # type: ignore[arg-type]
-        )
-        for _ in range(1000):
-            if self.status is not None or self._task.done():
-                break
-            await asyncio.sleep(0.001)
-        if self._task.done():
-            self._task.result()
-        return self
-
-    async def next_event(self, wait: float = 2.0, *, comments: bool = False) -> DatastarEvent:
-        """The next event within ``wait`` seconds (heartbeat comments skipped unless asked)."""
+    async def _next(self, comments: bool) -> DatastarEvent:
         while True:
-            event = await asyncio.wait_for(self.events.get(), wait)
+            event = await self.events.get()
             if comments or not event.comment:
                 return event
+
+    async def next_event(self, wait: float = 5.0, *, comments: bool = False) -> DatastarEvent:
+        """The next event within ``wait`` seconds (heartbeat comments skipped unless asked)."""
+        return await asyncio.wait_for(self._next(comments), wait)
+
+    async def until(
+        self, wanted: Callable[[DatastarEvent], bool], wait: float = 5.0
+    ) -> list[DatastarEvent]:
+        """The events up to and including the first ``wanted`` one, within ``wait`` seconds."""
+
+        async def scan() -> list[DatastarEvent]:
+            seen = [await self._next(False)]
+            while not wanted(seen[-1]):
+                seen.append(await self._next(False))
+            return seen
+
+        return await asyncio.wait_for(scan(), wait)
+
+    async def wait_for(
+        self, wanted: Callable[[DatastarEvent], bool], wait: float = 5.0
+    ) -> DatastarEvent:
+        """The first ``wanted`` event within ``wait`` seconds; those before it are skipped."""
+        return (await self.until(wanted, wait))[-1]
 
     async def drain(self, quiet: float = 0.1) -> list[DatastarEvent]:
         """Every event that arrives until ``quiet`` seconds pass without one."""
@@ -237,15 +397,40 @@ class LiveStream:
         """Disconnect, as a browser closing the tab."""
         self._gone.set()
         self.reading.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._task, 5)
+        if self._task is None:
+            return
+        if not self.client.in_process:
+            self._task.cancel()  # closing the connection is what the server sees
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, 5)
 
     async def __aenter__(self) -> LiveStream:
         return await self.open()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _scope_of(request: httpx.Request) -> dict[str, Any]:
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": url.scheme,
+        "path": urllib.parse.unquote(url.path),
+        "raw_path": url.raw_path.split(b"?")[0],
+        "root_path": "",
+        "query_string": url.query,
+        "headers": [(name.lower(), value) for name, value in request.headers.raw],
+        "client": ("127.0.0.1", 50000),
+        "server": (url.host, port),
+    }
+
+
+# -- pages and the client -------------------------------------------------------------------
 
 
 @dataclass
@@ -257,6 +442,8 @@ class LoadedPage:
     response: httpx.Response
     tab: str
     csrf: str
+    #: The stream URL the document opens (``None`` for a page that is not live).
+    live_url: str | None = None
 
     @property
     def status_code(self) -> int:
@@ -278,11 +465,11 @@ class LoadedPage:
         }
 
     def stream(self, headers: Mapping[str, str] | None = None) -> LiveStream:
-        """The page's live stream (use ``async with``)."""
-        path, _, query = self.url.partition("?")
-        return self.client.stream(
-            path.rstrip("/") + LIVE_PATH, query, {**self.headers, **(headers or {})}
-        )
+        """The live stream that the document opens (use ``async with``, or ``open()``)."""
+        if self.live_url is None:
+            raise ValueError(f"{self.url} opens no live stream")
+        url = self.response.url.join(self.live_url)
+        return self.client.stream(str(url), headers={**self.headers, **(headers or {})})
 
     async def action(
         self,
@@ -294,80 +481,88 @@ class LoadedPage:
         method: str = "POST",
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """Call one of the page's actions as its Datastar would."""
-        path, _, query = self.url.partition("?")
-        target = path.rstrip("/") + "/_action/" + name + ("?" + query if query else "")
+        """Call one of the page's actions as its Datastar would.
+
+        Signals go as a JSON body, or in the ``datastar`` query for GET and
+        DELETE; ``form`` and ``files`` as a form, as ``contentType: 'form'`` does.
+        """
+        page = self.response.url
+        target = page.copy_with(path=page.path.rstrip("/") + ACTION_PREFIX + name)
         all_headers = {**self.headers, **(headers or {})}
+        http = self.client.http
         if form is not None or files is not None:
-            return await self.client.http.request(
-                method, target, data=form, files=files, headers=all_headers
-            )
+            return await http.request(method, target, data=form, files=files, headers=all_headers)
         if method.upper() in ("GET", "DELETE"):  # as Datastar: signals in the query
             datastar = {"datastar": json.dumps(dict(signals or {}))}
-            return await self.client.http.request(
-                method, target, params=datastar, headers=all_headers
-            )
-        return await self.client.http.request(
-            method, target, json=dict(signals or {}), headers=all_headers
-        )
-
-
-_SIGNALS = re.compile(r'<body data-signals="([^"]*)"')
+            return await http.request(method, target, params=datastar, headers=all_headers)
+        return await http.request(method, target, json=dict(signals or {}), headers=all_headers)
 
 
 class Client:
-    """Drives an app in process: pages, live streams, actions, with the lifespan run."""
+    """Loads pages, opens live streams and calls actions, like a browser with Datastar.
 
-    def __init__(self, app: ASGIApp, base_url: str = "http://testserver") -> None:
-        self.app = app
-        self.base_url = base_url
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url=base_url,
-            follow_redirects=False,
-        )
+    ``Client(app)`` drives an ASGI app in process (``async with`` runs the app's
+    start-up and shut-down; ``base_url`` is the origin its requests name).
+    ``Client("http://127.0.0.1:8000")`` talks to a real server at that base
+    URL. Both keep cookies in one jar (``http.cookies``) and answer with the
+    same ``LoadedPage`` and ``LiveStream``; ``http`` is the underlying
+    ``httpx.AsyncClient`` for any other request.
+    """
+
+    def __init__(self, target: ASGIApp | str, base_url: str | None = None) -> None:
+        if isinstance(target, str):
+            if base_url is not None:
+                raise TypeError("give a server's URL or an app and its base_url, not both")
+            self._app: ASGIApp | None = None
+            self.base_url = target
+            self.http = httpx.AsyncClient(base_url=target, follow_redirects=False)
+        else:
+            self._app = target
+            self.base_url = base_url or "http://testserver"
+            self.http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=target, raise_app_exceptions=False),
+                base_url=self.base_url,
+                follow_redirects=False,
+            )
         self._streams: list[LiveStream] = []
 
+    @property
+    def in_process(self) -> bool:
+        """Whether this client drives an app in process (not a server over HTTP)."""
+        return self._app is not None
+
+    @property
+    def app(self) -> ASGIApp:
+        """The app driven in process (``RuntimeError`` for a client of a real server)."""
+        if self._app is None:
+            raise RuntimeError(f"this client talks to {self.base_url}, not to an app in process")
+        return self._app
+
     async def get(self, url: str, **kwargs: Any) -> LoadedPage:
-        """Load a page; its tab id and CSRF token are read from the document."""
+        """Load a page; its tab id, CSRF token and stream URL are read from the document."""
         response = await self.http.get(url, **kwargs)
-        tab = csrf = ""
-        match = _SIGNALS.search(response.text)
-        if match:
-            signals = html.unescape(match.group(1))
-            tab = _signal(signals, "_tab")
-            csrf = _signal(signals, "_csrf")
-        return LoadedPage(self, url, response, tab, csrf)
+        wiring = PageWiring.read(response.text)
+        return LoadedPage(self, url, response, wiring.tab, wiring.csrf, wiring.live_url)
 
     def stream(
         self, path: str, query: str = "", headers: Mapping[str, str] | None = None
     ) -> LiveStream:
-        """A GET stream to ``path`` with the client's cookies."""
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        if cookie:
-            raw_headers.append((b"cookie", cookie.encode()))
-        raw_headers.append((b"host", urllib.parse.urlsplit(self.base_url).netloc.encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": urllib.parse.unquote(path),
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": query.encode(),
-            "headers": raw_headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        stream = LiveStream(self.app, scope)
+        """A GET stream to ``path`` (with the client's cookies); open it to send it.
+
+        The body comes uncompressed unless ``headers`` ask for an encoding (over
+        HTTP httpx then decodes it; in process the parser gets it as sent).
+        """
+        all_headers = httpx.Headers({"Accept-Encoding": "identity"})
+        all_headers.update(headers or {})
+        request = self.http.build_request(
+            "GET", path, params=query or None, headers=all_headers, timeout=_STREAM_TIMEOUT
+        )
+        stream = LiveStream(self, request)
         self._streams.append(stream)
         return stream
 
     async def __aenter__(self) -> Client:
-        startup = getattr(self.app, "startup", None)
+        startup = getattr(self._app, "startup", None)
         if startup is not None:
             await startup()
         return self
@@ -375,12 +570,41 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         for stream in self._streams:
             await stream.close()
-        shutdown = getattr(self.app, "shutdown", None)
+        shutdown = getattr(self._app, "shutdown", None)
         if shutdown is not None:
             await shutdown()
         await self.http.aclose()
 
 
-def _signal(signals: str, name: str) -> str:
-    match = re.search(name + r": '([^']*)'", signals)
-    return match.group(1) if match else ""
+# -- browsers (Playwright's sync API) --------------------------------------------------------
+
+
+def goto_live(page: BrowserPage, url: str) -> None:
+    """Load ``url`` in the browser and return once the page's live stream has answered 200.
+
+    Datastar opens the stream once it has wired the page, so after this a click
+    reaches its action (before, a form might still submit natively).
+    """
+    live_path = urllib.parse.urlsplit(url).path.rstrip("/") + LIVE_PATH
+    with page.expect_response(
+        lambda response: urllib.parse.urlsplit(response.url).path == live_path
+    ) as live:
+        page.goto(url)
+    if live.value.status != 200:
+        raise AssertionError(f"the live stream of {url} answered {live.value.status}")
+
+
+def watch_console(page: BrowserPage) -> list[str]:
+    """A list that collects the page's console errors and uncaught exceptions from now on."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text}")
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    return problems

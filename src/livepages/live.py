@@ -54,6 +54,7 @@ from livepages.pages import Page, root_path, within_mount
 from livepages.plans import Hook, LiveScope, PagePlan
 from livepages.protocol import (
     SESSION_CLOSED,
+    SESSION_SCOPE_KEY,
     TAB_HEADER,
     TAB_REFRESH,
     ClosedReason,
@@ -449,6 +450,10 @@ class View:
     async def _render_once(self) -> None:
         host = self.engine.host
         started = time.perf_counter()
+        if self.plan.scope is not LiveScope.SHARED:
+            # The session as it is now, not as the stream's request loaded it: an action
+            # may have saved new data, signed in or out since (one store read per render).
+            self.ctx.request.scope.pop(SESSION_SCOPE_KEY, None)
         try:
             html = await host.documents.body(self.plan, self.page, self.ctx)
         except Exception as exc:

@@ -1165,3 +1165,17 @@ def error_of(response: httpx.Response) -> int:
     """The ``_error`` status a Datastar action response patches (0: none)."""
     match = re.search(r'"_error":\{"status":(\d+)', response.text)
     return int(match.group(1)) if match else 0
+
+
+async def test_a_per_session_view_renders_the_data_an_action_just_saved() -> None:
+    app = make_app()
+    async with Client(app) as client:
+        page = await client.get("/")
+        assert shown(page, "theme") == "light"
+        async with page.stream() as stream:
+            assert '<p id="theme">light</p>' in (await stream.next_event()).elements
+            response = await page.action("choose", {"theme": "dark"})
+            assert response.status_code == 200
+            # The caller's view re-renders with the session as saved, not as the stream
+            # loaded it when it opened.
+            assert '<p id="theme">dark</p>' in (await stream.next_event()).elements

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message
 
 from livepages import App, Page, Settings, Signals, ValidationError, action
 from livepages.datastar import patch_signals
-from livepages.inputs import decode_fields, is_form, read_form, read_input
+from livepages.inputs import decode_fields, is_form, read_form, read_input, read_query
 from tests.test_server import free_port, wait_until_serving
 
 
@@ -817,3 +817,23 @@ async def test_field_and_cross_field_errors_come_back_in_one_response(
         {"errors": {"email": "is required", "age": "", "password": "", "repeat": ""}}
     )
     assert calls == []
+
+
+@dataclass
+class Filters:
+    q: str = ""
+    page: int = 1
+    tags: list[str] | None = None
+    on: bool = False
+
+
+@given(st.binary(max_size=120))
+def test_any_query_string_decodes_or_is_a_400(raw: bytes) -> None:
+    request = Request({"type": "http", "method": "GET", "query_string": raw, "headers": []})
+    try:
+        read_query(request, Filters)
+    except HTTPException as exc:
+        status = exc.status_code
+    else:
+        status = 200
+    assert status in (200, 400)

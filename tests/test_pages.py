@@ -7,8 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -365,3 +368,21 @@ def test_parameters_cannot_shadow_page_attributes(name: str) -> None:
     shadowing = type("Shadow", (Page,), {"__annotations__": {name: str}, name: ""})
     with pytest.raises(TypeError, match=f"a parameter cannot be named '{name}'"):
         App().page("/")(shadowing)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["q", "page", "tags", "other"]), st.text(max_size=30), max_size=4
+    ),
+    st.text(max_size=30),
+)
+def test_any_url_text_is_a_page_or_a_400(query: dict[str, str], room_id: str) -> None:
+    message = {"room": room_id, "id": room_id}
+    for spec, path in ((page_spec(Search), {}), (page_spec(Message), message)):
+        try:
+            spec.instance(path, query)
+        except HTTPException as exc:
+            status = exc.status_code
+        else:
+            status = 200
+        assert status == 200 or 400 <= status < 500

@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BEFORE ?=
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test test-floor lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,19 @@ test: lint typecheck pytest
 
 # `make bench BEFORE=<git revision>` also measures livepages from that revision
 # in the fan-out benchmark, side by side with this checkout.
+# The stream, middleware and server-matrix tests again on the lowest Starlette that
+# pyproject.toml allows (CI runs this after `make test`).
+FLOOR_VENV := .venv-floor
+STARLETTE_FLOOR := $(shell sed -n 's/.*"starlette>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+test-floor: $(STAMP)
+	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -e '.[dev]' 'starlette~=$(STARLETTE_FLOOR).0'
+	$(FLOOR_VENV)/bin/python -c 'import starlette; print("starlette", starlette.__version__)'
+	$(FLOOR_VENV)/bin/pytest -q tests/test_middleware.py tests/test_live.py tests/test_actions.py \
+		tests/test_routing.py tests/test_mounting.py tests/test_reports.py tests/test_server_matrix.py
+
 bench: $(STAMP)
 	LIVEPAGES_BENCH_BEFORE=$(BEFORE) $(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(FLOOR_VENV)

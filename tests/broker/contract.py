@@ -354,7 +354,9 @@ class BrokerContract:
         await harness.settle(broker)
         assert (await queue.next()).data == b"again"
 
-    async def test_a_publisher_faster_than_its_consumer(self, broker: Broker) -> None:
+    async def test_a_publisher_faster_than_its_consumer(
+        self, broker: Broker, harness: BrokerHarness
+    ) -> None:
         queue = broker.subscribe_queue("tick", max_pending=8)
         await queue.ready()
         total = 2_000
@@ -378,6 +380,7 @@ class BrokerContract:
                     await broker.publish("tick", str(number).encode())
                     peak = max(peak, queue.pending)
                     await anyio.lowlevel.checkpoint()
+                await harness.settle(broker)  # on a network some are still on their way
                 published_all = True
                 if queue.pending:
                     await drained.wait()
@@ -394,20 +397,25 @@ class BrokerContract:
         queue = broker.subscribe_queue("a")
         await queue.ready()
         received: list[bytes] = []
+        busy = anyio.Event()
+        unsubscribed = anyio.Event()
 
         async def consume() -> None:
             async for message in queue:
                 received.append(message.data)
+                busy.set()
+                await unsubscribed.wait()  # busy with "1" while "2" waits in the buffer
 
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(consume)
                 await broker.publish("a", b"1")
-                await harness.settle(broker)
-                await anyio.sleep(0.01)
+                await busy.wait()
                 await broker.publish("a", b"2")  # still buffered when unsubscribing
                 await harness.settle(broker)
+                assert queue.pending == 1
                 queue.unsubscribe()
+                unsubscribed.set()
         assert received == [b"1"]
         assert queue.pending == 0
         with pytest.raises(SubscriptionClosed):

@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from livepages.broker.base import BrokerUnavailable
 from livepages.csrf import CSRFError
 from livepages.datastar import DatastarResponse
-from livepages.errors import HTTPError, ValidationError
+from livepages.errors import HTTPError, ServiceUnavailable, ValidationError
 from livepages.expressions import js_string
 from livepages.injection import Context, Injector
 from livepages.pages import Page, within_mount
@@ -107,6 +108,7 @@ class Documents:
             ClientDisconnect: self.client_disconnected,
             HTTPException: self.http_error,
             ValidationError: self.validation_error,
+            BrokerUnavailable: self.broker_unavailable,
             Exception: self.server_error,
         }
 
@@ -128,6 +130,15 @@ class Documents:
         """
         log.debug("client disconnected during %s %s", request.method, request.url.path)
         return Response(status_code=499)
+
+    async def broker_unavailable(self, request: Request, exc: Exception) -> Response:
+        """The broker's server is away (NATS restarting): a 503 the page shows, not a 500.
+
+        The event was not sent; the server's own message (a host) is for the logs only.
+        """
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        unavailable = ServiceUnavailable("live updates are unavailable, try again shortly")
+        return await self.http_error(request, unavailable)
 
     async def validation_error(self, request: Request, exc: Exception) -> Response:
         """Field errors: an ``errors`` patch for Datastar, a 422 page otherwise."""

@@ -220,3 +220,55 @@ async def test_an_action_on_one_app_re_renders_a_stream_on_another(server: Serve
             with anyio.fail_after(5):
                 patch = await stream.next_event()
             assert '<p id="n">1</p>' in (patch.elements or "")
+
+
+async def test_an_action_that_publishes_while_nats_is_away_answers_503(server: Server) -> None:
+    app = App(broker=NATSBroker(server.url, reconnect_wait=RECONNECT_WAIT))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return "<p>home</p>"
+
+        @action
+        async def bump(self) -> None:
+            await app.publish(Bumped())
+
+    async with Client(app) as client:
+        page = await client.get("/")
+        broker = app.broker
+        assert isinstance(broker, NATSBroker)
+        server.stop()
+        await wait_until_disconnected(broker)
+        with anyio.fail_after(2):  # fails fast: no waiting for NATS
+            response = await page.action("bump")
+        assert response.status_code == 200  # a Datastar answer: the page shows _error
+        assert b'"status":503' in response.content
+        assert b"live updates are unavailable, try again shortly" in response.content
+        await reconnected(broker, server.start)
+        response = await page.action("bump")
+        assert response.is_success
+        assert b"_error" not in response.content or b'"status":503' not in response.content
+
+
+async def test_a_slow_consumer_counts_drops_and_calls_the_reconnect_listeners(
+    own_nats: str,
+) -> None:
+    """nats-py holds at most ``pending_limit`` messages for a subscription whose callback
+    has not run yet; past that it drops them, and every view must re-render."""
+    async with (
+        NATSBroker(own_nats) as publisher,
+        NATSBroker(own_nats, pending_limit=5) as subscriber,
+    ):
+        received: list[Message] = []
+        await subscriber.subscribe("burst", received.append).ready()
+        notified = asyncio.Event()
+        subscriber.add_reconnect_listener(notified.set)
+        for number in range(2_000):  # read in a few chunks, faster than the callback runs
+            await publisher.publish("burst", str(number).encode())
+        await publisher.flush()
+        with anyio.fail_after(10):
+            await notified.wait()
+        await subscriber.flush()
+        assert subscriber.dropped > 0
+        assert len(received) + subscriber.dropped == 2_000

@@ -2,14 +2,16 @@
 
 Actions publish events encoded once to bytes; live pages subscribe to the subjects their
 view depends on (``chat.room.42``, ``user.7``, ``session.<id>``). ``MemoryBroker`` serves a
-single process; a networked broker (NATS, in a later release) implements the same interface
-across processes. ``with_prefix`` gives each app its own subject namespace on a shared broker.
+single process; ``livepages.broker.nats.NATSBroker`` implements the same interface across
+processes (it needs nats-py, so it is imported from its own module). ``with_prefix``
+gives each app its own subject namespace on a shared broker.
 """
 
 from livepages.broker.base import (
     Broker,
     BrokerClosed,
     BrokerError,
+    BrokerUnavailable,
     Callback,
     Message,
     QueueSubscription,
@@ -30,6 +32,7 @@ __all__ = [
     "Broker",
     "BrokerClosed",
     "BrokerError",
+    "BrokerUnavailable",
     "Callback",
     "MemoryBroker",
     "Message",

@@ -39,6 +39,7 @@ __all__ = [
     "Broker",
     "BrokerClosed",
     "BrokerError",
+    "BrokerUnavailable",
     "Callback",
     "Message",
     "QueueSubscription",
@@ -72,6 +73,11 @@ class BrokerError(Exception):
 
 class BrokerClosed(BrokerError):
     """The broker is not running: not started yet, or closed."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker is running but cannot reach its server now (a networked broker whose
+    server is away): nothing was sent; trying again later may succeed."""
 
 
 class SubscriptionClosed(BrokerError):

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 from livepages.broker.base import (
     BrokerClosed,
     BrokerError,
+    BrokerUnavailable,
     Callback,
     Message,
     QueueSubscription,
@@ -58,10 +59,6 @@ __all__ = ["BrokerUnavailable", "NATSBroker", "NATSOptions"]
 logger = logging.getLogger("livepages.broker")
 
 
-class BrokerUnavailable(BrokerError):
-    """The broker is running but cannot reach its server now (NATS is away or reconnecting)."""
-
-
 @dataclass(frozen=True)
 class NATSOptions:
     """How to reach NATS.
@@ -70,7 +67,9 @@ class NATSOptions:
     monitoring. ``credentials``: a ``.creds`` file (JWT and NKey). ``tls``: a client TLS
     context (``tls://`` URLs need one or use the default). ``reconnect_wait``: seconds
     between attempts to reach the same server again. ``timeout``: seconds to connect and to
-    wait for the server to confirm a subscription.
+    wait for the server to confirm a subscription. ``pending_limit``: how many messages
+    nats-py holds for one subscription whose callback has not run yet; past it, it drops
+    them and reports a slow consumer (and every view re-renders).
     """
 
     servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
@@ -79,6 +78,7 @@ class NATSOptions:
     tls: ssl.SSLContext | None = None
     reconnect_wait: float = 2.0
     timeout: float = 5.0
+    pending_limit: int = 65_536
 
 
 class _State(enum.Enum):
@@ -101,7 +101,9 @@ class _Subscription:
         self._made = asyncio.get_running_loop().create_task(self._subscribe(broker))
 
     async def _subscribe(self, broker: NATSBroker) -> None:
-        self._nats = await broker._client().subscribe(self.pattern, cb=self._receive)
+        self._nats = await broker._client().subscribe(
+            self.pattern, cb=self._receive, pending_msgs_limit=broker.options.pending_limit
+        )
         if self._broker is None:  # unsubscribed while the SUB was on its way
             await self._drop_nats()
             return
@@ -250,6 +252,7 @@ class NATSBroker:
         tls: ssl.SSLContext | None = None,
         reconnect_wait: float = 2.0,
         timeout: float = 5.0,
+        pending_limit: int = 65_536,
     ) -> None:
         urls = (servers,) if isinstance(servers, str) else tuple(servers)
         if not urls:
@@ -261,6 +264,7 @@ class NATSBroker:
             tls=tls,
             reconnect_wait=reconnect_wait,
             timeout=timeout,
+            pending_limit=pending_limit,
         )
         self._nc: _Client | None = None
         self._state = _State.NEW

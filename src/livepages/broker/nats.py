@@ -179,7 +179,6 @@ class _QueueSubscription(_Subscription):
         super().__init__(broker, pattern)
         self.max_pending = max_pending
         self.dropped = 0
-        self._counter = broker
         # The newest message is refused when full, as in the memory broker: what the
         # consumer reads is a prefix of what was published, never reordered.
         self._buffer: deque[Message] = deque()
@@ -195,7 +194,8 @@ class _QueueSubscription(_Subscription):
     def deliver(self, message: Message) -> int:
         if len(self._buffer) >= self.max_pending:
             self.dropped += 1
-            self._counter._dropped += 1
+            if self._broker is not None:
+                self._broker._dropped += 1
             return 0
         self._buffer.append(message)
         self._wake()

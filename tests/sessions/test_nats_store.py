@@ -26,6 +26,7 @@ from livepages.sessions import (
     SessionStoreError,
 )
 from livepages.sessions.nats import NATSSessionStore
+from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.sessions.contract import Clock, StoreContract, record, record_of
 
 pytestmark = pytest.mark.anyio
@@ -294,3 +295,21 @@ def test_without_nats_py_the_import_error_says_how_to_get_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert "pip install 'livepages[nats]'" in result.stdout, result.stderr
+
+
+async def test_nats_going_away_raises_store_error_not_a_hang(tmp_path: Path) -> None:
+    # A server of its own, to stop it under the store.
+    process, url = start_nats_server(nats_server_path(), tmp_path)
+    store = NATSSessionStore(url, bucket=bucket(), max_age=DAY)
+    try:
+        r = now_record()
+        await store.create(r)
+        stop_nats_server(process)
+        started = time.monotonic()
+        for call in (lambda: store.get(r.id), lambda: store.list_user("alice")):
+            with pytest.raises(SessionStoreError, match="NATS"):
+                await call()
+        assert time.monotonic() - started < 20  # 5 s (the JetStream timeout) per call
+    finally:
+        stop_nats_server(process)
+        await store.close()

@@ -59,6 +59,9 @@ logger = logging.getLogger("livepages.sessions")
 #: Two weeks (``SessionManager``'s default ``max_age``) and a day for clock skew.
 DEFAULT_MAX_AGE = 15 * 24 * 3600.0
 
+#: How long a listing of a user's sessions waits for NATS to send the next key.
+_LIST_TIMEOUT = 5.0
+
 # Headers that mark a KV delete or purge (nats-server 2.11 also marks age-outs).
 _KV_OPERATION = "KV-Operation"
 _MARKER_REASON = "Nats-Marker-Reason"
@@ -218,7 +221,8 @@ class NATSSessionStore:
         for watch in list(self._watches):
             await watch.stop()
         if self._url is not None and self._client is not None:
-            with self._backend():
+            # A connection NATS already dropped has nothing left to flush: no error.
+            with suppress(nats.errors.Error, OSError):
                 await self._client.close()
         self._kv = None
 
@@ -374,9 +378,9 @@ class NATSSessionStore:
         with self._backend():
             watcher = await kv.watch(f"{prefix}.*", meta_only=True, ignore_deletes=True)
             try:
-                async for entry in watcher:
-                    if entry is None:  # the watch has delivered every key there is
-                        break
+                # A bound per key, not for the listing: a lost connection raises
+                # instead of leaving the listing waiting for its end marker.
+                while (entry := await watcher.updates(_LIST_TIMEOUT)) is not None:  # type: ignore[no-untyped-call]
                     ids.append(entry.key.removeprefix(prefix + "."))
             finally:
                 await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped

@@ -95,17 +95,17 @@ class SessionStore(Protocol):
       :class:`SessionStoreError`.
 
     The operations are NATS JetStream KV's, so a KV store implements them
-    directly: one bucket keyed by ``id`` (hex, a valid KV key) holding the record
-    encoded with ``msgspec.msgpack``; ``get`` is ``kv.get`` (a delete marker is a
-    tombstone, its entry revision the revision), ``create`` is
+    directly (:class:`livepages.sessions.nats.NATSSessionStore` does): one bucket
+    keyed by ``id`` (hex, a valid KV key) holding the record encoded with
+    ``msgspec.msgpack``; ``get`` is ``kv.get``, ``create`` is
     ``kv.update(id, value, last=0)`` (unlike ``kv.create``, it refuses a key whose
     last operation was a delete), ``update`` is ``kv.update(id, value,
-    last=revision)``, ``delete`` is ``kv.delete``; the bucket's TTL, at least the
-    session lifetime, clears records and markers, while ``expires_at`` on read
-    keeps expiry exact. The user index is a second bucket (or key prefix)
-    ``<user-key>.<id>``, where ``<user-key>`` is a KV-safe encoding of ``user_id``
-    (e.g. its SHA-256 hex); ``list_user`` and ``delete_user`` walk the keys
-    matching ``<user-key>.*``.
+    last=revision)``; ``delete`` writes a tombstone value carrying the deleted
+    record's ``expires_at`` (a KV delete marker could not say when it ends). The
+    bucket's TTL, at least the session lifetime, clears records and tombstones,
+    while ``expires_at`` on read keeps expiry exact. The user index is a key prefix
+    ``<user-key>.<id>``, where ``<user-key>`` is the SHA-256 hex of ``user_id``;
+    ``list_user`` and ``delete_user`` walk the keys matching ``<user-key>.*``.
     """
 
     async def start(self) -> None:

@@ -1,0 +1,431 @@
+"""A session store on NATS JetStream KV: one set of sessions for every process that reaches NATS.
+
+Everything lives in one KV bucket (``livepages_sessions`` by default):
+
+- ``<id>``, the session id (64 hex digits, one key token), holds a :class:`_Stored`
+  encoded with msgpack: the record, or ``None`` for a tombstone, and when it
+  expires. The key's KV revision is the session's revision.
+- ``<user-key>.<id>`` (two tokens) is an empty entry in a user's index, where
+  ``<user-key>`` is the SHA-256 hex of the user id (any user id, a KV-safe key).
+
+Tombstones are values, not KV delete markers, because a tombstone must last exactly
+until the deleted record's ``expires_at`` and a delete marker cannot carry it.
+A KV delete marker written by someone else (``nats kv del``) still counts as a
+tombstone, with no end but the bucket's TTL.
+
+The index is written before the record and trusted only as a hint: listing reads
+each record and keeps those that are the user's, so an entry left behind by a
+failed write or a session that moved to another user is harmless. Entries are
+removed once their record is a tombstone (no write brings it back); the rest go
+with the bucket's TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import NamedTuple
+
+import msgspec
+
+try:
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+    from nats.js.api import DeliverPolicy
+    from nats.js.kv import KeyValue
+except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
+    raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
+
+from livepages.sessions.store import (
+    SessionConflict,
+    SessionEntry,
+    SessionRecord,
+    SessionStoreError,
+)
+
+__all__ = ["NATSSessionStore", "SessionWatch"]
+
+logger = logging.getLogger("livepages.sessions")
+
+#: Two weeks (``SessionManager``'s default ``max_age``) and a day for clock skew.
+DEFAULT_MAX_AGE = 15 * 24 * 3600.0
+
+#: How long a listing of a user's sessions waits for NATS to send the next key.
+_LIST_TIMEOUT = 5.0
+
+# Headers that mark a KV delete or purge (nats-server 2.11 also marks age-outs).
+_KV_OPERATION = "KV-Operation"
+_MARKER_REASON = "Nats-Marker-Reason"
+
+
+class _Stored(msgspec.Struct, frozen=True, array_like=True):
+    """The value under a session's key: the record (``None``: deleted) and its end."""
+
+    expires_at: float
+    record: SessionRecord | None
+
+
+class _Found(NamedTuple):
+    """What :meth:`NATSSessionStore._read` finds under a session's key."""
+
+    record: SessionRecord | None  # None: a tombstone
+    expires_at: float
+    revision: int
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(_Stored).decode
+
+
+class SessionWatch:
+    """A running :meth:`NATSSessionStore.watch_deleted`; :meth:`stop` ends it."""
+
+    def __init__(self, subscription: Subscription, forget: Callable[[SessionWatch], None]) -> None:
+        self._subscription = subscription
+        self._forget = forget
+        self._stopped = False
+
+    async def stop(self) -> None:
+        """Stop watching. Idempotent; a lost connection is not an error here."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._forget(self)
+        # A lost connection took the subscription with it: nothing to undo then.
+        with suppress(nats.errors.Error, OSError):
+            await self._subscription.unsubscribe()
+
+
+class NATSSessionStore:
+    """Keeps sessions in a NATS JetStream KV bucket, shared by every process.
+
+    ``server`` is a NATS URL (the store connects, and closes the connection in
+    :meth:`close`) or a connected ``nats.aio.client.Client`` to share one
+    connection per process (the store leaves it open). :meth:`start` creates the
+    bucket, or binds to it if it exists (its settings are then kept as they are).
+
+    ``max_age`` is the bucket's TTL in seconds: each write keeps a key that long,
+    so it must be at least the session lifetime (``SessionManager.max_age``); a
+    write of a record that would outlive it raises :class:`SessionStoreError`.
+    ``expires_at`` is checked on every read, so expiry is exact whatever the TTL.
+    ``replicas`` is the bucket's replica count in a NATS cluster. A connection the
+    store makes gives up its first attempt after ``connect_timeout`` seconds (the
+    next call tries again) and, once made, reconnects for as long as it takes.
+    ``clock`` returns the current Unix time.
+    """
+
+    def __init__(
+        self,
+        server: str | Client = "nats://127.0.0.1:4222",
+        *,
+        bucket: str = "livepages_sessions",
+        max_age: float = DEFAULT_MAX_AGE,
+        replicas: int = 1,
+        connect_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url = server if isinstance(server, str) else None
+        self._client = None if isinstance(server, str) else server
+        self._bucket_name = bucket
+        self._max_age = max_age
+        self._replicas = replicas
+        self._connect_timeout = connect_timeout
+        self._clock = clock
+        self._kv: KeyValue | None = None
+        self._ttl = max_age  # the bound bucket's own TTL, read by start()
+        self._starting = asyncio.Lock()
+        self._watches: set[SessionWatch] = set()
+        self._closed = False
+
+    # -- the protocol ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and create or bind the bucket. Idempotent; retried by later calls on failure."""
+        await self._bucket()
+
+    async def get(self, id: str) -> SessionEntry | None:
+        """The entry under ``id`` (a tombstone if deleted), or ``None`` if absent or expired."""
+        found = await self._read(id)
+        if found is None or self._clock() >= found.expires_at:
+            return None
+        return SessionEntry(found.record, found.revision)
+
+    async def create(self, record: SessionRecord) -> int:
+        """Store a new record; :class:`SessionConflict` if its id is live or deleted."""
+        value = self._value(record)
+        await self._index(record)
+        try:
+            return await self._write(record.id, value, 0)
+        except SessionConflict:
+            pass  # the key exists: take it over only if what it holds has expired
+        found = await self._read(record.id)
+        if found is not None and self._clock() < found.expires_at:
+            raise SessionConflict(f"session {record.id} exists or was deleted")
+        return await self._write(record.id, value, 0 if found is None else found.revision)
+
+    async def update(self, record: SessionRecord, revision: int) -> int:
+        """Replace the record at ``revision``; :class:`SessionConflict` if it is not there."""
+        value = self._value(record)
+        # Read first: the revision check alone would let an expired record (or a
+        # tombstone, given its revision) be written over.
+        found = await self._read(record.id)
+        if (
+            found is None
+            or found.record is None
+            or found.revision != revision
+            or self._clock() >= found.expires_at
+        ):
+            raise SessionConflict(f"session {record.id} is gone or at another revision")
+        await self._index(record)
+        return await self._write(record.id, value, revision)
+
+    async def delete(self, id: str) -> None:
+        """Delete the record under ``id`` for good, leaving a tombstone. Idempotent."""
+        await self._bury(id, None)
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """Return the user's unexpired sessions, oldest first."""
+        ids = await self._indexed(user_id)
+        found = await asyncio.gather(*(self._read(id) for id in ids))
+        now = self._clock()
+        records = [
+            f.record
+            for f in found
+            if f is not None
+            and f.record is not None
+            and f.record.user_id == user_id
+            and now < f.expires_at
+        ]
+        return sorted(records, key=lambda record: (record.issued_at, record.id))
+
+    async def delete_user(self, user_id: str) -> list[str]:
+        """Delete all of the user's sessions (expired ones too); return their ids."""
+        ids = await self._indexed(user_id)
+        buried = await asyncio.gather(*(self._bury(id, user_id) for id in ids))
+        return sorted(id for id, done in zip(ids, buried, strict=True) if done)
+
+    async def close(self) -> None:
+        """Stop the watches and close the connection if the store made it; later calls raise."""
+        if self._closed:
+            return
+        self._closed = True
+        for watch in list(self._watches):
+            await watch.stop()
+        if self._url is not None and self._client is not None:
+            # A connection NATS already dropped has nothing left to flush: no error.
+            with suppress(nats.errors.Error, OSError):
+                await self._client.close()
+        self._kv = None
+
+    # -- the watch -------------------------------------------------------------------
+
+    async def watch_deleted(self, callback: Callable[[str], Awaitable[None]]) -> SessionWatch:
+        """Call ``callback(id)`` for each session deleted from now on, by any process.
+
+        Deletions made through this store count too. The watch is in place when
+        this returns. Calls come one at a time, in the order of the deletions; an
+        exception from ``callback`` is logged and the watch goes on. A JetStream
+        ordered consumer delivers them, so after a reconnection it resumes where
+        it stopped. :meth:`close` stops every watch; :meth:`SessionWatch.stop` one.
+        """
+        await self._bucket()
+        assert self._client is not None  # connected by _bucket()
+        prefix = f"$KV.{self._bucket_name}."
+
+        async def on_message(msg: Msg) -> None:
+            if not _is_deletion(msg):
+                return
+            try:
+                await callback(msg.subject.removeprefix(prefix))
+            except Exception:
+                logger.exception("a session deletion watcher failed")
+
+        with self._backend():
+            # ``*`` matches the one-token session keys, not the two-token index.
+            subscription = await self._client.jetstream().subscribe(
+                prefix + "*",
+                stream=f"KV_{self._bucket_name}",
+                cb=on_message,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.NEW,
+            )
+        watch = SessionWatch(subscription, self._watches.discard)
+        self._watches.add(watch)
+        return watch
+
+    # -- reading and writing ---------------------------------------------------------
+
+    async def _bucket(self) -> KeyValue:
+        """The bound bucket, connecting and creating it on first use."""
+        self._check_open()
+        if self._kv is not None:
+            return self._kv
+        async with self._starting:
+            self._check_open()
+            if self._kv is None:
+                with self._backend():
+                    self._kv = await self._bind()
+            return self._kv
+
+    async def _bind(self) -> KeyValue:
+        if self._client is None:
+            assert self._url is not None
+            self._client = await asyncio.wait_for(self._connect(self._url), self._connect_timeout)
+        js = self._client.jetstream()
+        try:
+            kv = await js.key_value(self._bucket_name)
+        except nats.js.errors.BucketNotFoundError:
+            # Two processes may race here: creating a stream with the same settings
+            # twice succeeds, so both end up bound to one bucket.
+            kv = await js.create_key_value(
+                bucket=self._bucket_name,
+                ttl=self._max_age,
+                replicas=self._replicas,
+                description="livepages sessions",
+            )
+        ttl = (await kv.status()).ttl
+        self._ttl = ttl if ttl else math.inf  # 0 or None: keys never age out
+        return kv
+
+    @staticmethod
+    async def _connect(url: str) -> Client:
+        async def log_error(error: Exception) -> None:
+            logger.warning("session store, NATS connection: %r", error)
+
+        # Reconnect forever: the store must come back however long NATS was away.
+        return await nats.connect(
+            url, name="livepages-sessions", max_reconnect_attempts=-1, error_cb=log_error
+        )
+
+    async def _read(self, id: str) -> _Found | None:
+        """What the key ``id`` holds now, expired or not; ``None`` if nothing."""
+        kv = await self._bucket()
+        with self._backend():
+            try:
+                entry = await kv.get(id)
+            except nats.js.errors.KeyNotFoundError as missing:
+                if missing.entry is None:
+                    return None
+                # A KV delete marker: a tombstone until the bucket drops it.
+                return _Found(None, math.inf, _revision(missing.entry))
+        try:
+            stored = _decode(entry.value or b"")
+        except msgspec.DecodeError as error:
+            raise SessionStoreError(f"session {id}: unreadable value: {error}") from error
+        return _Found(stored.record, stored.expires_at, _revision(entry))
+
+    async def _write(self, key: str, value: bytes, last: int) -> int:
+        """Write ``value`` under ``key`` if its revision is ``last`` (0: if absent)."""
+        kv = await self._bucket()
+        with self._backend():
+            try:
+                return await kv.update(key, value, last=last)
+            except nats.js.errors.KeyWrongLastSequenceError as error:
+                raise SessionConflict(f"session {key} is at another revision") from error
+
+    async def _bury(self, id: str, user_id: str | None) -> bool:
+        """Leave a tombstone over the record ``id`` (if it is ``user_id``'s, when given).
+
+        Whether a record was buried. A write that lands in between is read again,
+        so the tombstone always goes over the latest record.
+        """
+        while True:
+            found = await self._read(id)
+            if found is None:
+                # Left alone: a create may be on its way (the index goes first).
+                return False
+            if found.record is None:
+                if user_id is not None:
+                    await self._unindex(user_id, id)  # deleted for good: a dead entry
+                return False
+            if user_id is not None and found.record.user_id != user_id:
+                return False  # moved to another user; the stale entry goes with the TTL
+            tombstone = _encode(_Stored(found.record.expires_at, None))
+            try:
+                await self._write(id, tombstone, found.revision)
+            except SessionConflict:
+                continue
+            if found.record.user_id is not None:
+                await self._unindex(found.record.user_id, id)
+            return True
+
+    async def _index(self, record: SessionRecord) -> None:
+        """Put ``record`` in its user's index (before the record: see the module's doc)."""
+        if record.user_id is not None:
+            kv = await self._bucket()
+            with self._backend():
+                await kv.put(f"{_user_key(record.user_id)}.{record.id}", b"")
+
+    async def _unindex(self, user_id: str, id: str) -> None:
+        kv = await self._bucket()
+        with self._backend():
+            await kv.delete(f"{_user_key(user_id)}.{id}")
+
+    async def _indexed(self, user_id: str) -> list[str]:
+        """The ids in ``user_id``'s index."""
+        kv = await self._bucket()
+        prefix = _user_key(user_id)
+        ids: list[str] = []
+        with self._backend():
+            watcher = await kv.watch(f"{prefix}.*", meta_only=True, ignore_deletes=True)
+            try:
+                # A bound per key, not for the listing: a lost connection raises
+                # instead of leaving the listing waiting for its end marker.
+                while (entry := await watcher.updates(_LIST_TIMEOUT)) is not None:  # type: ignore[no-untyped-call]
+                    ids.append(entry.key.removeprefix(prefix + "."))
+            finally:
+                await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
+        return ids
+
+    def _value(self, record: SessionRecord) -> bytes:
+        """``record`` encoded, once checked that the bucket keeps it long enough."""
+        if record.expires_at - self._clock() > self._ttl:
+            raise SessionStoreError(
+                f"session {record.id} lives longer than the bucket "
+                f"{self._bucket_name!r} keeps keys ({self._ttl:g} s): raise its max_age"
+            )
+        return _encode(_Stored(record.expires_at, record))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionStoreError("the session store is closed")
+
+    @contextmanager
+    def _backend(self) -> Iterator[None]:
+        """Turn NATS and network failures into :class:`SessionStoreError`."""
+        try:
+            yield
+        except (nats.errors.Error, OSError) as error:  # OSError covers TimeoutError
+            raise SessionStoreError(
+                f"session store (NATS KV bucket {self._bucket_name!r}): {error!r}"
+            ) from error
+
+
+def _user_key(user_id: str) -> str:
+    """A KV-safe key token for any user id."""
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
+def _revision(entry: KeyValue.Entry) -> int:
+    assert entry.revision is not None  # set on every entry read from the stream
+    return entry.revision
+
+
+def _is_deletion(msg: Msg) -> bool:
+    """Whether ``msg`` on a session key deletes the session (tombstone or KV marker)."""
+    headers = msg.headers or {}
+    if _KV_OPERATION in headers or _MARKER_REASON in headers:
+        return True
+    try:
+        return _decode(msg.data).record is None
+    except msgspec.DecodeError:
+        return False

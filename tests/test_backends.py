@@ -20,8 +20,9 @@ from tests.fixtures.servers import ROOT
 pytestmark = pytest.mark.anyio
 
 
-def test_without_nats_url_the_app_stays_in_process() -> None:
-    app = App(settings=Settings(secret_key="k"), sessions=True)
+@pytest.mark.parametrize("environ", [{}, {"LIVEPAGES_NATS_URL": ""}])
+def test_without_nats_url_the_app_stays_in_process(environ: dict[str, str]) -> None:
+    app = App(settings=Settings.from_env(environ, secret_key="k"), sessions=True)
     assert isinstance(app.broker, MemoryBroker)
     assert app.sessions is not None
     assert isinstance(app.sessions.store, MemorySessionStore)

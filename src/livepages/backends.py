@@ -1,8 +1,9 @@
 """The broker and session store an app runs on: the ones it was given, or NATS.
 
-``App`` asks :func:`backends` once, at construction. With ``Settings.nats_url`` unset
-nothing changes: the given broker or a ``MemoryBroker``, and the given session manager
-(``App(sessions=True)``: one on the in-memory store). With it set (``LIVEPAGES_NATS_URL``):
+``App`` asks :func:`backends` once, at construction. With ``Settings.nats_url`` unset or
+empty nothing changes: the given broker or a ``MemoryBroker``, and the given session
+manager (``App(sessions=True)``: one on the in-memory store). With it set
+(``LIVEPAGES_NATS_URL``):
 
 - the broker, unless ``App(broker=...)`` gives one, is a ``NATSBroker`` on that URL;
 - ``App(sessions=True)`` gets a ``SessionManager`` whose store is a ``NATSSessionStore``
@@ -43,7 +44,7 @@ def backends(
     settings: Settings, broker: Broker | None, sessions: SessionManager | bool | None
 ) -> tuple[Broker, SessionManager | None]:
     """The app's broker (before its subject prefix) and its session manager."""
-    if settings.nats_url is None:
+    if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
         return broker or MemoryBroker(), _manager(sessions, None)
     servers = nats_servers(settings.nats_url)
     made = _nats_broker(servers) if broker is None else None

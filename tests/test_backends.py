@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from livepages import App, Settings
+from livepages import App, Event, Page, Redirect, Session, Settings, action, on, redirect
 from livepages.backends import nats_servers
 from livepages.broker.memory import MemoryBroker
 from livepages.broker.nats import NATSBroker
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.nats import NATSSessionStore
 from livepages.sessions.session import SessionManager
+from livepages.testing import Client, parse_events
+from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.fixtures.servers import ROOT
 
 pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Bumped(Event, subject="bumped"):
+    """Something changed."""
 
 
 @pytest.mark.parametrize("environ", [{}, {"LIVEPAGES_NATS_URL": ""}])
@@ -34,7 +47,7 @@ def test_livepages_needs_no_nats_py_without_nats_url() -> None:
         import sys
         sys.modules["nats"] = None
         from livepages import App, Page, Settings
-        from livepages.testing import Client
+        from livepages.testing import Client, parse_events
         import asyncio
         app = App(settings=Settings(secret_key="k"), sessions=True)
         @app.page("/")
@@ -100,3 +113,76 @@ def test_no_sessions_means_no_store(nats_server: str) -> None:
     app = App(settings=Settings(secret_key="k", nats_url=nats_server))
     assert isinstance(app.broker, NATSBroker)
     assert app.sessions is None
+
+
+def error_status(response: httpx.Response) -> int:
+    """The status a Datastar action reports in its ``_error`` signal (0: success).
+
+    Datastar reads only 200 responses, so an action's failure comes as a signal patch."""
+    assert response.status_code == 200
+    events, _ = parse_events(response.text)
+    return int(events[-1].signals["_error"]["status"])
+
+
+async def until_disconnected(app: App) -> None:
+    """Wait until the app's connection has seen NATS go (a request sent before that
+    goes into a dead socket and waits for its timeout, as any in flight would)."""
+    broker = app.broker
+    assert isinstance(broker, NATSBroker)
+    deadline = time.monotonic() + 5
+    while broker.connected:
+        assert time.monotonic() < deadline, "the connection did not notice NATS going"
+        await asyncio.sleep(0.01)
+
+
+def make_notes_app(nats_url: str) -> App:
+    """A page with a session and two actions, on NATS through ``nats_url`` alone."""
+    app = App(settings=Settings(secret_key="k", nats_url=nats_url), sessions=True)
+
+    @app.page("/")
+    @on(Bumped)
+    class Home(Page):
+        def render(self, session: Session[Any]) -> str:
+            return f'<p id="who">{session.user_id or "guest"}</p>'
+
+        @action
+        async def bump(self) -> None:
+            await app.publish(Bumped())
+
+        @action
+        async def enter(self, session: Session[Any]) -> Redirect:
+            await session.sign_in("ada")
+            return redirect("/")
+
+    return app
+
+
+async def test_while_nats_is_away_guests_load_and_the_rest_answer_503(tmp_path: Path) -> None:
+    binary = nats_server_path()
+    process, url = start_nats_server(binary, tmp_path)
+    app = make_notes_app(url)
+    try:
+        async with Client(app) as guest, Client(app) as member, Client(app) as newcomer:
+            signed_in = await member.get("/")
+            assert (await signed_in.action("enter")).status_code == 200
+            page = await guest.get("/")
+            stop_nats_server(process)
+            await until_disconnected(app)
+            started = time.monotonic()
+            # A first visit (no cookie yet) needs no store; a publish fails at once.
+            assert (await newcomer.get("/")).status_code == 200
+            assert error_status(await page.action("bump")) == 503
+            # Any request with a session cookie reads KV: 503 too, at once.
+            assert (await member.get("/")).status_code == 503
+            assert (await guest.get("/")).status_code == 503
+            assert time.monotonic() - started < 1.0
+            process, _ = start_nats_server(binary, tmp_path, port=int(url.rsplit(":", 1)[1]))
+            # The one shared connection comes back by itself: sessions and events again.
+            deadline = time.monotonic() + 10
+            while (await member.get("/")).status_code != 200:
+                assert time.monotonic() < deadline, "the session store did not come back"
+                await asyncio.sleep(0.1)
+            assert '<p id="who">ada</p>' in (await member.get("/")).html
+            assert error_status(await (await guest.get("/")).action("bump")) == 0
+    finally:
+        stop_nats_server(process)

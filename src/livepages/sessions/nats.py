@@ -274,6 +274,7 @@ class NATSSessionStore:
         """The bound bucket, connecting and creating it on first use."""
         self._check_open()
         if self._kv is not None:
+            self._check_connected()
             return self._kv
         async with self._starting:
             self._check_open()
@@ -403,6 +404,15 @@ class NATSSessionStore:
                 f"{self._bucket_name!r} keeps keys ({self._ttl:g} s): raise its max_age"
             )
         return _encode(_Stored(record.expires_at, record))
+
+    def _check_connected(self) -> None:
+        """Fail at once while the connection is reconnecting, rather than after a
+        JetStream timeout: the request answers 503 now, as a publish does."""
+        if self._client is not None and not self._client.is_connected:
+            raise SessionStoreError(
+                f"session store (NATS KV bucket {self._bucket_name!r}): "
+                "NATS is unreachable (reconnecting), try again shortly"
+            )
 
     def _check_open(self) -> None:
         if self._closed:

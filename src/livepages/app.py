@@ -34,8 +34,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from livepages.abort import record_server_send
 from livepages.actions import Method, action, action_spec
 from livepages.assets import Assets
+from livepages.backends import backends
 from livepages.broker.base import Broker
-from livepages.broker.memory import MemoryBroker
 from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
 from livepages.csrf import trusted_origins
@@ -100,13 +100,14 @@ class App(Starlette):
             settings = msgspec.structs.replace(settings or Settings(), debug=debug)
         self.settings = settings = settings or Settings()
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
+        # Given ones, or NATS when settings.nats_url is set (livepages.backends).
+        broker, self.sessions = backends(settings, broker, sessions)
         # Wrapped once, here: whatever publishes or subscribes through app.broker (events,
         # tab refreshes, closed sessions) stays inside the app's subject prefix.
-        self.broker = with_prefix(broker or MemoryBroker(), settings.subject_prefix)
+        self.broker = with_prefix(broker, settings.subject_prefix)
         self.compression = compression or CompressionSettings()
         self.hooks = Hooks()
         self.errors = Reporter(debug=settings.debug, lifecycle=self.hooks)
-        self.sessions = SessionManager() if sessions is True else sessions or None
         tabs = TabRegistry(self.keys.all("tabs"), settings.tab_grace)
         self.visitors = Visitors(self.sessions, tabs, trusted_origins(settings, self.sessions))
         self.injector = _injector(self.visitors, self.sessions)

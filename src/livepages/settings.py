@@ -58,6 +58,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: ``"shop"`` makes ``chat.42`` travel as ``shop.chat.42``. Subject tokens only, no
     #: wildcards; "" for none.
     subject_prefix: str = ""
+    #: A NATS server URL (or several, comma-separated, for a cluster): when set, the app
+    #: runs on NATS instead of in process, so many processes can serve it. Its broker is a
+    #: ``NATSBroker`` unless ``App(broker=...)`` is given, and ``App(sessions=True)``
+    #: keeps sessions in JetStream KV (``NATSSessionStore``), both on one connection.
+    #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md.
+    nats_url: str | None = None
 
     @classmethod
     def from_env(

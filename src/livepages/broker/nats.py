@@ -300,6 +300,16 @@ class NATSBroker:
         return self._dropped
 
     @property
+    def client(self) -> _Client:
+        """The nats-py client of the running broker, to share its one connection (the
+        session store does); ``BrokerClosed`` before ``start()`` and after ``close()``.
+
+        The broker owns it: users must not close it, and it keeps the broker's settings
+        (no publish buffer while reconnecting, reconnect forever).
+        """
+        return self._client()
+
+    @property
     def connected(self) -> bool:
         """Whether the broker is running and connected to a server now."""
         return self._nc is not None and self._nc.is_connected

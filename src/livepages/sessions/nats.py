@@ -108,10 +108,14 @@ class SessionWatch:
 class NATSSessionStore:
     """Keeps sessions in a NATS JetStream KV bucket, shared by every process.
 
-    ``server`` is a NATS URL (the store connects, and closes the connection in
-    :meth:`close`) or a connected ``nats.aio.client.Client`` to share one
-    connection per process (the store leaves it open). :meth:`start` creates the
-    bucket, or binds to it if it exists (its settings are then kept as they are).
+    ``server`` is a NATS URL, or a cluster's URLs separated by commas (the store
+    connects, and closes the connection in :meth:`close`); a connected
+    ``nats.aio.client.Client`` to share one connection per process; or a function
+    that returns such a client when the store first needs it (so a store can be
+    made before the connection it shares, e.g. ``lambda: broker.client``; it raises
+    :class:`SessionStoreError` if it has none). The store leaves a client it did
+    not make open. :meth:`start` creates the bucket, or binds to it if it exists
+    (its settings are then kept as they are).
 
     ``max_age`` is the bucket's TTL in seconds: each write keeps a key that long,
     so it must be at least the session lifetime (``SessionManager.max_age``); a
@@ -125,7 +129,7 @@ class NATSSessionStore:
 
     def __init__(
         self,
-        server: str | Client = "nats://127.0.0.1:4222",
+        server: str | Client | Callable[[], Client] = "nats://127.0.0.1:4222",
         *,
         bucket: str = "livepages_sessions",
         max_age: float = DEFAULT_MAX_AGE,
@@ -134,7 +138,9 @@ class NATSSessionStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = server if isinstance(server, str) else None
-        self._client = None if isinstance(server, str) else server
+        self._client = server if isinstance(server, Client) else None
+        # A shared connection that may not exist yet: asked for on first use.
+        self._shared = None if isinstance(server, str | Client) else server
         self._bucket_name = bucket
         self._max_age = max_age
         self._replicas = replicas
@@ -268,6 +274,7 @@ class NATSSessionStore:
         """The bound bucket, connecting and creating it on first use."""
         self._check_open()
         if self._kv is not None:
+            self._check_connected()
             return self._kv
         async with self._starting:
             self._check_open()
@@ -277,6 +284,8 @@ class NATSSessionStore:
             return self._kv
 
     async def _bind(self) -> KeyValue:
+        if self._client is None and self._shared is not None:
+            self._client = self._shared()
         if self._client is None:
             assert self._url is not None
             self._client = await asyncio.wait_for(self._connect(self._url), self._connect_timeout)
@@ -302,8 +311,9 @@ class NATSSessionStore:
             logger.warning("session store, NATS connection: %r", error)
 
         # Reconnect forever: the store must come back however long NATS was away.
+        servers = [server.strip() for server in url.split(",")]  # a cluster: comma-separated
         return await nats.connect(
-            url, name="livepages-sessions", max_reconnect_attempts=-1, error_cb=log_error
+            servers, name="livepages-sessions", max_reconnect_attempts=-1, error_cb=log_error
         )
 
     async def _read(self, id: str) -> _Found | None:
@@ -394,6 +404,15 @@ class NATSSessionStore:
                 f"{self._bucket_name!r} keeps keys ({self._ttl:g} s): raise its max_age"
             )
         return _encode(_Stored(record.expires_at, record))
+
+    def _check_connected(self) -> None:
+        """Fail at once while the connection is reconnecting, rather than after a
+        JetStream timeout: the request answers 503 now, as a publish does."""
+        if self._client is not None and not self._client.is_connected:
+            raise SessionStoreError(
+                f"session store (NATS KV bucket {self._bucket_name!r}): "
+                "NATS is unreachable (reconnecting), try again shortly"
+            )
 
     def _check_open(self) -> None:
         if self._closed:

@@ -10,10 +10,8 @@ calls the reconnect listeners as a networked broker would, for tests.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
-from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 
@@ -26,6 +24,7 @@ from livepages.broker.base import (
     Subscription,
     SubscriptionClosed,
 )
+from livepages.broker.queue import MessageQueue
 from livepages.broker.subjects import SubjectIndex, validate_pattern, validate_subject
 
 __all__ = ["MemoryBroker"]
@@ -68,57 +67,46 @@ class _CallbackSubscription:
 
 
 class _QueueSubscription:
-    __slots__ = ("_broker", "_buffer", "_waiter", "dropped", "max_pending", "pattern")
+    __slots__ = ("_broker", "pattern", "queue")
 
     def __init__(self, broker: MemoryBroker, pattern: str, max_pending: int) -> None:
         self._broker: MemoryBroker | None = broker  # None once unsubscribed
         self.pattern = pattern
-        self.max_pending = max_pending
-        self.dropped = 0
-        # Not deque(maxlen=...): that would evict the oldest message; we refuse the newest,
-        # so what the consumer reads is a prefix of what was published, with no reordering.
-        self._buffer: deque[Message] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self.queue = MessageQueue(max_pending)
 
     def __repr__(self) -> str:
         return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
 
     @property
+    def max_pending(self) -> int:
+        return self.queue.max_pending
+
+    @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return len(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
 
     async def ready(self) -> None:
         """Filed at subscribe already: ready at once, unless unsubscribed since."""
+        self._check_open()
+
+    def _check_open(self) -> None:
         _check_open(self._broker, self.pattern)
 
     def deliver(self, message: Message) -> int:
         """Buffer the message, or drop and count it when the buffer is full."""
         if self._broker is None:
             return 0
-        if len(self._buffer) >= self.max_pending:
-            self.dropped += 1
-            self._broker._dropped += 1
-            return 0
-        self._buffer.append(message)
-        self._wake()
-        return 1
-
-    def _wake(self) -> None:
-        # A waiter whose task was cancelled is already done: nothing to wake.
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self.queue.put(message):
+            return 1
+        self._broker._dropped += 1
+        return 0
 
     async def next(self) -> Message:
-        while not self._buffer:
-            _check_open(self._broker, self.pattern)
-            if self._waiter is not None:
-                raise RuntimeError("another task is already waiting on this subscription")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._buffer.popleft()
+        return await self.queue.get(self._check_open)
 
     def __aiter__(self) -> _QueueSubscription:
         return self
@@ -133,8 +121,7 @@ class _QueueSubscription:
         if self._broker is not None:
             self._broker._remove(self)
             self._broker = None
-            self._buffer.clear()
-            self._wake()
+            self.queue.close()
 
 
 _Subscriber = _CallbackSubscription | _QueueSubscription
@@ -276,10 +263,8 @@ class MemoryBroker:
     def subscribe_queue(self, pattern: str, *, max_pending: int = 1024) -> QueueSubscription:
         """Buffer up to ``max_pending`` messages matching ``pattern`` for ``async for``."""
         validate_pattern(pattern)
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
+        subscription = _QueueSubscription(self, pattern, max_pending)  # checks max_pending
         self._check_running()
-        subscription = _QueueSubscription(self, pattern, max_pending)
         self._index.add(pattern, subscription)
         return subscription
 

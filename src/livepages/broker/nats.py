@@ -24,7 +24,6 @@ import contextlib
 import enum
 import logging
 import ssl
-from collections import deque
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from livepages.broker.base import (
     Subscription,
     SubscriptionClosed,
 )
+from livepages.broker.queue import MessageQueue
 from livepages.broker.subjects import validate_pattern, validate_subject
 
 try:
@@ -176,47 +176,37 @@ class _CallbackSubscription(_Subscription):
 
 class _QueueSubscription(_Subscription):
     def __init__(self, broker: NATSBroker, pattern: str, max_pending: int) -> None:
+        self.queue = MessageQueue(max_pending)  # first: a bad max_pending subscribes nothing
         super().__init__(broker, pattern)
-        self.max_pending = max_pending
-        self.dropped = 0
-        # The newest message is refused when full, as in the memory broker: what the
-        # consumer reads is a prefix of what was published, never reordered.
-        self._buffer: deque[Message] = deque()
-        self._waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
 
     @property
+    def max_pending(self) -> int:
+        return self.queue.max_pending
+
+    @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return len(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
 
     def deliver(self, message: Message) -> int:
-        if len(self._buffer) >= self.max_pending:
-            self.dropped += 1
-            if self._broker is not None:
-                self._broker._dropped += 1
-            return 0
-        self._buffer.append(message)
-        self._wake()
-        return 1
+        if self.queue.put(message):
+            return 1
+        if self._broker is not None:
+            self._broker._dropped += 1
+        return 0
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    def _check_open(self) -> None:
+        if self._broker is None:
+            raise SubscriptionClosed(f"the subscription to {self.pattern!r} is closed")
 
     async def next(self) -> Message:
-        while not self._buffer:
-            if self._broker is None:
-                raise SubscriptionClosed(f"the subscription to {self.pattern!r} is closed")
-            if self._waiter is not None:
-                raise RuntimeError("another task is already waiting on this subscription")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._buffer.popleft()
+        return await self.queue.get(self._check_open)
 
     def __aiter__(self) -> _QueueSubscription:
         return self
@@ -229,8 +219,7 @@ class _QueueSubscription(_Subscription):
 
     def unsubscribe(self) -> None:
         super().unsubscribe()
-        self._buffer.clear()
-        self._wake()
+        self.queue.close()
 
 
 _S = TypeVar("_S", bound=_Subscription)
@@ -497,7 +486,7 @@ class NATSBroker:
     def subscribe_queue(self, pattern: str, *, max_pending: int = 1024) -> QueueSubscription:
         """Buffer up to ``max_pending`` messages matching ``pattern`` for ``async for``."""
         validate_pattern(pattern)
-        if max_pending < 1:
+        if max_pending < 1:  # before _client(): a bad argument is a ValueError, up or down
             raise ValueError(f"max_pending must be at least 1, not {max_pending}")
         self._client()
         return self._file(_QueueSubscription(self, pattern, max_pending))

@@ -385,6 +385,7 @@ class View:
         "listening",
         "page",
         "payload",
+        "reload_session",
         "plan",
         "root",
         "stale",
@@ -408,6 +409,9 @@ class View:
         self.subscriptions: list[Subscription] = []
         #: Whether every subscription is ready, so that no later change can be missed.
         self.listening = False
+        #: Read the session afresh at the next render: a request of this view's own
+        #: visitor (an action) may have saved, signed in or out since.
+        self.reload_session = False
 
     def invalidate(self) -> None:
         """Something this view depends on changed: render soon, once."""
@@ -450,9 +454,10 @@ class View:
     async def _render_once(self) -> None:
         host = self.engine.host
         started = time.perf_counter()
-        if self.plan.scope is not LiveScope.SHARED:
-            # The session as it is now, not as the stream's request loaded it: an action
-            # may have saved new data, signed in or out since (one store read per render).
+        if self.reload_session:
+            # The session as the visitor's action left it, not as the stream's request
+            # loaded it: one store read after the visitor's own action, none per event.
+            self.reload_session = False
             self.ctx.request.scope.pop(SESSION_SCOPE_KEY, None)
         try:
             html = await host.documents.body(self.plan, self.page, self.ctx)
@@ -595,8 +600,10 @@ class LiveEngine:
         # Only views that belong to the tab (or its session): a shared view changes
         # when an event says so, not because one viewer acted.
         for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
-            if connection.view.plan.scope is not LiveScope.SHARED:
-                connection.view.invalidate()
+            view = connection.view
+            if view.plan.scope is not LiveScope.SHARED:
+                view.reload_session = True
+                view.invalidate()
 
     # -- views ----------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ async def test_nats_url_puts_broker_and_sessions_on_one_connection(nats_server: 
     await app.startup()
     try:
         # The store took the broker's client: one connection for both.
-        assert sessions.store._client is broker.client
+        assert sessions.store.client is broker.client
     finally:
         await app.shutdown()
     assert not broker.connected
@@ -102,11 +102,11 @@ async def test_a_given_broker_or_manager_is_kept(nats_server: str) -> None:
     assert isinstance(store, NATSSessionStore)
     await app.startup()
     try:
-        assert store._client is not None
-        assert store._client.is_connected
+        assert store.client is not None
+        assert store.client.is_connected
     finally:
         await app.shutdown()
-    assert store._client.is_closed
+    assert store.client.is_closed
 
 
 def test_no_sessions_means_no_store(nats_server: str) -> None:

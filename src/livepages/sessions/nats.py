@@ -27,14 +27,13 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import NamedTuple
 
 import msgspec
 
 try:
-    import nats
     import nats.errors
     import nats.js.errors
     from nats.aio.client import Client
@@ -45,6 +44,7 @@ try:
 except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
+from livepages.buckets import Bucket, Server
 from livepages.sessions.store import (
     SessionConflict,
     SessionEntry,
@@ -129,7 +129,7 @@ class NATSSessionStore:
 
     def __init__(
         self,
-        server: str | Client | Callable[[], Client] = "nats://127.0.0.1:4222",
+        server: Server = "nats://127.0.0.1:4222",
         *,
         bucket: str = "livepages_sessions",
         max_age: float = DEFAULT_MAX_AGE,
@@ -137,20 +137,25 @@ class NATSSessionStore:
         connect_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._url = server if isinstance(server, str) else None
-        self._client = server if isinstance(server, Client) else None
-        # A shared connection that may not exist yet: asked for on first use.
-        self._shared = None if isinstance(server, str | Client) else server
+        self._store = Bucket(
+            server,
+            name=bucket,
+            ttl=max_age,
+            replicas=replicas,
+            description="livepages sessions",
+            error=SessionStoreError,
+            connect_timeout=connect_timeout,
+            connection_name="livepages-sessions",
+        )
         self._bucket_name = bucket
-        self._max_age = max_age
-        self._replicas = replicas
-        self._connect_timeout = connect_timeout
         self._clock = clock
-        self._kv: KeyValue | None = None
-        self._ttl = max_age  # the bound bucket's own TTL, read by start()
-        self._starting = asyncio.Lock()
         self._watches: set[SessionWatch] = set()
         self._closed = False
+
+    @property
+    def client(self) -> Client:
+        """The store's NATS connection, once :meth:`start` has made or taken it."""
+        return self._store.client
 
     # -- the protocol ----------------------------------------------------------------
 
@@ -226,11 +231,7 @@ class NATSSessionStore:
         self._closed = True
         for watch in list(self._watches):
             await watch.stop()
-        if self._url is not None and self._client is not None:
-            # A connection NATS already dropped has nothing left to flush: no error.
-            with suppress(nats.errors.Error, OSError):
-                await self._client.close()
-        self._kv = None
+        await self._store.close()
 
     # -- the watch -------------------------------------------------------------------
 
@@ -244,7 +245,6 @@ class NATSSessionStore:
         it stopped. :meth:`close` stops every watch; :meth:`SessionWatch.stop` one.
         """
         await self._bucket()
-        assert self._client is not None  # connected by _bucket()
         prefix = f"$KV.{self._bucket_name}."
 
         async def on_message(msg: Msg) -> None:
@@ -255,9 +255,9 @@ class NATSSessionStore:
             except Exception:
                 logger.exception("a session deletion watcher failed")
 
-        with self._backend():
+        with self._store.backend():
             # ``*`` matches the one-token session keys, not the two-token index.
-            subscription = await self._client.jetstream().subscribe(
+            subscription = await self._store.client.jetstream().subscribe(
                 prefix + "*",
                 stream=f"KV_{self._bucket_name}",
                 cb=on_message,
@@ -273,53 +273,12 @@ class NATSSessionStore:
     async def _bucket(self) -> KeyValue:
         """The bound bucket, connecting and creating it on first use."""
         self._check_open()
-        if self._kv is not None:
-            self._check_connected()
-            return self._kv
-        async with self._starting:
-            self._check_open()
-            if self._kv is None:
-                with self._backend():
-                    self._kv = await self._bind()
-            return self._kv
-
-    async def _bind(self) -> KeyValue:
-        if self._client is None and self._shared is not None:
-            self._client = self._shared()
-        if self._client is None:
-            assert self._url is not None
-            self._client = await asyncio.wait_for(self._connect(self._url), self._connect_timeout)
-        js = self._client.jetstream()
-        try:
-            kv = await js.key_value(self._bucket_name)
-        except nats.js.errors.BucketNotFoundError:
-            # Two processes may race here: creating a stream with the same settings
-            # twice succeeds, so both end up bound to one bucket.
-            kv = await js.create_key_value(
-                bucket=self._bucket_name,
-                ttl=self._max_age,
-                replicas=self._replicas,
-                description="livepages sessions",
-            )
-        ttl = (await kv.status()).ttl
-        self._ttl = ttl if ttl else math.inf  # 0 or None: keys never age out
-        return kv
-
-    @staticmethod
-    async def _connect(url: str) -> Client:
-        async def log_error(error: Exception) -> None:
-            logger.warning("session store, NATS connection: %r", error)
-
-        # Reconnect forever: the store must come back however long NATS was away.
-        servers = [server.strip() for server in url.split(",")]  # a cluster: comma-separated
-        return await nats.connect(
-            servers, name="livepages-sessions", max_reconnect_attempts=-1, error_cb=log_error
-        )
+        return await self._store.kv()
 
     async def _read(self, id: str) -> _Found | None:
         """What the key ``id`` holds now, expired or not; ``None`` if nothing."""
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             try:
                 entry = await kv.get(id)
             except nats.js.errors.KeyNotFoundError as missing:
@@ -336,7 +295,7 @@ class NATSSessionStore:
     async def _write(self, key: str, value: bytes, last: int) -> int:
         """Write ``value`` under ``key`` if its revision is ``last`` (0: if absent)."""
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             try:
                 return await kv.update(key, value, last=last)
             except nats.js.errors.KeyWrongLastSequenceError as error:
@@ -372,12 +331,12 @@ class NATSSessionStore:
         """Put ``record`` in its user's index (before the record: see the module's doc)."""
         if record.user_id is not None:
             kv = await self._bucket()
-            with self._backend():
+            with self._store.backend():
                 await kv.put(f"{_user_key(record.user_id)}.{record.id}", b"")
 
     async def _unindex(self, user_id: str, id: str) -> None:
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             await kv.delete(f"{_user_key(user_id)}.{id}")
 
     async def _indexed(self, user_id: str) -> list[str]:
@@ -385,7 +344,7 @@ class NATSSessionStore:
         kv = await self._bucket()
         prefix = _user_key(user_id)
         ids: list[str] = []
-        with self._backend():
+        with self._store.backend():
             watcher = await kv.watch(f"{prefix}.*", meta_only=True, ignore_deletes=True)
             try:
                 # A bound per key, not for the listing: a lost connection raises
@@ -398,35 +357,16 @@ class NATSSessionStore:
 
     def _value(self, record: SessionRecord) -> bytes:
         """``record`` encoded, once checked that the bucket keeps it long enough."""
-        if record.expires_at - self._clock() > self._ttl:
+        if record.expires_at - self._clock() > self._store.ttl:
             raise SessionStoreError(
                 f"session {record.id} lives longer than the bucket "
-                f"{self._bucket_name!r} keeps keys ({self._ttl:g} s): raise its max_age"
+                f"{self._bucket_name!r} keeps keys ({self._store.ttl:g} s): raise its max_age"
             )
         return _encode(_Stored(record.expires_at, record))
-
-    def _check_connected(self) -> None:
-        """Fail at once while the connection is reconnecting, rather than after a
-        JetStream timeout: the request answers 503 now, as a publish does."""
-        if self._client is not None and not self._client.is_connected:
-            raise SessionStoreError(
-                f"session store (NATS KV bucket {self._bucket_name!r}): "
-                "NATS is unreachable (reconnecting), try again shortly"
-            )
 
     def _check_open(self) -> None:
         if self._closed:
             raise SessionStoreError("the session store is closed")
-
-    @contextmanager
-    def _backend(self) -> Iterator[None]:
-        """Turn NATS and network failures into :class:`SessionStoreError`."""
-        try:
-            yield
-        except (nats.errors.Error, OSError) as error:  # OSError covers TimeoutError
-            raise SessionStoreError(
-                f"session store (NATS KV bucket {self._bucket_name!r}): {error!r}"
-            ) from error
 
 
 def _user_key(user_id: str) -> str:

@@ -8,7 +8,9 @@ manager (``App(sessions=True)``: one on the in-memory store). With it set
 - the broker, unless ``App(broker=...)`` gives one, is a ``NATSBroker`` on that URL;
 - ``App(sessions=True)`` gets a ``SessionManager`` whose store is a ``NATSSessionStore``
   (JetStream KV). A ``SessionManager`` passed in keeps its own store.
-- When both are made here, the store shares the broker's connection: one NATS
+- tab state (``tab.state``), unless ``App(tab_store=...)`` gives a store, is kept in
+  JetStream KV too (``NATSTabStore``), so an action on any process sees it.
+- When they are made here, the stores share the broker's connection: one NATS
   connection per process. The broker starts first (``livepages.lifecycle``) and the
   store takes its client when it first needs it. If the broker was given, the store
   connects to ``nats_url`` on its own connection, since the given broker may be
@@ -20,36 +22,55 @@ nats-py is imported only when ``nats_url`` is set, so an app without it never ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from livepages.broker.base import Broker, BrokerError
 from livepages.broker.memory import MemoryBroker
 from livepages.sessions.session import SessionManager
 from livepages.sessions.store import SessionStoreError
 from livepages.settings import Settings
+from livepages.tabs import TabStore, TabStoreError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from livepages.broker.nats import NATSBroker
     from livepages.sessions.nats import NATSSessionStore
+    from livepages.tabs.nats import NATSTabStore
 
-__all__ = ["CONNECTION_NAME", "backends", "nats_servers"]
+__all__ = ["CONNECTION_NAME", "Backends", "backends", "nats_servers"]
 
 #: How the app's NATS connection is named in NATS's monitoring (``nats server report``).
 CONNECTION_NAME = "livepages"
 
 
+class Backends(NamedTuple):
+    """What an app runs on."""
+
+    #: The broker, before the app's subject prefix.
+    broker: Broker
+    sessions: SessionManager | None
+    #: Where tab state is shared between processes; None: in the process only.
+    tab_store: TabStore | None
+
+
 def backends(
-    settings: Settings, broker: Broker | None, sessions: SessionManager | bool | None
-) -> tuple[Broker, SessionManager | None]:
-    """The app's broker (before its subject prefix) and its session manager."""
+    settings: Settings,
+    broker: Broker | None,
+    sessions: SessionManager | bool | None,
+    tab_store: TabStore | None = None,
+) -> Backends:
+    """The app's broker, session manager and tab store: the given ones, else NATS's."""
     if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
-        return broker or MemoryBroker(), _manager(sessions, None)
+        return Backends(broker or MemoryBroker(), _manager(sessions, None), tab_store)
     servers = nats_servers(settings.nats_url)
     made = _nats_broker(servers) if broker is None else None
     store = _nats_store(servers, made) if sessions is True else None
-    return broker if broker is not None else _made(made), _manager(sessions, store)
+    if tab_store is None:
+        tab_store = _nats_tabs(servers, made, settings.tab_grace)
+    return Backends(
+        broker if broker is not None else _made(made), _manager(sessions, store), tab_store
+    )
 
 
 def nats_servers(url: str) -> list[str]:
@@ -80,17 +101,26 @@ def _nats_store(servers: list[str], broker: NATSBroker | None) -> NATSSessionSto
     if broker is None:
         # Its own connection: the given broker may be on another server.
         return NATSSessionStore(",".join(servers))
-    return NATSSessionStore(_shared_client(broker))
+    return NATSSessionStore(_shared_client(broker, SessionStoreError))
 
 
-def _shared_client(broker: NATSBroker) -> Callable[[], Client]:
-    """The broker's client, for the store to take once the broker has started."""
+def _nats_tabs(servers: list[str], broker: NATSBroker | None, grace: float) -> NATSTabStore:
+    from livepages.tabs.nats import NATSTabStore  # needs nats-py, as above
+
+    if broker is None:
+        return NATSTabStore(",".join(servers), grace=grace)
+    return NATSTabStore(_shared_client(broker, TabStoreError), grace=grace)
+
+
+def _shared_client(broker: NATSBroker, error: type[Exception]) -> Callable[[], Client]:
+    """The broker's client, for a store to take once the broker has started; ``error``
+    (the store's own) if it has none."""
 
     def client() -> Client:
         try:
             return broker.client
         except BrokerError as exc:
-            raise SessionStoreError(f"the app's NATS connection is not open: {exc}") from exc
+            raise error(f"the app's NATS connection is not open: {exc}") from exc
 
     return client
 

@@ -8,6 +8,12 @@ gets the same ``LIVEPAGES_SECRET_KEY`` so that each opens the others' cookies.
 the note to every process (a fine-grained patch of ``#note``), ``sign_in`` and
 ``sign_out`` change the session.
 
+``/filter`` shows a search query kept in ``tab.state``; its ``search`` action sets it,
+on whichever process it lands. ``/board`` shows a count that each process keeps for
+itself; ``bump`` adds one and publishes ``Bumped`` (a 503 while NATS is away, after
+the count went up: the view shows it once it renders again). ``/stats`` says how many
+renders this process has made.
+
 ``python -m tests.scaling_app PORT`` serves it with ``livepages.server.run``.
 """
 
@@ -15,12 +21,30 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
-from livepages import SSE, App, Event, Page, Redirect, Session, Settings, action, on, redirect
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from livepages import (
+    SSE,
+    App,
+    Event,
+    Page,
+    Redirect,
+    Session,
+    Settings,
+    Tab,
+    action,
+    on,
+    redirect,
+)
+from livepages.live import LiveStats
 from livepages.server import run
 
-__all__ = ["Note", "Posted", "app"]
+__all__ = ["Bumped", "Note", "Posted", "Query", "app"]
 
 
 @dataclass
@@ -44,8 +68,32 @@ class User:
     user: str
 
 
+@dataclass
+class Bumped(Event, subject="board"):
+    """A process's count went up."""
+
+    count: int
+
+
+@dataclass
+class Query:
+    """The signals of ``search``."""
+
+    query: str
+
+
+async def render_count(request: Request) -> JSONResponse:
+    return JSONResponse({"renders": stats.renders})
+
+
 # Short heartbeats, so a stream that should have ended is noticed quickly.
-app = App(settings=Settings.from_env(heartbeat=0.5), sessions=True)
+app = App(
+    settings=Settings.from_env(heartbeat=0.5),
+    sessions=True,
+    routes=[Route("/stats", render_count)],
+)
+stats = LiveStats()
+stats.listen(app.hooks)
 
 
 @app.page("/notes")
@@ -71,6 +119,32 @@ class Notes(Page):
     async def sign_out(self, session: Session[Any]) -> Redirect:
         await session.sign_out()
         return redirect("/notes")
+
+
+@app.page("/filter")
+class Filter(Page):
+    def render(self, tab: Tab) -> str:
+        return f'<p id="query">{escape(tab.state.get("query", ""))}</p>'
+
+    @action
+    async def search(self, query: Query, tab: Tab) -> None:
+        tab.state["query"] = query.query
+
+
+#: This process's count (each process has its own).
+board = {"count": 0}
+
+
+@app.page("/board")
+@on(Bumped)
+class Board(Page):
+    def render(self) -> str:
+        return f'<p id="count">{board["count"]}</p>'
+
+    @action
+    async def bump(self) -> None:
+        board["count"] += 1
+        await app.publish(Bumped(board["count"]))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ gets the same ``LIVEPAGES_SECRET_KEY`` so that each opens the others' cookies.
 the note to every process (a fine-grained patch of ``#note``), ``sign_in`` and
 ``sign_out`` change the session.
 
-``/filter`` shows a search query kept in ``tab.state``; its ``search`` action sets it,
-on whichever process it lands. ``/board`` shows a count that each process keeps for
+``/filter`` shows a search box whose query is kept in ``tab.state`` (its ``search``
+action sets it, on whichever process it lands), who is signed in, and the PID of the
+process that rendered it. ``/board`` shows a count that each process keeps for
 itself; ``bump`` adds one and publishes ``Bumped`` (a 503 while NATS is away, after
 the count went up: the view shows it once it renders again). ``/stats`` says how many
 renders this process has made.
@@ -19,6 +20,7 @@ renders this process has made.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -38,6 +40,7 @@ from livepages import (
     Settings,
     Tab,
     action,
+    invoke,
     on,
     redirect,
 )
@@ -91,6 +94,7 @@ app = App(
     settings=Settings.from_env(heartbeat=0.5),
     sessions=True,
     routes=[Route("/stats", render_count)],
+    head='<link rel="icon" href="data:,">',  # no favicon request to fail
 )
 stats = LiveStats()
 stats.listen(app.hooks)
@@ -123,8 +127,16 @@ class Notes(Page):
 
 @app.page("/filter")
 class Filter(Page):
-    def render(self, tab: Tab) -> str:
-        return f'<p id="query">{escape(tab.state.get("query", ""))}</p>'
+    def render(self, tab: Tab, session: Session[Any]) -> str:
+        query = escape(tab.state.get("query", ""))
+        search = escape(invoke(self.search))
+        return (
+            f'<input id="search" value="{query}" data-bind:query'
+            f' data-on:input__debounce.100ms="{search}">'
+            f'<p id="query">{query}</p>'
+            f'<p id="who">{escape(session.user_id or "guest")}</p>'
+            f'<p id="served">{os.getpid()}</p>'
+        )
 
     @action
     async def search(self, query: Query, tab: Tab) -> None:

@@ -21,6 +21,7 @@ from livepages.broker.nats import NATSBroker
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.nats import NATSSessionStore
 from livepages.sessions.session import SessionManager
+from livepages.tabs.nats import NATSTabStore
 from livepages.testing import Client, parse_events
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.fixtures.servers import ROOT
@@ -187,3 +188,32 @@ async def test_while_nats_is_away_guests_load_and_the_rest_answer_503(tmp_path: 
             assert error_status(await (await guest.get("/")).action("bump")) == 0
     finally:
         stop_nats_server(process)
+
+
+async def test_a_given_nats_broker_puts_sessions_and_tab_state_on_its_connection(
+    nats_server: str,
+) -> None:
+    broker = NATSBroker([nats_server])
+    app = App(settings=Settings(secret_key="k"), broker=broker, sessions=True)
+    assert app.sessions is not None
+    store = app.sessions.store
+    tabs = app.live.tabs.store
+    assert isinstance(store, NATSSessionStore)
+    assert isinstance(tabs, NATSTabStore)
+    await app.startup()
+    try:
+        assert store.client is broker.client
+        assert tabs.client is broker.client
+    finally:
+        await app.shutdown()
+
+
+async def test_nats_url_keeps_tab_state_in_kv_and_a_given_tab_store_wins(
+    nats_server: str,
+) -> None:
+    app = App(settings=Settings(secret_key="k", nats_url=nats_server))
+    assert isinstance(app.live.tabs.store, NATSTabStore)
+    mine = NATSTabStore(nats_server, bucket="mine")
+    app = App(settings=Settings(secret_key="k", nats_url=nats_server), tab_store=mine)
+    assert app.live.tabs.store is mine
+    assert App(settings=Settings(secret_key="k")).live.tabs.store is None

@@ -1,26 +1,31 @@
-"""The broker and session store an app runs on: the ones it was given, or NATS.
+"""The broker, session store and tab store an app runs on: the given ones, or NATS.
 
 ``App`` asks :func:`backends` once, at construction. With ``Settings.nats_url`` unset or
-empty nothing changes: the given broker or a ``MemoryBroker``, and the given session
-manager (``App(sessions=True)``: one on the in-memory store). With it set
-(``LIVEPAGES_NATS_URL``):
+empty nothing changes: the given broker or a ``MemoryBroker``, the given session
+manager (``App(sessions=True)``: one on the in-memory store), and tab state in the
+process. With it set (``LIVEPAGES_NATS_URL``):
 
 - the broker, unless ``App(broker=...)`` gives one, is a ``NATSBroker`` on that URL;
 - ``App(sessions=True)`` gets a ``SessionManager`` whose store is a ``NATSSessionStore``
   (JetStream KV). A ``SessionManager`` passed in keeps its own store.
 - tab state (``tab.state``), unless ``App(tab_store=...)`` gives a store, is kept in
   JetStream KV too (``NATSTabStore``), so an action on any process sees it.
-- When they are made here, the stores share the broker's connection: one NATS
-  connection per process. The broker starts first (``livepages.lifecycle``) and the
-  store takes its client when it first needs it. If the broker was given, the store
-  connects to ``nats_url`` on its own connection, since the given broker may be
-  elsewhere.
+- When the broker is made here, the stores share its connection: one NATS connection
+  per process. The broker starts first (``livepages.lifecycle``) and each store takes
+  its client when it first needs it. If the broker was given, each store connects to
+  ``nats_url`` on its own connection, since the given broker may be elsewhere.
 
-nats-py is imported only when ``nats_url`` is set, so an app without it never needs it.
+Without ``nats_url``, a ``NATSBroker`` given with ``App(broker=...)`` puts the app on
+NATS just the same: ``App(sessions=True)`` and tab state go to JetStream KV on the given
+broker's connection.
+
+nats-py is imported only when ``nats_url`` is set (or a ``NATSBroker`` was made), so an
+app without it never needs it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -62,6 +67,12 @@ def backends(
 ) -> Backends:
     """The app's broker, session manager and tab store: the given ones, else NATS's."""
     if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
+        given = _given_nats(broker)
+        if given is not None:  # App(broker=NATSBroker(...)): the app runs on NATS
+            store = _nats_store([], given) if sessions is True else None
+            if tab_store is None:
+                tab_store = _nats_tabs([], given, settings.tab_grace)
+            return Backends(given, _manager(sessions, store), tab_store)
         return Backends(broker or MemoryBroker(), _manager(sessions, None), tab_store)
     servers = nats_servers(settings.nats_url)
     made = _nats_broker(servers) if broker is None else None
@@ -87,6 +98,15 @@ def _manager(
     if sessions is True:
         return SessionManager(store=store)
     return sessions or None
+
+
+def _given_nats(broker: Broker | None) -> NATSBroker | None:
+    """``broker`` if it is a ``NATSBroker`` (without importing nats-py to find out)."""
+    module = sys.modules.get("livepages.broker.nats")
+    if module is not None and isinstance(broker, module.NATSBroker):
+        given: NATSBroker = broker
+        return given
+    return None
 
 
 def _nats_broker(servers: list[str]) -> NATSBroker:

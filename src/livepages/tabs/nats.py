@@ -12,6 +12,7 @@ from __future__ import annotations
 
 try:
     import nats.js.errors
+    from nats.aio.client import Client
 except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
     raise ImportError("NATSTabStore needs nats-py: pip install 'livepages[nats]'") from error
 
@@ -51,6 +52,11 @@ class NATSTabStore:
             connect_timeout=connect_timeout,
             connection_name="livepages-tabs",
         )
+
+    @property
+    def client(self) -> Client:
+        """The store's NATS connection, once :meth:`start` has made or taken it."""
+        return self._bucket.client
 
     async def start(self) -> None:
         """Connect and create or bind the bucket. Idempotent; retried on failure."""

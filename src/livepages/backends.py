@@ -8,6 +8,8 @@ manager (``App(sessions=True)``: one on the in-memory store). With it set
 - the broker, unless ``App(broker=...)`` gives one, is a ``NATSBroker`` on that URL;
 - ``App(sessions=True)`` gets a ``SessionManager`` whose store is a ``NATSSessionStore``
   (JetStream KV). A ``SessionManager`` passed in keeps its own store.
+- The store makes its bucket with ``Settings.nats_kv_replicas`` replicas (1 to 5;
+  anything else is a ``ValueError`` here, when the app is made).
 - When both are made here, the store shares the broker's connection: one NATS
   connection per process. The broker starts first (``livepages.lifecycle``) and the
   store takes its client when it first needs it. If the broker was given, the store
@@ -34,10 +36,13 @@ if TYPE_CHECKING:
     from livepages.broker.nats import NATSBroker
     from livepages.sessions.nats import NATSSessionStore
 
-__all__ = ["CONNECTION_NAME", "backends", "nats_servers"]
+__all__ = ["CONNECTION_NAME", "MAX_REPLICAS", "backends", "kv_replicas", "nats_servers"]
 
 #: How the app's NATS connection is named in NATS's monitoring (``nats server report``).
 CONNECTION_NAME = "livepages"
+
+#: The most replicas NATS keeps of a JetStream stream (a KV bucket is one).
+MAX_REPLICAS = 5
 
 
 def backends(
@@ -47,8 +52,9 @@ def backends(
     if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
         return broker or MemoryBroker(), _manager(sessions, None)
     servers = nats_servers(settings.nats_url)
+    replicas = kv_replicas(settings)
     made = _nats_broker(servers) if broker is None else None
-    store = _nats_store(servers, made) if sessions is True else None
+    store = _nats_store(servers, made, replicas) if sessions is True else None
     return broker if broker is not None else _made(made), _manager(sessions, store)
 
 
@@ -58,6 +64,14 @@ def nats_servers(url: str) -> list[str]:
     if not servers:
         raise ValueError(f"nats_url names no server: {url!r}")
     return servers
+
+
+def kv_replicas(settings: Settings) -> int:
+    """``settings.nats_kv_replicas``, checked: NATS replicates a stream 1 to 5 times."""
+    replicas = settings.nats_kv_replicas
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"nats_kv_replicas must be 1 to {MAX_REPLICAS}, not {replicas}")
+    return replicas
 
 
 def _manager(
@@ -74,13 +88,13 @@ def _nats_broker(servers: list[str]) -> NATSBroker:
     return NATSBroker(servers, name=CONNECTION_NAME)
 
 
-def _nats_store(servers: list[str], broker: NATSBroker | None) -> NATSSessionStore:
+def _nats_store(servers: list[str], broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
     from livepages.sessions.nats import NATSSessionStore  # needs nats-py, as above
 
     if broker is None:
         # Its own connection: the given broker may be on another server.
-        return NATSSessionStore(",".join(servers))
-    return NATSSessionStore(_shared_client(broker))
+        return NATSSessionStore(",".join(servers), replicas=replicas)
+    return NATSSessionStore(_shared_client(broker), replicas=replicas)
 
 
 def _shared_client(broker: NATSBroker) -> Callable[[], Client]:

@@ -424,8 +424,11 @@ class NATSSessionStore:
         try:
             yield
         except (nats.errors.Error, OSError) as error:  # OSError covers TimeoutError
+            # str() carries what the server said (nats-py's repr of a ServerError is
+            # just "ServerError()"); a bare TimeoutError has none, so its repr.
+            detail = str(error) or repr(error)
             raise SessionStoreError(
-                f"session store (NATS KV bucket {self._bucket_name!r}): {error!r}"
+                f"session store (NATS KV bucket {self._bucket_name!r}): {detail}"
             ) from error
 
 

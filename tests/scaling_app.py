@@ -6,16 +6,21 @@ gets the same ``LIVEPAGES_SECRET_KEY`` so that each opens the others' cookies.
 
 ``/notes`` shows who is signed in and the latest note; its ``post`` action publishes
 the note to every process (a fine-grained patch of ``#note``), ``sign_in`` and
-``sign_out`` change the session.
+``sign_out`` change the session. ``/process`` answers the serving process's PID, so a
+test can see which process a load balancer sent a request to.
 
 ``python -m tests.scaling_app PORT`` serves it with ``livepages.server.run``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 
 from livepages import SSE, App, Event, Page, Redirect, Session, Settings, action, on, redirect
 from livepages.server import run
@@ -71,6 +76,14 @@ class Notes(Page):
     async def sign_out(self, session: Session[Any]) -> Redirect:
         await session.sign_out()
         return redirect("/notes")
+
+
+async def process(request: Request) -> PlainTextResponse:
+    """The PID of the process that answers."""
+    return PlainTextResponse(str(os.getpid()))
+
+
+app.add_route("/process", process)
 
 
 if __name__ == "__main__":

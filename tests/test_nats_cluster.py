@@ -31,7 +31,7 @@ pytestmark = pytest.mark.anyio
 NODES = 3
 #: What "at once" means across processes and nodes.
 CROSSING = 1.0
-#: How long the nodes may take to elect a JetStream leader (about 0.3 s here).
+#: How long the nodes may take to elect a JetStream leader (about 1 s here).
 ELECTION = 10.0
 
 

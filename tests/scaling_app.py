@@ -6,7 +6,8 @@ gets the same ``LIVEPAGES_SECRET_KEY`` so that each opens the others' cookies.
 
 ``/notes`` shows who is signed in and the latest note; its ``post`` action publishes
 the note to every process (a fine-grained patch of ``#note``), ``sign_in`` and
-``sign_out`` change the session.
+``sign_out`` change the session. ``/process`` answers the serving process's PID, so a
+test can see which process a load balancer sent a request to.
 
 ``/filter`` shows a search box whose query is kept in ``tab.state`` (its ``search``
 action sets it, on whichever process it lands), who is signed in, and the PID of the
@@ -27,7 +28,7 @@ from html import escape
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from livepages import (
@@ -157,6 +158,14 @@ class Board(Page):
     async def bump(self) -> None:
         board["count"] += 1
         await app.publish(Bumped(board["count"]))
+
+
+async def process(request: Request) -> PlainTextResponse:
+    """The PID of the process that answers."""
+    return PlainTextResponse(str(os.getpid()))
+
+
+app.add_route("/process", process)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ sharing cookies as one browser behind a load balancer would.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from livepages.testing import Client, DatastarEvent, LiveStream, LoadedPage
-from tests.fixtures.cluster import AppProcess, app_processes
+from tests.fixtures.cluster import AppProcess, app_processes, share_cookies, shown, sign_in
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 
 pytestmark = pytest.mark.anyio
@@ -35,25 +34,6 @@ def pair(nats_server: str) -> Iterator[tuple[AppProcess, AppProcess]]:
     with app_processes(2, "tests.scaling_app", nats_server, key, ready_path="/notes") as procs:
         a, b = procs
         yield a, b
-
-
-def shown(page: LoadedPage, element: str) -> str:
-    """The text of ``<p id="element">`` in the page."""
-    match = re.search(f'<p id="{element}">([^<]*)</p>', page.html)
-    assert match is not None, page.html
-    return match.group(1)
-
-
-def share_cookies(source: Client, target: Client) -> None:
-    """Give ``target`` the cookies of ``source``: one browser, another process."""
-    target.http.cookies.clear()
-    for cookie in source.http.cookies.jar:
-        target.http.cookies.jar.set_cookie(cookie)
-
-
-async def sign_in(client: Client, user: str) -> None:
-    page = await client.get("/notes")
-    assert (await page.action("sign_in", {"user": user})).status_code == 200
 
 
 def received(stream: LiveStream) -> list[DatastarEvent]:

@@ -10,6 +10,8 @@ process. With it set (``LIVEPAGES_NATS_URL``):
   (JetStream KV). A ``SessionManager`` passed in keeps its own store.
 - tab state (``tab.state``), unless ``App(tab_store=...)`` gives a store, is kept in
   JetStream KV too (``NATSTabStore``), so an action on any process sees it.
+- The stores make their buckets with ``Settings.nats_kv_replicas`` replicas (1 to 5;
+  anything else is a ``ValueError`` here, when the app is made).
 - When the broker is made here, the stores share its connection: one NATS connection
   per process. The broker starts first (``livepages.lifecycle``) and each store takes
   its client when it first needs it. If the broker was given, each store connects to
@@ -43,10 +45,20 @@ if TYPE_CHECKING:
     from livepages.sessions.nats import NATSSessionStore
     from livepages.tabs.nats import NATSTabStore
 
-__all__ = ["CONNECTION_NAME", "Backends", "backends", "nats_servers"]
+__all__ = [
+    "CONNECTION_NAME",
+    "MAX_REPLICAS",
+    "Backends",
+    "backends",
+    "kv_replicas",
+    "nats_servers",
+]
 
 #: How the app's NATS connection is named in NATS's monitoring (``nats server report``).
 CONNECTION_NAME = "livepages"
+
+#: The most replicas NATS keeps of a JetStream stream (a KV bucket is one).
+MAX_REPLICAS = 5
 
 
 class Backends(NamedTuple):
@@ -69,16 +81,18 @@ def backends(
     if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
         given = _given_nats(broker)
         if given is not None:  # App(broker=NATSBroker(...)): the app runs on NATS
-            store = _nats_store([], given) if sessions is True else None
+            replicas = kv_replicas(settings)
+            store = _nats_store([], given, replicas) if sessions is True else None
             if tab_store is None:
-                tab_store = _nats_tabs([], given, settings.tab_grace)
+                tab_store = _nats_tabs([], given, settings.tab_grace, replicas)
             return Backends(given, _manager(sessions, store), tab_store)
         return Backends(broker or MemoryBroker(), _manager(sessions, None), tab_store)
     servers = nats_servers(settings.nats_url)
+    replicas = kv_replicas(settings)
     made = _nats_broker(servers) if broker is None else None
-    store = _nats_store(servers, made) if sessions is True else None
+    store = _nats_store(servers, made, replicas) if sessions is True else None
     if tab_store is None:
-        tab_store = _nats_tabs(servers, made, settings.tab_grace)
+        tab_store = _nats_tabs(servers, made, settings.tab_grace, replicas)
     return Backends(
         broker if broker is not None else _made(made), _manager(sessions, store), tab_store
     )
@@ -90,6 +104,14 @@ def nats_servers(url: str) -> list[str]:
     if not servers:
         raise ValueError(f"nats_url names no server: {url!r}")
     return servers
+
+
+def kv_replicas(settings: Settings) -> int:
+    """``settings.nats_kv_replicas``, checked: NATS replicates a stream 1 to 5 times."""
+    replicas = settings.nats_kv_replicas
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"nats_kv_replicas must be 1 to {MAX_REPLICAS}, not {replicas}")
+    return replicas
 
 
 def _manager(
@@ -115,21 +137,24 @@ def _nats_broker(servers: list[str]) -> NATSBroker:
     return NATSBroker(servers, name=CONNECTION_NAME)
 
 
-def _nats_store(servers: list[str], broker: NATSBroker | None) -> NATSSessionStore:
+def _nats_store(servers: list[str], broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
     from livepages.sessions.nats import NATSSessionStore  # needs nats-py, as above
 
     if broker is None:
         # Its own connection: the given broker may be on another server.
-        return NATSSessionStore(",".join(servers))
-    return NATSSessionStore(_shared_client(broker, SessionStoreError))
+        return NATSSessionStore(",".join(servers), replicas=replicas)
+    return NATSSessionStore(_shared_client(broker, SessionStoreError), replicas=replicas)
 
 
-def _nats_tabs(servers: list[str], broker: NATSBroker | None, grace: float) -> NATSTabStore:
+def _nats_tabs(
+    servers: list[str], broker: NATSBroker | None, grace: float, replicas: int
+) -> NATSTabStore:
     from livepages.tabs.nats import NATSTabStore  # needs nats-py, as above
 
     if broker is None:
-        return NATSTabStore(",".join(servers), grace=grace)
-    return NATSTabStore(_shared_client(broker, TabStoreError), grace=grace)
+        return NATSTabStore(",".join(servers), grace=grace, replicas=replicas)
+    shared = _shared_client(broker, TabStoreError)
+    return NATSTabStore(shared, grace=grace, replicas=replicas)
 
 
 def _shared_client(broker: NATSBroker, error: type[Exception]) -> Callable[[], Client]:

@@ -64,7 +64,7 @@ class Bucket:
         self._ttl = ttl
         self._description = description
         self._error = error
-        self._replicas = replicas
+        self.replicas = replicas
         self._connect_timeout = connect_timeout
         self._connection_name = connection_name
         self._kv: KeyValue | None = None
@@ -112,7 +112,10 @@ class Bucket:
         try:
             yield
         except (nats.errors.Error, OSError) as error:  # OSError covers TimeoutError
-            raise self._error(f"NATS KV bucket {self.name!r}: {error!r}") from error
+            # str() carries what the server said (nats-py's repr of a ServerError is
+            # just "ServerError()"); a bare TimeoutError has none, so its repr.
+            detail = str(error) or repr(error)
+            raise self._error(f"NATS KV bucket {self.name!r}: {detail}") from error
 
     async def _bind(self) -> KeyValue:
         if self._client is None and self._shared is not None:
@@ -129,7 +132,7 @@ class Bucket:
             kv = await js.create_key_value(
                 bucket=self.name,
                 ttl=self._ttl,
-                replicas=self._replicas,
+                replicas=self.replicas,
                 description=self._description,
             )
         ttl = (await kv.status()).ttl

@@ -562,7 +562,8 @@ class LiveEngine:
             self._reconnects = True
         if self._tab_subscription is not None:
             return
-        await self.tabs.start()
+        # (The tab store, if any, binds its bucket on first use: a store that cannot,
+        # a misconfigured bucket say, fails only what needs tab state, with a 503.)
         tabs = broker.subscribe(TAB_REFRESH + "*", self._on_tab_refresh)
         sessions = broker.subscribe(SESSION_CLOSED + "*", self._on_session_closed)
         try:

@@ -64,6 +64,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: keeps sessions in JetStream KV (``NATSSessionStore``), both on one connection.
     #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md.
     nats_url: str | None = None
+    #: Replicas of the JetStream KV bucket that ``nats_url`` keeps sessions in, when the
+    #: app creates it (an existing bucket keeps its own): 1 for one nats-server, 3 in a
+    #: cluster of three or more, so the sessions outlive a node. 1 to 5, as NATS allows.
+    nats_kv_replicas: int = 1
 
     @classmethod
     def from_env(

@@ -157,6 +157,11 @@ class NATSSessionStore:
         """The store's NATS connection, once :meth:`start` has made or taken it."""
         return self._store.client
 
+    @property
+    def replicas(self) -> int:
+        """The replicas of the bucket, when this store makes it."""
+        return self._store.replicas
+
     # -- the protocol ----------------------------------------------------------------
 
     async def start(self) -> None:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from livepages.broker.base import Broker, BrokerError
 from livepages.broker.memory import MemoryBroker
+from livepages.presence.base import PresenceBackend
+from livepages.presence.memory import MemoryPresence
 from livepages.sessions.session import SessionManager
 from livepages.sessions.store import SessionStoreError
 from livepages.settings import Settings
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from livepages.broker.nats import NATSBroker
     from livepages.sessions.nats import NATSSessionStore
 
-__all__ = ["CONNECTION_NAME", "backends", "nats_servers"]
+__all__ = ["CONNECTION_NAME", "backends", "nats_servers", "presence_backend"]
 
 #: How the app's NATS connection is named in NATS's monitoring (``nats server report``).
 CONNECTION_NAME = "livepages"
@@ -98,3 +100,23 @@ def _shared_client(broker: NATSBroker) -> Callable[[], Client]:
 def _made(broker: NATSBroker | None) -> Broker:
     assert broker is not None  # made whenever none was given
     return broker
+
+
+def presence_backend(settings: Settings, made: Broker | None) -> PresenceBackend:
+    """The app's presence backend: in memory, or on NATS KV when ``nats_url`` is set.
+
+    On NATS it shares the connection of ``made``, the broker :func:`backends` made (so
+    it starts once the broker has), or opens its own to ``nats_url`` when the broker
+    was given. Its bucket follows the subject prefix, its TTL ``presence_ttl``.
+    """
+    if not settings.nats_url:
+        return MemoryPresence()
+    from livepages.broker.nats import NATSBroker  # needs nats-py: only when asked for
+    from livepages.presence.nats import NATSPresence, bucket_name
+
+    bucket = bucket_name(settings.subject_prefix)
+    if isinstance(made, NATSBroker):
+        broker = made
+        return NATSPresence(lambda: broker.client, ttl=settings.presence_ttl, bucket=bucket)
+    servers = ",".join(nats_servers(settings.nats_url))
+    return NATSPresence(servers, ttl=settings.presence_ttl, bucket=bucket)

@@ -64,6 +64,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: keeps sessions in JetStream KV (``NATSSessionStore``), both on one connection.
     #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md.
     nats_url: str | None = None
+    #: Seconds within which the members of a process that died without a word (SIGKILL,
+    #: a lost machine) leave every page's presence, when the app runs on NATS: each
+    #: process re-writes its members every ``presence_ttl / 3`` s. See docs/presence.md.
+    presence_ttl: float = 10.0
 
     @classmethod
     def from_env(

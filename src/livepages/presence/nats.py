@@ -1,0 +1,395 @@
+"""Presence on NATS JetStream KV: every process's members, kept alive by heartbeats.
+
+One KV bucket per app (``livepages_presence``, or one named after the app's subject
+prefix: :func:`bucket_name`), one revision per key. Each process writes one key per
+topic and member it holds::
+
+    <topic hash>.<process id>.<member id>
+
+whose value is the entry (``livepages.presence.wire``): the topic, the member and
+when it was named. A process:
+
+- writes a key when a member's first stream on a topic opens (or its name changes),
+  and deletes it when the last one closes: every watcher sees both at once;
+- re-writes all of its keys every ``ttl / 3`` (the heartbeat);
+- watches the whole bucket (an ordered consumer, which resumes after a reconnect) and
+  keeps its roster from what it hears, with when it last heard each key;
+- drops from its roster every key of another process not heard for ``ttl * 5 / 6``.
+
+That last rule is what removes the members of a process that died without a word
+(SIGKILL, a lost machine, a partition): the bucket's ``max_age`` (the ttl) clears
+their keys from the bucket too, but a key that ages out tells no watcher. So a dead
+process's members leave every roster at most ``ttl * 5 / 6`` after its last heartbeat,
+which came at most ``ttl / 3`` before it died: within the ttl of its death. When the
+process itself loses NATS, it likewise drops the others after that time, and hears
+them again once it is back.
+
+Only nats-py knows NATS: it is imported here and nowhere else in ``livepages.presence``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from livepages.broker.base import BrokerError
+from livepages.presence.base import PresenceBackend, PresenceError
+from livepages.presence.members import Member
+from livepages.presence.roster import Entry
+from livepages.presence.wire import decode_entry, encode_entry
+
+try:
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client
+    from nats.js.api import KeyValueConfig
+    from nats.js.client import JetStreamContext
+    from nats.js.kv import KeyValue
+except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
+    raise ImportError("NATSPresence needs nats-py: pip install 'livepages[nats]'") from error
+
+__all__ = ["BUCKET", "DEFAULT_TTL", "NATSPresence", "bucket_name"]
+
+log = logging.getLogger("livepages.presence")
+
+#: The bucket of an app without a subject prefix.
+BUCKET = "livepages_presence"
+#: Seconds, as ``Settings.presence_ttl``: a dead process's members are gone within it.
+DEFAULT_TTL = 10.0
+#: How many writes go to NATS at once; a heartbeat of more waits for the first ones.
+_WRITE_BATCH = 512
+_DELETED = ("DEL", "PURGE")
+_NOT_BUCKET_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
+
+# Failures that mean "NATS cannot be reached or refused": the presence carries on.
+_NATS_ERRORS = (nats.errors.Error, OSError, BrokerError)
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+def bucket_name(subject_prefix: str) -> str:
+    """The bucket of an app with ``subject_prefix``: apps that share one NATS under
+    different prefixes never see each other's members.
+
+    The prefix goes in readable (characters a bucket name cannot hold become ``_``)
+    and hashed, so two prefixes that read alike still get two buckets.
+    """
+    if not subject_prefix:
+        return BUCKET
+    readable = _NOT_BUCKET_CHARACTERS.sub("_", subject_prefix)[:32]
+    digest = hashlib.sha256(subject_prefix.encode()).hexdigest()[:8]
+    return f"{BUCKET}_{readable}_{digest}"
+
+
+def entry_key(topic: str, process: str, member_id: str) -> str:
+    """The KV key of one process's entry for a member on a topic (see the module doc)."""
+    topic_hash = hashlib.sha256(topic.encode()).hexdigest()[:32]
+    return f"{topic_hash}.{process}.{member_id}"
+
+
+class NATSPresence(PresenceBackend):
+    """Presence shared by every process that reaches one NATS (JetStream on).
+
+    ``server``: a NATS URL (or a cluster's, comma-separated; the backend connects and
+    closes its connection in :meth:`close`), or a function that returns a connected
+    ``nats.aio.client.Client`` when the backend starts, to share one connection per
+    process (``lambda: broker.client``; it may raise ``BrokerError``). ``ttl``: see the
+    module doc. ``bucket``: the KV bucket, created if missing, its ``max_age`` set to
+    ``ttl``. ``replicas``: the bucket's replicas in a NATS cluster. ``timeout``:
+    seconds to connect and to load the roster at start.
+
+    If NATS cannot be reached at start, the backend logs it and tries again every
+    heartbeat; meanwhile the roster holds this process's members alone.
+    """
+
+    def __init__(
+        self,
+        server: str | Callable[[], Client] = "nats://127.0.0.1:4222",
+        *,
+        ttl: float = DEFAULT_TTL,
+        bucket: str = BUCKET,
+        replicas: int = 1,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        if not (math.isfinite(ttl) and ttl > 0):
+            raise ValueError(f"the presence ttl must be a positive number of seconds, not {ttl}")
+        self.ttl = ttl
+        #: Seconds between two writes of every key of this process.
+        self.heartbeat = ttl / 3
+        #: Seconds without hearing a key of another process before it is dropped.
+        self.stale_after = ttl * 5 / 6
+        self.bucket = bucket
+        #: This process's token in its keys: random, new at each start of the app.
+        self.process = secrets.token_hex(8)
+        self._url = server if isinstance(server, str) else None
+        self._shared = None if isinstance(server, str) else server
+        self._replicas = replicas
+        self._timeout = timeout
+        self._client: Client | None = None
+        self._kv: KeyValue | None = None
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._state = _State.NEW
+        self._own: dict[str, bytes] = {}  # this process's keys and values
+        self._pending: dict[str, bytes | None] = {}  # writes to make, latest per key; None deletes
+        self._heard: dict[str, float] = {}  # other processes' keys: when last heard (monotonic)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failing = False
+
+    def __repr__(self) -> str:
+        return f"<NATSPresence {self.bucket} {self._state.value} ttl={self.ttl:g}>"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bucket is bound and its watcher loaded."""
+        return self._kv is not None
+
+    # -- this process's members -----------------------------------------------------
+
+    def join(self, topic: str, member: Member) -> None:
+        """Add or rename ``member`` on ``topic``: in the roster now, in NATS at once."""
+        key = entry_key(topic, self.process, member.id)
+        entry = Entry(topic, member, time.time())
+        self.roster.put(key, entry)
+        self._own[key] = self._pending[key] = encode_entry(entry)
+        self._wake.set()
+
+    def leave(self, topic: str, member_id: str) -> None:
+        """Remove the member from ``topic``: from the roster now, its key from NATS at once."""
+        key = entry_key(topic, self.process, member_id)
+        self.roster.remove(key)
+        if self._own.pop(key, None) is not None:
+            self._pending[key] = None
+            self._wake.set()
+
+    # -- start and close --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the bucket and load the roster; start the heartbeat. Idempotent.
+
+        NATS out of reach is logged, not raised: the backend keeps trying.
+        """
+        if self._state is not _State.NEW:
+            return
+        self._state = _State.RUNNING
+        try:
+            await self._open()
+        except PresenceError as exc:
+            log.error("presence: %s; trying again every %.1f s", exc, self.heartbeat)
+        self._spawn(self._beat())
+        self._spawn(self._write_loop())
+        self._spawn(self._sweep_loop())
+
+    async def close(self) -> None:
+        """Delete this process's keys (others see its members leave now) and stop."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        kv, self._kv = self._kv, None
+        if kv is not None:
+            gone = [key for key, value in self._pending.items() if value is None]
+            deletes = [self._write(kv, key, None) for key in [*self._own, *gone]]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*deletes), self._timeout)
+        self._own.clear()
+        self._pending.clear()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await watcher.stop()  # type: ignore[no-untyped-call]  # untyped in nats-py
+        if self._url is not None and self._client is not None:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await self._client.close()
+        self._client = None
+
+    async def _open(self) -> None:
+        """Connect, bind the bucket, and load every key into the roster."""
+        try:
+            js = (await self._connection()).jetstream()
+            kv = await self._bucket(js)
+            watcher = await kv.watch(">")
+        except _NATS_ERRORS as exc:
+            raise PresenceError(f"NATS KV bucket {self.bucket!r} is unavailable: {exc!r}") from exc
+        loaded = asyncio.get_running_loop().create_future()
+        self._spawn(self._read(watcher, loaded))
+        try:
+            await asyncio.wait_for(asyncio.shield(loaded), self._timeout)
+        except TimeoutError:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+            raise PresenceError(f"the roster did not load within {self._timeout:g} s") from None
+        self._watcher, self._kv = watcher, kv
+        self._wake.set()  # what joined meanwhile goes out now
+
+    async def _connection(self) -> Client:
+        if self._client is None:
+            if self._shared is not None:
+                self._client = self._shared()
+            else:
+                assert self._url is not None
+                servers = [server.strip() for server in self._url.split(",")]
+                connecting = nats.connect(
+                    servers, name="livepages-presence", max_reconnect_attempts=-1
+                )
+                self._client = await asyncio.wait_for(connecting, self._timeout)
+        return self._client
+
+    async def _bucket(self, js: JetStreamContext) -> KeyValue:
+        """The bucket, created if missing; its ``max_age`` made the ttl if it differs."""
+        try:
+            kv = await js.key_value(self.bucket)
+        except nats.js.errors.BucketNotFoundError:
+            # Two processes may race here: the same settings twice make one bucket.
+            config = KeyValueConfig(
+                bucket=self.bucket,
+                ttl=self.ttl,
+                history=1,
+                replicas=self._replicas,
+                description="livepages presence",
+            )
+            return await js.create_key_value(config)
+        stream = (await js.stream_info(f"KV_{self.bucket}")).config
+        if stream.max_age is None or not math.isclose(stream.max_age, self.ttl):
+            # The newest start decides: a key a dead process left must not outlive the ttl.
+            log.info("presence: setting the max_age of bucket %r to %g s", self.bucket, self.ttl)
+            stream.max_age = self.ttl
+            stream.duplicate_window = min(stream.duplicate_window or self.ttl, self.ttl)
+            await js.update_stream(stream)
+        return kv
+
+    # -- what the other processes hold --------------------------------------------------
+
+    async def _read(self, watcher: KeyValue.KeyWatcher, loaded: asyncio.Future[None]) -> None:
+        """Feed the roster from the watcher; ``loaded`` once the bucket's keys are in."""
+        loading = True
+        try:
+            async for update in watcher:
+                if update is None:  # nats-py's marker: the keys there were have all come
+                    loading = False
+                    if not loaded.done():
+                        loaded.set_result(None)
+                    continue
+                try:
+                    self._heard_entry(update, loading)
+                except Exception:
+                    log.exception("presence: failed on the update of %r", update.key)
+        except _NATS_ERRORS as exc:  # the watch is over; the heartbeat binds afresh
+            log.warning("presence: the watch of bucket %r ended: %r", self.bucket, exc)
+            if self._watcher is watcher:
+                self._kv = self._watcher = None
+
+    def _heard_entry(self, update: KeyValue.Entry, loading: bool) -> None:
+        key = update.key
+        parts = key.split(".")
+        if len(parts) != 3 or parts[1] == self.process:
+            return  # not ours to read, or ours: this process knows its own better
+        if update.operation in _DELETED:
+            self._heard.pop(key, None)
+            self.roster.remove(key)
+            return
+        try:
+            entry = decode_entry(update.value or b"")
+        except ValueError as exc:
+            log.warning("presence: ignoring the entry %s: %s", key, exc)
+            return
+        if key != entry_key(entry.topic, parts[1], entry.member.id):
+            log.warning("presence: ignoring the entry %s: its key does not match it", key)
+            return
+        age = 0.0
+        written = _written_at(update.created)
+        if loading and written is not None:
+            # Written before this process started: it has been that long unheard.
+            age = min(max(time.time() - written, 0.0), self.stale_after)
+        self._heard[key] = time.monotonic() - age
+        self.roster.put(key, entry)
+
+    async def _sweep_loop(self) -> None:
+        """Drop the keys of other processes not heard for ``stale_after``, each one on time."""
+        while True:
+            now = time.monotonic()
+            expired = [key for key, heard in self._heard.items() if now - heard >= self.stale_after]
+            for key in expired:
+                del self._heard[key]
+                self.roster.remove(key)
+            # Keys heard later expire later: sleeping until the oldest one's end misses none.
+            oldest = min(self._heard.values(), default=now)
+            await asyncio.sleep(max(oldest + self.stale_after - now, 0.001))
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        """Every heartbeat: re-write this process's keys (and bind the bucket if it is not)."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            if self._kv is None:
+                try:
+                    await self._open()
+                except PresenceError as exc:
+                    log.debug("presence: %s", exc)
+                    continue
+                log.info("presence: bucket %r bound", self.bucket)
+            for key, value in self._own.items():
+                self._pending.setdefault(key, value)
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        """Make the pending writes, one at a time per key, latest first."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            kv = self._kv
+            while kv is not None and self._pending:
+                batch = dict(list(self._pending.items())[:_WRITE_BATCH])
+                for key in batch:
+                    del self._pending[key]
+                done = await asyncio.gather(*(self._write(kv, k, v) for k, v in batch.items()))
+                for (key, value), ok in zip(batch.items(), done, strict=True):
+                    if not ok:
+                        self._pending.setdefault(key, value)  # again at the next heartbeat
+                if not all(done):
+                    break
+
+    async def _write(self, kv: KeyValue, key: str, value: bytes | None) -> bool:
+        try:
+            if value is None:
+                await kv.delete(key)
+            else:
+                await kv.put(key, value)
+        except _NATS_ERRORS as exc:
+            if not self._failing:
+                self._failing = True
+                log.warning("presence: cannot write to NATS (%r); retrying each heartbeat", exc)
+            return False
+        if self._failing:
+            self._failing = False
+            log.info("presence: writing to NATS again")
+        return True
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
+
+
+def _written_at(created: object) -> float | None:
+    """When the server stored a KV entry, in Unix time: nats-py gives a ``datetime``
+    (though it types it ``int``)."""
+    return created.timestamp() if isinstance(created, datetime) else None

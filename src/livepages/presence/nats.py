@@ -70,6 +70,9 @@ DEFAULT_TTL = 10.0
 #: How many writes go to NATS at once; a heartbeat of more waits for the first ones.
 _WRITE_BATCH = 512
 _DELETED = ("DEL", "PURGE")
+#: The second token of a process's beacon key, ``<process>.beacon``: written every
+#: heartbeat, it must come back through the process's own watch, or the watch is stuck.
+_BEACON = "beacon"
 _NOT_BUCKET_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
 
 # Failures that mean "NATS cannot be reached or refused": the presence carries on.
@@ -111,7 +114,7 @@ class NATSPresence(PresenceBackend):
     process (``lambda: broker.client``; it may raise ``BrokerError``). ``ttl``: see the
     module doc. ``bucket``: the KV bucket, created if missing, its ``max_age`` set to
     ``ttl``. ``replicas``: the bucket's replicas in a NATS cluster. ``timeout``:
-    seconds to connect and to load the roster at start.
+    seconds to connect and to load the roster.
 
     If NATS cannot be reached at start, the backend logs it and tries again every
     heartbeat; meanwhile the roster holds this process's members alone.
@@ -137,17 +140,21 @@ class NATSPresence(PresenceBackend):
         self.bucket = bucket
         #: This process's token in its keys: random, new at each start of the app.
         self.process = secrets.token_hex(8)
+        self._beacon = f"{self.process}.{_BEACON}"
         self._url = server if isinstance(server, str) else None
         self._shared = None if isinstance(server, str) else server
         self._replicas = replicas
         self._timeout = timeout
         self._client: Client | None = None
-        self._kv: KeyValue | None = None
-        self._watcher: KeyValue.KeyWatcher | None = None
+        self._kv: KeyValue | None = None  # the bound bucket: writes go there
+        self._watcher: KeyValue.KeyWatcher | None = None  # the watch that feeds the roster
+        self._watching = 0  # which watch is the current one; older ones stop feeding
         self._state = _State.NEW
         self._own: dict[str, bytes] = {}  # this process's keys and values
         self._pending: dict[str, bytes | None] = {}  # writes to make, latest per key; None deletes
         self._heard: dict[str, float] = {}  # other processes' keys: when last heard (monotonic)
+        self._beacon_sent = -math.inf  # when the last beacon that NATS took was sent
+        self._beacon_heard = -math.inf  # when the watch last brought a beacon back
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._failing = False
@@ -157,8 +164,8 @@ class NATSPresence(PresenceBackend):
 
     @property
     def connected(self) -> bool:
-        """Whether the bucket is bound and its watcher loaded."""
-        return self._kv is not None
+        """Whether the bucket is bound and watched."""
+        return self._kv is not None and self._watcher is not None
 
     # -- this process's members -----------------------------------------------------
 
@@ -189,7 +196,7 @@ class NATSPresence(PresenceBackend):
             return
         self._state = _State.RUNNING
         try:
-            await self._open()
+            await self._watch()
         except PresenceError as exc:
             log.error("presence: %s; trying again every %.1f s", exc, self.heartbeat)
         self._spawn(self._beat())
@@ -208,38 +215,54 @@ class NATSPresence(PresenceBackend):
         kv, self._kv = self._kv, None
         if kv is not None:
             gone = [key for key, value in self._pending.items() if value is None]
-            deletes = [self._write(kv, key, None) for key in [*self._own, *gone]]
+            keys = [*self._own, *gone, self._beacon]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*deletes), self._timeout)
+                deletes = asyncio.gather(*(self._write(kv, key, None) for key in keys))
+                await asyncio.wait_for(deletes, self._timeout)
         self._own.clear()
         self._pending.clear()
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            with contextlib.suppress(*_NATS_ERRORS):
-                await watcher.stop()  # type: ignore[no-untyped-call]  # untyped in nats-py
+        await self._unwatch()
         if self._url is not None and self._client is not None:
             with contextlib.suppress(*_NATS_ERRORS):
                 await self._client.close()
         self._client = None
 
-    async def _open(self) -> None:
-        """Connect, bind the bucket, and load every key into the roster."""
+    # -- binding and watching ---------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Bind the bucket if it is not, and watch it afresh: the roster is loaded again
+        from what the bucket holds now."""
+        self._watching += 1
+        watching = self._watching
         try:
-            js = (await self._connection()).jetstream()
-            kv = await self._bucket(js)
+            kv = self._kv or await self._bucket((await self._connection()).jetstream())
+            self._kv = kv
             watcher = await kv.watch(">")
         except _NATS_ERRORS as exc:
             raise PresenceError(f"NATS KV bucket {self.bucket!r} is unavailable: {exc!r}") from exc
         loaded = asyncio.get_running_loop().create_future()
-        self._spawn(self._read(watcher, loaded))
+        self._spawn(self._read(watcher, watching, loaded))
         try:
             await asyncio.wait_for(asyncio.shield(loaded), self._timeout)
         except TimeoutError:
             with contextlib.suppress(*_NATS_ERRORS):
-                await watcher.stop()  # type: ignore[no-untyped-call]
+                await watcher.stop()  # type: ignore[no-untyped-call]  # untyped in nats-py
             raise PresenceError(f"the roster did not load within {self._timeout:g} s") from None
-        self._watcher, self._kv = watcher, kv
+        await self._unwatch()
+        self._watcher = watcher
+        self._beacon_sent = self._beacon_heard = -math.inf
         self._wake.set()  # what joined meanwhile goes out now
+
+    async def _unwatch(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            with contextlib.suppress(*_NATS_ERRORS):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _watch_is_quiet(self) -> bool:
+        """Whether a beacon NATS took never came back through the watch: the watch is
+        stuck (nats-py's ordered consumer may stay so for long after NATS restarts)."""
+        return self._beacon_heard < self._beacon_sent
 
     async def _connection(self) -> Client:
         if self._client is None:
@@ -279,30 +302,40 @@ class NATSPresence(PresenceBackend):
 
     # -- what the other processes hold --------------------------------------------------
 
-    async def _read(self, watcher: KeyValue.KeyWatcher, loaded: asyncio.Future[None]) -> None:
-        """Feed the roster from the watcher; ``loaded`` once the bucket's keys are in."""
-        loading = True
+    async def _read(
+        self, watcher: KeyValue.KeyWatcher, watching: int, loaded: asyncio.Future[None]
+    ) -> None:
+        """Feed the roster from one watch; ``loaded`` once the bucket's keys are in."""
+        seen: set[str] | None = set()  # the keys loaded; None once loaded
         try:
             async for update in watcher:
+                if watching != self._watching:
+                    return  # a newer watch feeds the roster now
                 if update is None:  # nats-py's marker: the keys there were have all come
-                    loading = False
-                    if not loaded.done():
-                        loaded.set_result(None)
+                    assert seen is not None
+                    self._forget_all_but(seen)
+                    seen = None
+                    loaded.set_result(None)
                     continue
                 try:
-                    self._heard_entry(update, loading)
+                    self._heard_entry(update, seen)
                 except Exception:
                     log.exception("presence: failed on the update of %r", update.key)
-        except _NATS_ERRORS as exc:  # the watch is over; the heartbeat binds afresh
+        except _NATS_ERRORS as exc:  # the next heartbeat watches afresh
             log.warning("presence: the watch of bucket %r ended: %r", self.bucket, exc)
             if self._watcher is watcher:
-                self._kv = self._watcher = None
+                self._watcher = None
 
-    def _heard_entry(self, update: KeyValue.Entry, loading: bool) -> None:
+    def _heard_entry(self, update: KeyValue.Entry, seen: set[str] | None) -> None:
+        """Take one update of the watch into the roster (``seen``: the keys loaded so far,
+        while loading)."""
         key = update.key
+        if key == self._beacon:
+            self._beacon_heard = time.monotonic()
+            return
         parts = key.split(".")
         if len(parts) != 3 or parts[1] == self.process:
-            return  # not ours to read, or ours: this process knows its own better
+            return  # another's beacon, not a presence key, or ours: we know ours better
         if update.operation in _DELETED:
             self._heard.pop(key, None)
             self.roster.remove(key)
@@ -317,11 +350,20 @@ class NATSPresence(PresenceBackend):
             return
         age = 0.0
         written = _written_at(update.created)
-        if loading and written is not None:
-            # Written before this process started: it has been that long unheard.
-            age = min(max(time.time() - written, 0.0), self.stale_after)
+        if seen is not None:
+            seen.add(key)
+            if written is not None:
+                # Written before this watch began: it has been that long unheard.
+                age = min(max(time.time() - written, 0.0), self.stale_after)
         self._heard[key] = time.monotonic() - age
         self.roster.put(key, entry)
+
+    def _forget_all_but(self, loaded: set[str]) -> None:
+        """After watching afresh: drop the keys the bucket no longer holds (deleted while
+        the last watch was stuck or away)."""
+        for key in [key for key in self._heard if key not in loaded]:
+            del self._heard[key]
+            self.roster.remove(key)
 
     async def _sweep_loop(self) -> None:
         """Drop the keys of other processes not heard for ``stale_after``, each one on time."""
@@ -338,18 +380,24 @@ class NATSPresence(PresenceBackend):
     # -- writing ----------------------------------------------------------------------
 
     async def _beat(self) -> None:
-        """Every heartbeat: re-write this process's keys (and bind the bucket if it is not)."""
+        """Every heartbeat: re-write this process's keys and its beacon, and watch afresh
+        if there is no watch or it has gone quiet."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            if self._kv is None:
+            if self._watcher is None or self._watch_is_quiet():
+                if self._watcher is not None:
+                    log.warning("presence: the watch of bucket %r went quiet", self.bucket)
                 try:
-                    await self._open()
+                    await self._watch()
                 except PresenceError as exc:
                     log.debug("presence: %s", exc)
-                    continue
-                log.info("presence: bucket %r bound", self.bucket)
+                    if self._kv is None:
+                        continue
+                else:
+                    log.info("presence: watching bucket %r", self.bucket)
             for key, value in self._own.items():
                 self._pending.setdefault(key, value)
+            self._pending[self._beacon] = b""
             self._wake.set()
 
     async def _write_loop(self) -> None:
@@ -364,12 +412,13 @@ class NATSPresence(PresenceBackend):
                     del self._pending[key]
                 done = await asyncio.gather(*(self._write(kv, k, v) for k, v in batch.items()))
                 for (key, value), ok in zip(batch.items(), done, strict=True):
-                    if not ok:
+                    if not ok and key != self._beacon:
                         self._pending.setdefault(key, value)  # again at the next heartbeat
                 if not all(done):
                     break
 
     async def _write(self, kv: KeyValue, key: str, value: bytes | None) -> bool:
+        sent = time.monotonic()
         try:
             if value is None:
                 await kv.delete(key)
@@ -383,6 +432,8 @@ class NATSPresence(PresenceBackend):
         if self._failing:
             self._failing = False
             log.info("presence: writing to NATS again")
+        if key == self._beacon and value is not None:
+            self._beacon_sent = sent  # its echo comes after this, through the watch
         return True
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -12,17 +12,24 @@ when it was named. A process:
 - writes a key when a member's first stream on a topic opens (or its name changes),
   and deletes it when the last one closes: every watcher sees both at once;
 - re-writes all of its keys every ``ttl / 3`` (the heartbeat);
-- watches the whole bucket (an ordered consumer, which resumes after a reconnect) and
-  keeps its roster from what it hears, with when it last heard each key;
+- watches the whole bucket (an ordered consumer) and keeps its roster from what it
+  hears, with when it last heard each key;
 - drops from its roster every key of another process not heard for ``ttl * 5 / 6``.
 
 That last rule is what removes the members of a process that died without a word
 (SIGKILL, a lost machine, a partition): the bucket's ``max_age`` (the ttl) clears
-their keys from the bucket too, but a key that ages out tells no watcher. So a dead
-process's members leave every roster at most ``ttl * 5 / 6`` after its last heartbeat,
-which came at most ``ttl / 3`` before it died: within the ttl of its death. When the
-process itself loses NATS, it likewise drops the others after that time, and hears
-them again once it is back.
+their keys from the bucket too, but a key that ages out tells no watcher. A dead
+process's last heartbeat came at most ``ttl / 3`` before it died, so its members leave
+every roster between ``ttl / 2`` and ``ttl * 5 / 6`` after its death: within the ttl,
+with a sixth of it to spare for the news to reach the pages. When the process itself
+loses NATS, it likewise drops the others after that time, and hears them again once
+it is back.
+
+Each heartbeat also writes the process's beacon, ``<process id>.beacon``, which its own
+watch must bring back. After NATS restarts, nats-py's ordered consumer can stay silent
+for many seconds; a beacon that NATS took but the watch never delivered shows it, and
+the process then watches afresh (loading the bucket as it is, and dropping what it no
+longer holds).
 
 Only nats-py knows NATS: it is imported here and nowhere else in ``livepages.presence``.
 """

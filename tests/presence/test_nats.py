@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATSClient
 
 from livepages import App, Member, Members, Page, PresenceChange, PresenceEvent, Settings
 from livepages.broker.base import BrokerClosed
-from livepages.presence import Entry, PresenceBackend
+from livepages.presence import Entry
 from livepages.presence.nats import BUCKET, NATSPresence, bucket_name, entry_key
 from livepages.presence.wire import encode_entry
 from livepages.testing import Client
@@ -44,11 +44,11 @@ def bucket() -> str:
 
 
 class Heard:
-    """The events a backend's roster emits, to wait for."""
+    """The events that a backend (or an app's presence) hands its listener, to wait for."""
 
-    def __init__(self, backend: PresenceBackend) -> None:
+    def __init__(self, listen: Callable[[Callable[[PresenceEvent], None]], object]) -> None:
         self.events: asyncio.Queue[PresenceEvent] = asyncio.Queue()
-        backend.listen(self.events.put_nowait)
+        listen(self.events.put_nowait)
 
     async def next(self, wait: float = 5.0) -> PresenceEvent:
         return await asyncio.wait_for(self.events.get(), wait)
@@ -83,7 +83,7 @@ async def nc(nats_server: str) -> AsyncIterator[NATSClient]:
 async def test_a_member_joins_and_leaves_on_the_other_process(make: Any) -> None:
     name = bucket()
     a, b = await make(name), await make(name)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     a.join("room", ADA)
     assert list(a.members("room")) == [ADA]  # at once where it joined
     assert await heard.next() == PresenceEvent("room", ADA, PresenceChange.JOINED)
@@ -97,7 +97,7 @@ async def test_a_member_joins_and_leaves_on_the_other_process(make: Any) -> None
 async def test_one_member_on_two_processes_counts_once(make: Any) -> None:
     name = bucket()
     a, b = await make(name), await make(name)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     a.join("room", ADA)
     b.join("room", ADA)
     assert (await heard.next()).change is PresenceChange.JOINED
@@ -123,7 +123,7 @@ async def test_a_process_started_later_loads_who_is_there(make: Any) -> None:
 async def test_a_rename_reaches_the_other_process(make: Any) -> None:
     name = bucket()
     a, b = await make(name), await make(name)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     a.join("room", ADA)
     await heard.next()
     renamed = Member(ADA.id, "Ada Lovelace")
@@ -134,7 +134,7 @@ async def test_a_rename_reaches_the_other_process(make: Any) -> None:
 async def test_closing_withdraws_every_member_at_once(make: Any) -> None:
     name = bucket()
     a, b = await make(name), await make(name)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     a.join("room", ADA)
     a.join("room", BOB)
     await heard.next()
@@ -147,7 +147,7 @@ async def test_closing_withdraws_every_member_at_once(make: Any) -> None:
 async def test_heartbeats_keep_a_member_past_the_ttl(make: Any) -> None:
     name = bucket()
     a, b = await make(name, ttl=TTL), await make(name, ttl=TTL)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     a.join("room", ADA)
     await heard.next()
     await asyncio.sleep(3 * TTL)
@@ -160,7 +160,7 @@ async def test_a_process_that_stops_beating_loses_its_members_within_the_ttl(
 ) -> None:
     name = bucket()
     b = await make(name, ttl=TTL)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     kv = await nc.jetstream().key_value(name)
     dead = "0123456789abcdef"  # a process that wrote once and died: nobody deletes its key
     written = time.monotonic()
@@ -181,7 +181,7 @@ async def test_a_dead_processs_member_is_not_loaded_past_its_time(
     await kv.put(entry_key("room", "0" * 16, ADA.id), encode_entry(Entry("room", ADA, 0.0)))
     await asyncio.sleep(TTL / 2)
     late = await make(name, ttl=TTL)
-    heard = Heard(late)
+    heard = Heard(late.listen)
     assert list(late.members("room")) == [ADA]
     # Loaded with its age: it goes by the TTL after it was written, not after `late` started.
     assert (await heard.next(wait=2 * TTL)).change is PresenceChange.LEFT
@@ -242,7 +242,7 @@ async def test_entries_that_do_not_decode_are_ignored(
 ) -> None:
     name = bucket()
     b = await make(name)
-    heard = Heard(b)
+    heard = Heard(b.listen)
     kv = await nc.jetstream().key_value(name)
     await kv.put(entry_key("room", "0" * 16, ADA.id), b"\xff not msgpack")
     # A well-formed entry under a key that does not match it: refused too.
@@ -275,7 +275,7 @@ async def test_without_nats_at_start_it_keeps_trying(
         assert list(a.members("room")) == [ADA]  # its own members show meanwhile
         ready = True
         b = await make(name)
-        heard = Heard(b)
+        heard = Heard(b.listen)
         assert (await heard.next(wait=2 * TTL)).member == ADA  # after a heartbeat
         assert a.connected
     finally:
@@ -299,7 +299,7 @@ async def test_members_come_back_after_nats_restarts(tmp_path: Path) -> None:
     try:
         await a.start()
         await b.start()
-        heard = Heard(b)
+        heard = Heard(b.listen)
         a.join("room", ADA)
         assert (await heard.next()).change is PresenceChange.JOINED
         stop_nats_server(process)
@@ -314,3 +314,36 @@ async def test_members_come_back_after_nats_restarts(tmp_path: Path) -> None:
         await a.close()
         await b.close()
         stop_nats_server(process)
+
+
+async def test_an_app_that_shuts_down_withdraws_its_members_at_once(nats_server: str) -> None:
+    """Through the app's lifecycle: presence stops before the broker's shared connection."""
+
+    def app() -> App:
+        settings = Settings(nats_url=nats_server, subject_prefix=prefix, presence_ttl=LONG_TTL)
+        made = App(settings=settings)
+
+        @made.page("/rooms/{room}")
+        class Room(Page):
+            room: str
+            presence = "room.{room}"
+
+            def render(self, online: Members) -> str:
+                return f"<p>{len(online)}</p>"
+
+        return made
+
+    prefix = f"down{uuid.uuid4().hex[:12]}"
+    leaving, staying = app(), app()
+    async with Client(staying):
+        heard = Heard(staying.presence.listen)
+        async with Client(leaving) as client:
+            page = await client.get("/rooms/lobby")
+            stream = await page.stream().open()
+            assert (await heard.next()).change is PresenceChange.JOINED
+            await stream.close()
+            assert (await heard.next()).change is PresenceChange.LEFT
+            await (await page.stream().open()).next_event()
+            assert (await heard.next()).change is PresenceChange.JOINED
+        # The client's exit shut the app down with the stream still open.
+        assert (await heard.next()).change is PresenceChange.LEFT

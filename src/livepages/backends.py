@@ -14,6 +14,10 @@ manager (``App(sessions=True)``: one on the in-memory store). With it set
   connects to ``nats_url`` on its own connection, since the given broker may be
   elsewhere.
 
+Presence (:func:`presence_backend`) follows the same rule: in memory without
+``nats_url``; with it, a ``NATSPresence`` (JetStream KV) on the connection of the broker
+made here, or on its own connection when the broker was given.
+
 nats-py is imported only when ``nats_url`` is set, so an app without it never needs it.
 """
 

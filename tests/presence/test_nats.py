@@ -22,7 +22,7 @@ from nats.aio.client import Client as NATSClient
 from livepages import App, Member, Members, Page, PresenceChange, PresenceEvent, Settings
 from livepages.broker.base import BrokerClosed
 from livepages.presence import Entry
-from livepages.presence.nats import BUCKET, NATSPresence, bucket_name, entry_key
+from livepages.presence.nats import _WRITE_BATCH, BUCKET, NATSPresence, bucket_name, entry_key
 from livepages.presence.wire import encode_entry
 from livepages.testing import Client
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
@@ -142,6 +142,20 @@ async def test_closing_withdraws_every_member_at_once(make: Any) -> None:
     await a.close()
     left = {(await heard.next()).member.id, (await heard.next()).member.id}
     assert left == {ADA.id, BOB.id}
+
+
+@pytest.mark.parametrize("turns", [0, 1])
+async def test_a_leave_just_before_closing_is_not_lost(make: Any, turns: int) -> None:
+    name = bucket()
+    a, b = await make(name), await make(name)
+    heard = Heard(b.listen)
+    a.join("room", ADA)
+    await heard.next()
+    a.leave("room", ADA.id)
+    for _ in range(turns):  # one turn: the delete is on its way when the close cancels it
+        await asyncio.sleep(0)
+    await a.close()
+    assert (await heard.next()).change is PresenceChange.LEFT
 
 
 async def test_heartbeats_keep_a_member_past_the_ttl(make: Any) -> None:
@@ -347,3 +361,16 @@ async def test_an_app_that_shuts_down_withdraws_its_members_at_once(nats_server:
             assert (await heard.next()).change is PresenceChange.JOINED
         # The client's exit shut the app down with the stream still open.
         assert (await heard.next()).change is PresenceChange.LEFT
+
+
+async def test_more_members_than_one_write_batch_all_arrive(make: Any) -> None:
+    name = bucket()
+    a, b = await make(name), await make(name)
+    members = [Member(f"t{n:032x}", f"m{n}") for n in range(_WRITE_BATCH + 100)]
+    for member in members:
+        a.join("crowd", member)
+    waited = time.monotonic()
+    while len(b.members("crowd")) < len(members):
+        assert time.monotonic() - waited < 10
+        await asyncio.sleep(0.05)
+    assert b.members("crowd").ids == {member.id for member in members}

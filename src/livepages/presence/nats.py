@@ -159,6 +159,7 @@ class NATSPresence(PresenceBackend):
         self._state = _State.NEW
         self._own: dict[str, bytes] = {}  # this process's keys and values
         self._pending: dict[str, bytes | None] = {}  # writes to make, latest per key; None deletes
+        self._writing: dict[str, bytes | None] = {}  # the writes on their way now
         self._heard: dict[str, float] = {}  # other processes' keys: when last heard (monotonic)
         self._beacon_sent = -math.inf  # when the last beacon that NATS took was sent
         self._beacon_heard = -math.inf  # when the watch last brought a beacon back
@@ -221,7 +222,9 @@ class NATSPresence(PresenceBackend):
         self._tasks.clear()
         kv, self._kv = self._kv, None
         if kv is not None:
-            gone = [key for key, value in self._pending.items() if value is None]
+            # What it holds, and the deletes not made yet (the cancelled ones included).
+            writes = {**self._writing, **self._pending}
+            gone = [key for key, value in writes.items() if value is None]
             keys = [*self._own, *gone, self._beacon]
             with contextlib.suppress(TimeoutError):
                 deletes = asyncio.gather(*(self._write(kv, key, None) for key in keys))
@@ -414,10 +417,11 @@ class NATSPresence(PresenceBackend):
             self._wake.clear()
             kv = self._kv
             while kv is not None and self._pending:
-                batch = dict(list(self._pending.items())[:_WRITE_BATCH])
+                batch = self._writing = dict(list(self._pending.items())[:_WRITE_BATCH])
                 for key in batch:
                     del self._pending[key]
                 done = await asyncio.gather(*(self._write(kv, k, v) for k, v in batch.items()))
+                self._writing = {}
                 for (key, value), ok in zip(batch.items(), done, strict=True):
                     if not ok and key != self._beacon:
                         self._pending.setdefault(key, value)  # again at the next heartbeat

@@ -26,6 +26,7 @@ from livepages.presence.nats import _WRITE_BATCH, BUCKET, NATSPresence, bucket_n
 from livepages.presence.wire import encode_entry
 from livepages.testing import Client
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
+from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -374,3 +375,15 @@ async def test_more_members_than_one_write_batch_all_arrive(make: Any) -> None:
         assert time.monotonic() - waited < 10
         await asyncio.sleep(0.05)
     assert b.members("crowd").ids == {member.id for member in members}
+
+
+async def test_with_no_nats_there_the_app_still_starts(caplog: pytest.LogCaptureFixture) -> None:
+    backend = NATSPresence(f"nats://127.0.0.1:{free_port()}", ttl=TTL, timeout=0.2)
+    try:
+        await backend.start()  # logged, not raised: it tries again every heartbeat
+        assert "presence: NATS KV bucket 'livepages_presence' is unavailable" in caplog.text
+        assert not backend.connected
+        backend.join("room", ADA)
+        assert list(backend.members("room")) == [ADA]
+    finally:
+        await backend.close()

@@ -56,7 +56,6 @@ from livepages.presence.roster import Entry
 from livepages.presence.wire import decode_entry, encode_entry
 
 try:
-    import nats
     import nats.errors
     import nats.js.errors
     from nats.aio.client import Client
@@ -244,6 +243,7 @@ class NATSPresence(PresenceBackend):
         from what the bucket holds now."""
         self._watching += 1
         watching = self._watching
+        await self._unwatch()  # gone quiet or ended, if there is one: it feeds no more
         try:
             kv = self._kv or await self._bucket((await self._connection()).jetstream())
             self._kv = kv
@@ -258,7 +258,6 @@ class NATSPresence(PresenceBackend):
             with contextlib.suppress(*_NATS_ERRORS):
                 await watcher.stop()  # type: ignore[no-untyped-call]  # untyped in nats-py
             raise PresenceError(f"the roster did not load within {self._timeout:g} s") from None
-        await self._unwatch()
         self._watcher = watcher
         self._beacon_sent = self._beacon_heard = -math.inf
         self._wake.set()  # what joined meanwhile goes out now
@@ -279,13 +278,22 @@ class NATSPresence(PresenceBackend):
             if self._shared is not None:
                 self._client = self._shared()
             else:
-                assert self._url is not None
-                servers = [server.strip() for server in self._url.split(",")]
-                connecting = nats.connect(
-                    servers, name="livepages-presence", max_reconnect_attempts=-1
-                )
-                self._client = await asyncio.wait_for(connecting, self._timeout)
+                self._client = await self._connect()
         return self._client
+
+    async def _connect(self) -> Client:
+        """A connection of its own, that reconnects for as long as it takes once made."""
+        assert self._url is not None
+        client = Client()
+        servers = [server.strip() for server in self._url.split(",")]
+        connecting = client.connect(servers, name="livepages-presence", max_reconnect_attempts=-1)
+        try:
+            # nats-py retries a first connection as long as a lost one: bound it here.
+            await asyncio.wait_for(connecting, self._timeout)
+        except BaseException:
+            await client.close()
+            raise
+        return client
 
     async def _bucket(self, js: JetStreamContext) -> KeyValue:
         """The bucket, created if missing; its ``max_age`` made the ttl if it differs."""
@@ -448,6 +456,7 @@ class NATSPresence(PresenceBackend):
         return True
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks = [task for task in self._tasks if not task.done()]  # ended watches
         self._tasks.append(asyncio.get_running_loop().create_task(work))
 
 

@@ -344,6 +344,17 @@ async def test_pages_are_checked_at_registration() -> None:
             def render(self) -> str:
                 return ""
 
+    with pytest.raises(TypeError, match="is not live: it has no streams to count present"):
+
+        @app.page("/static/{room}")
+        class Static(Page):
+            room: str
+            presence = "room.{room}"
+            live = False
+
+            def render(self) -> str:
+                return ""
+
     with pytest.raises(TypeError, match="must be a non-empty str"):
 
         @app.page("/empty")

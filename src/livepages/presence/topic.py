@@ -62,6 +62,8 @@ class PresencePlan:
             return None
         if not isinstance(template, str) or not template:
             raise TypeError(f"{page.__name__}.presence must be a non-empty str, not {template!r}")
+        if not page.live:
+            raise TypeError(f"{page.__name__} is not live: it has no streams to count present")
         _check_fields(page, template)
         method = getattr(page, NAME_METHOD, None)
         name = injector.plan(method, skip_first=True) if callable(method) else None

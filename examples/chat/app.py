@@ -14,7 +14,11 @@ views after every page action, and a room's view is shared by all its viewers,
 so a page action would send everyone the whole page again after the append.
 
 People pick a name in the page (the ``name`` signal): there are no accounts.
-Every name and message is escaped by the templates. A room name that is not
+Each room shows who is in it now (``presence = "chat.{room}"``, and ``Members`` in
+its render), on every process when the app runs on NATS: every open tab of the room
+is one member, named by the ``name`` signal its stream sent when it opened
+(``presence_name``) and renamed for everyone as soon as the name input changes
+(``rename``). Every name and message is escaped by the templates. A room name that is not
 lowercase letters, digits and dashes is a 400 on every route, checked by the
 page parameter's converter before any code of the page runs.
 
@@ -30,11 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from livepages import (
     SSE,
     App,
     BadRequest,
     Converter,
+    Members,
     Page,
     Redirect,
     Settings,
@@ -51,6 +59,7 @@ __all__ = [
     "Draft",
     "Message",
     "MessagePosted",
+    "Nickname",
     "RoomChoice",
     "RoomName",
     "Rooms",
@@ -66,6 +75,12 @@ HEAD = """<link rel="icon" href="data:,">
   #messages { list-style: none; padding: 0; min-height: 4rem; }
   #messages li { padding: .2rem 0; }
   #messages .author { font-weight: bold; margin-right: .5rem; }
+  .room { display: flex; gap: 2rem; align-items: flex-start; }
+  .room .chat { flex: 1; }
+  .online { min-width: 9rem; border-left: 1px solid #ddd; padding-left: 1rem; }
+  .online h2 { font-size: 1rem; margin: 0 0 .5rem; }
+  #online { list-style: none; padding: 0; margin: 0; }
+  #online li::before { content: "\25CF"; color: #2a2; margin-right: .4rem; }
   .chat:has(#messages li) .empty { display: none; }
   .error { color: #b00; }
 </style>"""
@@ -150,6 +165,13 @@ class Draft:
 
 
 @dataclass
+class Nickname:
+    """The signals of ``rename``: the name typed so far."""
+
+    name: str = ""
+
+
+@dataclass
 class RoomChoice:
     """The lobby's ``room`` signal: the room to go to."""
 
@@ -167,6 +189,11 @@ def parse_room(text: str) -> str:
 RoomName = Annotated[str, Converter(parse_room, name=ROOM_RULE)]
 
 
+def name_error(name: str) -> str:
+    """What is wrong with a (stripped) name that is not empty, or ""."""
+    return f"must be at most {MAX_NAME} characters" if len(name) > MAX_NAME else ""
+
+
 def checked_draft(draft: Draft) -> Draft:
     """The draft stripped; ``ValidationError`` with a message per bad field."""
     try:
@@ -177,8 +204,8 @@ def checked_draft(draft: Draft) -> Draft:
     errors = {}
     if not name:
         errors["name"] = "choose a name"
-    elif len(name) > MAX_NAME:
-        errors["name"] = f"must be at most {MAX_NAME} characters"
+    elif name_error(name):
+        errors["name"] = name_error(name)
     if not text:
         errors["text"] = "is empty"
     elif len(text) > MAX_TEXT:
@@ -204,21 +231,39 @@ def create_app(settings: Settings | None = None) -> App:
         await app.publish(event)
         await sse.patch_signals({"text": ""})  # empty the input, keep the name
 
+    @app.action
+    async def rename(nickname: Nickname, request: Request) -> Response:
+        """The name input changed: every room this tab is in shows the new name."""
+        name = nickname.name.strip()
+        if name_error(name):
+            raise ValidationError({"name": name_error(name)})
+        await app.presence.rename(request, name)  # "" becomes "guest"
+        # Nothing to patch: a success would clear the errors that `send` may be showing.
+        return Response(status_code=204)
+
     @app.page("/rooms/{room}")
     class ChatRoom(Page):
-        """One room: its history, then each new message appended as it comes."""
+        """One room: its history, then each new message appended as it comes; and who
+        is in it now, re-rendered whenever someone comes, goes or changes name."""
 
         room: RoomName
+        presence = "chat.{room}"
 
         def title(self) -> str:
             return f"#{self.room}"
 
-        async def render(self) -> str:
+        def presence_name(self, draft: Draft) -> str:
+            # The signals the stream's request carried: the name typed before it opened.
+            return draft.name
+
+        async def render(self, online: Members) -> str:
             html: str = self.template(
                 "room.html",
                 messages=rooms.history(self.room),
+                online=online,
                 lobby=Lobby(),
                 send=send,
+                rename=rename,
                 signals={
                     "room": self.room,
                     "name": "",

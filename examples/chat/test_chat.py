@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from pathlib import Path
@@ -244,9 +245,13 @@ async def test_new_messages_are_appended_not_re_rendered() -> None:
             ada_page, ada = await viewer(client, "/rooms/general")
             _, bob = await viewer(client, "/rooms/general")
             _, elsewhere = await viewer(client, "/rooms/random")
+            both_online = 'id="online-count">(2)'
             for stream in (ada, bob, elsewhere):
                 first = await stream.next_event()
                 assert first.data["elements"][0].startswith('<main id="lp-root">')
+                # Bob's arrival re-renders #general (its "online" list) once he is counted.
+                if stream is not elsewhere and both_online not in first.elements:
+                    await stream.wait_for(lambda event: both_online in event.elements)
 
             tab = {"X-LP-Tab": ada_page.tab}
             await send(client.http, "general", "ada", "one <i>", **tab)
@@ -282,6 +287,40 @@ async def test_the_lobby_counts_messages_of_every_room() -> None:
             counted = await lobby.wait_for(lambda e: "(1 message)" in e.elements)
             expected = '<a href="/rooms/random">#random</a> <small>(1 message)</small>'
             assert expected in counted.elements
+
+
+def online(event: DatastarEvent) -> list[str] | None:
+    """The names a render of a room lists as online, or None for another event."""
+    if 'id="online"' not in event.elements:
+        return None
+    listed = event.elements.split('<ul id="online">', 1)[1].split("</ul>", 1)[0]
+    return [unescape(name) for name in re.findall(r"<li>([^<]*)</li>", listed)]
+
+
+@pytest.mark.anyio
+async def test_each_room_shows_who_is_online() -> None:
+    with LiveServer(create_app()) as server:
+        async with Client(server.url) as ada, Client(server.url) as bob:
+            ada_page = await ada.get("/rooms/general")
+            signals = 'datastar={"name": "Ada <3"}'  # what a reconnecting stream sends
+            ada_stream = await ada.stream(ada_page.live_url or "", signals, ada_page.headers).open()
+            await ada_stream.wait_for(lambda event: online(event) == ["Ada <3"])
+
+            bob_page, bob_stream = await viewer(bob, "/rooms/general")
+            await bob_stream.wait_for(lambda event: online(event) == ["Ada <3", "guest"])
+            rename, headers = "/_action/rename", bob_page.headers  # an app-wide action
+            renamed = await bob.http.post(rename, json={"name": " Bob "}, headers=headers)
+            assert renamed.status_code == 204, renamed.text
+            await ada_stream.wait_for(lambda event: online(event) == ["Ada <3", "Bob"])
+
+            too_long = await bob.http.post(
+                rename, json={"name": "b" * (MAX_NAME + 1)}, headers=headers
+            )
+            [(_, errors)] = patches(too_long)
+            assert errors == {"errors": {"name": f"must be at most {MAX_NAME} characters"}}
+
+            await bob_stream.close()
+            await ada_stream.wait_for(lambda event: online(event) == ["Ada <3"])
 
 
 # -- in a real browser ----------------------------------------------------------------------
@@ -323,4 +362,24 @@ def test_two_people_chat(server: LiveServer, browser_context: NewContext) -> Non
     say(bob, "", "who am I?")
     expect(bob.locator("#name-error")).to_have_text("choose a name")
     expect(ada.locator("#messages li")).to_have_count(2)
+    assert problems == [[], []]
+
+
+def test_people_see_each_other_online(server: LiveServer, browser_context: NewContext) -> None:
+    from playwright.sync_api import expect
+
+    ada, bob = browser_context().new_page(), browser_context().new_page()
+    problems = [watch_console(page) for page in (ada, bob)]
+    goto_live(ada, server.url + "/rooms/general")
+    ada.fill("#name", "Ada")
+    ada.press("#name", "Tab")  # the change event renames her
+    expect(ada.locator("#online li")).to_have_text(["Ada"])
+    goto_live(bob, server.url + "/rooms/general")
+    expect(bob.locator("#online li")).to_have_text(["Ada", "guest"])
+    bob.fill("#name", "Bob")
+    bob.press("#name", "Tab")
+    expect(ada.locator("#online li")).to_have_text(["Ada", "Bob"])
+    bob.close()
+    expect(ada.locator("#online li")).to_have_text(["Ada"])
+    expect(ada.locator("#online-count")).to_have_text("(1)")
     assert problems == [[], []]

@@ -26,6 +26,7 @@ from livepages.expressions import js_value
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
+from livepages.presence import Member, Members, PresenceChange, PresenceEvent
 from livepages.responses import Redirect, redirect, safe_next
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
 from livepages.sessions.session import Session, SessionManager
@@ -50,12 +51,16 @@ __all__ = [
     "Event",
     "Forbidden",
     "HTTPError",
+    "Member",
+    "Members",
     "MemoryBroker",
     "MemorySessionStore",
     "NotFound",
     "Page",
     "ParamError",
     "PayloadTooLarge",
+    "PresenceChange",
+    "PresenceEvent",
     "Query",
     "Redirect",
     "RequestTimeout",

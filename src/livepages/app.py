@@ -52,6 +52,7 @@ from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_folder, resolve_folder
 from livepages.plans import PagePlan, plan_action
+from livepages.presence import Members, Presence
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
 from livepages.reports import ErrorHook, Reporter
 from livepages.routing import PageRoutes, SlashRedirect
@@ -102,7 +103,7 @@ class App(Starlette):
         self.settings = settings = settings or Settings()
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
         # Given ones, or NATS when settings.nats_url is set (livepages.backends).
-        broker, self.sessions, tab_store = backends(settings, broker, sessions, tab_store)
+        broker, self.sessions, tab_store, presence = backends(settings, broker, sessions, tab_store)
         # Wrapped once, here: whatever publishes or subscribes through app.broker (events,
         # tab refreshes, closed sessions) stays inside the app's subject prefix.
         self.broker = with_prefix(broker, settings.subject_prefix)
@@ -131,8 +132,18 @@ class App(Starlette):
             self.check_request,
         )
         self.pages: list[PagePlan] = []
+        #: Who is on which topic now, on every process (``livepages.presence``).
+        self.presence = Presence(
+            presence,
+            key=self.keys.derive("presence"),
+            broker=self.broker,
+            visitors=self.visitors,
+            injector=self.injector,
+            errors=self.errors,
+        )
+        self.injector.provide(Members, self.presence.resolve)
         self.live = LiveEngine(self, tabs)
-        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live)
+        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live, self.presence)
         self._user_lifespan = lifespan
         self._bodies_pass_through = False
         super().__init__(

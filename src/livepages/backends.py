@@ -19,10 +19,13 @@ process. With it set (``LIVEPAGES_NATS_URL``):
 
 Without ``nats_url``, a ``NATSBroker`` given with ``App(broker=...)`` puts the app on
 NATS just the same: ``App(sessions=True)`` and tab state go to JetStream KV on the given
-broker's connection.
+broker's connection, and so does presence.
 
 nats-py is imported only when ``nats_url`` is set (or a ``NATSBroker`` was made), so an
 app without it never needs it.
+
+Presence (who is on which page) is in memory without NATS; on NATS, a ``NATSPresence``
+(JetStream KV) on the same connection as the stores.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from livepages.broker.base import Broker, BrokerError
 from livepages.broker.memory import MemoryBroker
+from livepages.presence.base import PresenceBackend
+from livepages.presence.memory import MemoryPresence
 from livepages.sessions.session import SessionManager
 from livepages.sessions.store import SessionStoreError
 from livepages.settings import Settings
@@ -69,6 +74,8 @@ class Backends(NamedTuple):
     sessions: SessionManager | None
     #: Where tab state is shared between processes; None: in the process only.
     tab_store: TabStore | None
+    #: Who is on which presence topic.
+    presence: PresenceBackend
 
 
 def backends(
@@ -77,25 +84,27 @@ def backends(
     sessions: SessionManager | bool | None,
     tab_store: TabStore | None = None,
 ) -> Backends:
-    """The app's broker, session manager and tab store: the given ones, else NATS's."""
-    if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
-        given = _given_nats(broker)
-        if given is not None:  # App(broker=NATSBroker(...)): the app runs on NATS
-            replicas = kv_replicas(settings)
-            store = _nats_store([], given, replicas) if sessions is True else None
-            if tab_store is None:
-                tab_store = _nats_tabs([], given, settings.tab_grace, replicas)
-            return Backends(given, _manager(sessions, store), tab_store)
-        return Backends(broker or MemoryBroker(), _manager(sessions, None), tab_store)
-    servers = nats_servers(settings.nats_url)
+    """What the app runs on: the given broker, session manager and tab store, else NATS's
+    (with ``nats_url``, or a given ``NATSBroker``), else the in-process ones."""
+    given = _given_nats(broker)
+    if not settings.nats_url and given is None:  # unset, or set empty (LIVEPAGES_NATS_URL=)
+        memory = broker or MemoryBroker()
+        return Backends(memory, _manager(sessions, None), tab_store, MemoryPresence())
     replicas = kv_replicas(settings)
-    made = _nats_broker(servers) if broker is None else None
-    store = _nats_store(servers, made, replicas) if sessions is True else None
+    if settings.nats_url:
+        servers = nats_servers(settings.nats_url)
+        made = _nats_broker(servers) if broker is None else None
+        # The broker's connection when it is made here; else one of each store's own,
+        # since the given broker may be on another server.
+        shared, url = made, ",".join(servers)
+    else:  # App(broker=NATSBroker(...)): the app runs on NATS, on that connection
+        made, shared, url = None, given, ""
+    store = _nats_store(url, shared, replicas) if sessions is True else None
     if tab_store is None:
-        tab_store = _nats_tabs(servers, made, settings.tab_grace, replicas)
-    return Backends(
-        broker if broker is not None else _made(made), _manager(sessions, store), tab_store
-    )
+        tab_store = _nats_tabs(url, shared, settings.tab_grace, replicas)
+    presence = _nats_presence(url, shared, settings, replicas)
+    chosen = broker if broker is not None else _made(made)
+    return Backends(chosen, _manager(sessions, store), tab_store, presence)
 
 
 def nats_servers(url: str) -> list[str]:
@@ -137,24 +146,30 @@ def _nats_broker(servers: list[str]) -> NATSBroker:
     return NATSBroker(servers, name=CONNECTION_NAME)
 
 
-def _nats_store(servers: list[str], broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
+def _nats_store(url: str, broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
     from livepages.sessions.nats import NATSSessionStore  # needs nats-py, as above
 
     if broker is None:
-        # Its own connection: the given broker may be on another server.
-        return NATSSessionStore(",".join(servers), replicas=replicas)
+        return NATSSessionStore(url, replicas=replicas)
     return NATSSessionStore(_shared_client(broker, SessionStoreError), replicas=replicas)
 
 
-def _nats_tabs(
-    servers: list[str], broker: NATSBroker | None, grace: float, replicas: int
-) -> NATSTabStore:
+def _nats_tabs(url: str, broker: NATSBroker | None, grace: float, replicas: int) -> NATSTabStore:
     from livepages.tabs.nats import NATSTabStore  # needs nats-py, as above
 
-    if broker is None:
-        return NATSTabStore(",".join(servers), grace=grace, replicas=replicas)
-    shared = _shared_client(broker, TabStoreError)
-    return NATSTabStore(shared, grace=grace, replicas=replicas)
+    server = url if broker is None else _shared_client(broker, TabStoreError)
+    return NATSTabStore(server, grace=grace, replicas=replicas)
+
+
+def _nats_presence(
+    url: str, broker: NATSBroker | None, settings: Settings, replicas: int
+) -> PresenceBackend:
+    """Presence on NATS KV: its bucket follows the subject prefix, its TTL ``presence_ttl``."""
+    from livepages.presence.nats import NATSPresence, bucket_name  # needs nats-py, as above
+
+    server = url if broker is None else _shared_client(broker, BrokerError)
+    bucket = bucket_name(settings.subject_prefix)
+    return NATSPresence(server, ttl=settings.presence_ttl, bucket=bucket, replicas=replicas)
 
 
 def _shared_client(broker: NATSBroker, error: type[Exception]) -> Callable[[], Client]:

@@ -1,10 +1,11 @@
-"""Lifecycle: starting and stopping an app's broker, session store and live engine.
+"""Lifecycle: starting and stopping an app's broker, session store, presence and live engine.
 
 The app starts once, whoever asks first: the lifespan, the first request or
 the first publish (a mounted app whose lifespan nobody runs). Concurrent
 callers wait for the same start; a start that fails reaches each of them and
 is tried again by the next caller. Stopping ends the live streams first, then
 waits for a start still under way (it could reopen what is being closed), then
+withdraws the process's presence (while the broker's connection is still open) and
 closes the broker and the store. Both are idempotent.
 """
 
@@ -16,6 +17,7 @@ import enum
 
 from livepages.broker.base import Broker
 from livepages.live import LiveEngine
+from livepages.presence import Presence
 from livepages.sessions.session import SessionManager
 
 __all__ = ["Lifecycle", "Stage"]
@@ -33,10 +35,17 @@ class Stage(enum.Enum):
 class Lifecycle:
     """Starts and stops the parts of one app that hold connections."""
 
-    def __init__(self, broker: Broker, sessions: SessionManager | None, live: LiveEngine) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        sessions: SessionManager | None,
+        live: LiveEngine,
+        presence: Presence,
+    ) -> None:
         self.broker = broker
         self.sessions = sessions
         self.live = live
+        self.presence = presence
         self.stage = Stage.NEW
         self._starting: asyncio.Task[None] | None = None  # the one start under way
 
@@ -55,6 +64,7 @@ class Lifecycle:
             await self.broker.start()
             if self.sessions is not None:
                 await self.sessions.start()
+            await self.presence.start()  # its roster is loaded before any stream opens
             await self.live.start()
         except BaseException:
             self.stage = Stage.NEW  # the next caller tries again
@@ -70,6 +80,7 @@ class Lifecycle:
         if starting is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(starting)
+        await self.presence.stop()  # on the broker's connection, if it shares it
         if self.stage is not Stage.NEW:
             await self.broker.close()
         self.stage = Stage.STOPPED

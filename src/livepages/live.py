@@ -52,6 +52,7 @@ from livepages.hooks import CloseReason, Hooks, Rendered, StreamClosed, StreamOp
 from livepages.injection import Context, Injector, Plan
 from livepages.pages import Page, root_path, within_mount
 from livepages.plans import Hook, LiveScope, PagePlan
+from livepages.presence import Presence
 from livepages.protocol import (
     SESSION_CLOSED,
     SESSION_SCOPE_KEY,
@@ -108,6 +109,7 @@ class LiveHost(Protocol):
     visitors: Visitors
     documents: Documents
     hooks: Hooks
+    presence: Presence
 
 
 class LiveStats:
@@ -656,6 +658,9 @@ class LiveEngine:
                 view.on_message(h, p, message)
 
             view.subscriptions.append(self.host.broker.subscribe(pattern, callback))
+        if self.host.presence.watches(view.plan):  # its render shows who is on its topic
+            watch = self.host.presence.subscribe(view.plan, view.page, view.invalidate)
+            view.subscriptions.append(watch)
 
     def dispose(self, view: View) -> None:
         """Forget a view nobody watches: unsubscribe, stop its render."""
@@ -712,7 +717,7 @@ class LiveEngine:
         connection.session = Visitors.session_id(request)
         connection.root = scope.get("root_path", "")
         try:
-            await self._open(connection, tab, view)
+            await self._open(connection, tab, view, ctx)
             while connection.state is not _CLOSED:
                 if (await receive())["type"] == "http.disconnect":
                     break
@@ -736,7 +741,9 @@ class LiveEngine:
             return await self.tabs.load(tab_id)
         return self.tabs.get(tab_id)
 
-    async def _open(self, connection: Connection, tab: Tab | None, view: View) -> None:
+    async def _open(
+        self, connection: Connection, tab: Tab | None, view: View, ctx: Context
+    ) -> None:
         self.connections.add(connection)
         if tab is not None:
             self.tabs.attach(tab)
@@ -746,12 +753,14 @@ class LiveEngine:
         hooks = self.host.hooks
         if hooks.wants(StreamOpened):
             hooks.emit(StreamOpened(view.plan.cls.__name__))
+        await self.host.presence.enter(connection, view.plan, ctx)  # before its first render
         await self._hook(view, Hook.OPENED)
         view.join(connection)
 
     async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
         self.connections.discard(connection)
         view.leave(connection)
+        self.host.presence.leave(connection)
         if tab is not None:
             self.tabs.detach(tab)
             mine = self.by_tab.get(tab.id, [])

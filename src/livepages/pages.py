@@ -68,6 +68,9 @@ class Page:
     live_when_hidden: ClassVar[bool] = False
     #: Only signed-in users: others are sent to the sign-in page (actions answer 403).
     auth: ClassVar[bool] = False
+    #: A presence topic over the page's fields (``"chat.{room}"``): every open stream
+    #: of the page makes its visitor a member of it (see ``livepages.presence``).
+    presence: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

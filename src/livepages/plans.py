@@ -24,6 +24,7 @@ from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Injector, Plan
 from livepages.inputs import field_names
 from livepages.pages import Page, PageSpec
+from livepages.presence.topic import PresencePlan
 from livepages.tabs import Tab
 
 __all__ = ["ActionEntry", "Hook", "LiveScope", "PagePlan", "Subscription", "plan_action"]
@@ -85,6 +86,8 @@ class PagePlan:
     scope: LiveScope
     hooks: Mapping[Hook, Plan]
     actions: Mapping[str, ActionEntry]
+    #: Its presence topic and how it names members; None without a topic.
+    presence: PresencePlan | None = None
 
     @property
     def cls(self) -> type[Page]:
@@ -117,6 +120,7 @@ class PagePlan:
             scope=live_scope(render_plan, subscriptions),
             hooks=hooks,
             actions=actions,
+            presence=PresencePlan.build(page, render_plan, injector),
         )
 
 

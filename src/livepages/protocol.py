@@ -19,6 +19,7 @@ __all__ = [
     "ERRORS_SIGNAL",
     "ERROR_SIGNAL",
     "LIVE_PATH",
+    "PRESENCE_RENAME",
     "ROOT_ID",
     "SESSION_CLOSED",
     "SESSION_SCOPE_KEY",
@@ -63,6 +64,8 @@ SESSION_SCOPE_KEY = "livepages.session"
 TAB_REFRESH = "_lp.tab."
 #: ``<prefix><session id>``: a session was closed; its streams end on every process.
 SESSION_CLOSED = "_lp.session."
+#: A member of a presence topic changed name; every process holding it renames it.
+PRESENCE_RENAME = "_lp.presence.rename"
 
 
 class ClosedReason(enum.Enum):

@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: app creates it (an existing bucket keeps its own): 1 for one nats-server, 3 in a
     #: cluster of three or more, so the sessions outlive a node. 1 to 5, as NATS allows.
     nats_kv_replicas: int = 1
+    #: Seconds within which the members of a process that died without a word (SIGKILL,
+    #: a lost machine) leave every page's presence, when the app runs on NATS: each
+    #: process re-writes its members every ``presence_ttl / 3`` s. See docs/presence.md.
+    presence_ttl: float = 10.0
 
     @classmethod
     def from_env(

@@ -9,7 +9,7 @@ do the work:
 - ``dispatcher`` (``livepages.dispatch``): actions, from checks to response;
 - ``live`` (``livepages.live``): streams, views and fan-out;
 - ``visitors`` (``livepages.visitors``): origin, CSRF, sessions and tabs;
-- ``broker``, ``sessions``, ``keys``, ``errors`` and ``hooks``.
+- ``broker``, ``sessions``, ``store``, ``keys``, ``errors`` and ``hooks``.
 
 Each page's routes are a ``PageRoutes`` (``livepages.routing``). Changes flow as
 typed events through the broker (``app.publish``); the live engine re-renders
@@ -58,6 +58,7 @@ from livepages.routing import PageRoutes, SlashRedirect
 from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell
+from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
 from livepages.visitors import Visitors
@@ -92,6 +93,7 @@ class App(Starlette):
         compression: CompressionSettings | None = None,
         sessions: SessionManager | bool | None = None,
         tab_store: TabStore | None = None,
+        store: Store | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -132,7 +134,11 @@ class App(Starlette):
         )
         self.pages: list[PagePlan] = []
         self.live = LiveEngine(self, tabs)
-        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live)
+        #: The reactive store: its commits re-render the views that read what changed.
+        self.store = store
+        if store is not None:
+            store.bind(self.broker, self.live.reads, self.startup)
+        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live, store)
         self._user_lifespan = lifespan
         self._bodies_pass_through = False
         super().__init__(
@@ -275,7 +281,8 @@ class App(Starlette):
     # -- lifecycle --------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Start the broker, the session store and the live engine's subscriptions, once.
+        """Start the broker, the session store, the store and the live engine's
+        subscriptions, once.
 
         The lifespan does this; so do the first request and the first publish if no
         lifespan ran (``livepages.lifecycle``).
@@ -288,7 +295,7 @@ class App(Starlette):
         await self.live.shutdown()
 
     async def shutdown(self) -> None:
-        """End every live stream, stop the broker and the session store. Idempotent."""
+        """End every live stream, stop the broker and close the stores. Idempotent."""
         await self.lifecycle.stop()
 
     @asynccontextmanager

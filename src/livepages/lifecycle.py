@@ -1,11 +1,11 @@
-"""Lifecycle: starting and stopping an app's broker, session store and live engine.
+"""Lifecycle: starting and stopping an app's broker, stores and live engine.
 
 The app starts once, whoever asks first: the lifespan, the first request or
 the first publish (a mounted app whose lifespan nobody runs). Concurrent
 callers wait for the same start; a start that fails reaches each of them and
 is tried again by the next caller. Stopping ends the live streams first, then
 waits for a start still under way (it could reopen what is being closed), then
-closes the broker and the store. Both are idempotent.
+closes the broker and the stores. Both are idempotent.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import enum
 from livepages.broker.base import Broker
 from livepages.live import LiveEngine
 from livepages.sessions.session import SessionManager
+from livepages.store.store import Store
 
 __all__ = ["Lifecycle", "Stage"]
 
@@ -33,10 +34,17 @@ class Stage(enum.Enum):
 class Lifecycle:
     """Starts and stops the parts of one app that hold connections."""
 
-    def __init__(self, broker: Broker, sessions: SessionManager | None, live: LiveEngine) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        sessions: SessionManager | None,
+        live: LiveEngine,
+        store: Store | None = None,
+    ) -> None:
         self.broker = broker
         self.sessions = sessions
         self.live = live
+        self.store = store
         self.stage = Stage.NEW
         self._starting: asyncio.Task[None] | None = None  # the one start under way
 
@@ -55,6 +63,8 @@ class Lifecycle:
             await self.broker.start()
             if self.sessions is not None:
                 await self.sessions.start()
+            if self.store is not None:  # after the broker: it listens to other processes
+                await self.store.start()
             await self.live.start()
         except BaseException:
             self.stage = Stage.NEW  # the next caller tries again
@@ -64,7 +74,7 @@ class Lifecycle:
         self.stage = Stage.RUNNING
 
     async def stop(self) -> None:
-        """End every live stream, then close the broker and the session store."""
+        """End every live stream, then close the broker and the stores."""
         await self.live.shutdown()
         starting = self._starting
         if starting is not None:
@@ -75,3 +85,5 @@ class Lifecycle:
         self.stage = Stage.STOPPED
         if self.sessions is not None:
             await self.sessions.stop()
+        if self.store is not None:
+            await self.store.close()

@@ -31,7 +31,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -60,6 +60,7 @@ from livepages.protocol import (
     ClosedReason,
     SessionNotice,
 )
+from livepages.reads import ReadIndex
 from livepages.reports import Reporter
 from livepages.responses import error_event, reload_event
 from livepages.settings import Settings
@@ -386,6 +387,7 @@ class View:
         "page",
         "payload",
         "plan",
+        "reads",
         "reload_session",
         "root",
         "stale",
@@ -412,6 +414,8 @@ class View:
         #: Read the session afresh at the next render: a request of this view's own
         #: visitor (an action) may have saved, signed in or out since.
         self.reload_session = False
+        #: What its last render read (``livepages.reads``): a change to one re-renders it.
+        self.reads: tuple[Hashable, ...] = ()
 
     def invalidate(self) -> None:
         """Something this view depends on changed: render soon, once."""
@@ -460,7 +464,8 @@ class View:
             self.reload_session = False
             self.ctx.request.scope.pop(SESSION_SCOPE_KEY, None)
         try:
-            html = await host.documents.body(self.plan, self.page, self.ctx)
+            with self.engine.reads.recording(self):
+                html = await host.documents.body(self.plan, self.page, self.ctx)
         except Exception as exc:
             self._rendered(started, 0, dedup=False, failed=True)
             await host.errors.report(self.ctx.request, exc)
@@ -539,6 +544,8 @@ class LiveEngine:
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
         self.stats.listen(host.hooks)
+        #: Which views read what (the store's records) in their last render.
+        self.reads = ReadIndex()
         self.tabs = tabs
         self.write_timeout = host.settings.write_timeout
         self.heartbeat = host.settings.heartbeat
@@ -660,6 +667,7 @@ class LiveEngine:
         """Forget a view nobody watches: unsubscribe, stop its render."""
         if self.views.get(view.key) is view:
             del self.views[view.key]
+        self.reads.forget(view)
         for subscription in view.subscriptions:
             subscription.unsubscribe()
         view.subscriptions.clear()

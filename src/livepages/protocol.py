@@ -22,6 +22,7 @@ __all__ = [
     "ROOT_ID",
     "SESSION_CLOSED",
     "SESSION_SCOPE_KEY",
+    "STORE_CHANGED",
     "TAB_HEADER",
     "TAB_REFRESH",
     "TAB_SIGNAL",
@@ -63,6 +64,8 @@ SESSION_SCOPE_KEY = "livepages.session"
 TAB_REFRESH = "_lp.tab."
 #: ``<prefix><session id>``: a session was closed; its streams end on every process.
 SESSION_CLOSED = "_lp.session."
+#: Records changed by a store commit (``livepages.store.changes``): views re-render.
+STORE_CHANGED = "_lp.store"
 
 
 class ClosedReason(enum.Enum):

@@ -7,7 +7,10 @@ from collections.abc import Hashable
 
 import pytest
 
-from livepages.reads import ReadIndex, record, recording_active
+from livepages import reads
+from livepages.reads import ReadIndex, enable, record, recording_active
+
+enable()  # as a Store does when it is made
 
 
 class FakeView:
@@ -115,6 +118,7 @@ def test_reads_outside_a_render_and_after_it_are_not_recorded() -> None:
     assert not recording_active()
     with index.recording(view) as recording:
         assert recording_active()
+    assert recording is not None
     recording.add(("late", 1))  # a task the render started, reading after it ended
     assert view.reads == ()
     assert len(index) == 0
@@ -132,3 +136,14 @@ async def test_reads_in_tasks_a_render_awaits_count_for_it() -> None:
     with index.recording(view):
         await asyncio.gather(part(1), part(2))
     assert set(view.reads) == {("parts", 1), ("parts", 2)}
+
+
+def test_nothing_is_recorded_before_a_data_source_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reads, "_enabled", False)
+    index = ReadIndex()
+    view = FakeView()
+    with index.recording(view):
+        assert not recording_active()
+        record(("a", 1))
+    assert view.reads == ()
+    assert len(index) == 0

@@ -11,22 +11,26 @@ Why a dependency is indexed as soon as it is read, not when the render ends: a
 change that commits while the render is still running (after the read) must
 still reach the view; it marks the view dirty, and the view renders again.
 
-What it costs: a render sets and resets one context variable and allocates one
+What it costs: nothing until a data source exists in the process (``enable``:
+a ``Store`` calls it when it is made), so an app without a store does not pay
+for it. Then a render sets and resets one context variable and allocates one
 small object; a render that reads nothing allocates nothing more. A read outside
 any render (an action, a script) costs one context variable lookup. Each view
 keeps the tuple of what its last render read; the index keeps one set of views
-per dependency.
+per dependency. ``python -m benchmarks.tracking`` measures all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Hashable, Iterable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Protocol
 
-__all__ = ["ReadIndex", "Recording", "Watcher", "record", "recording_active"]
+__all__ = ["ReadIndex", "Recording", "Watcher", "enable", "record", "recording_active"]
 
 
 class Watcher(Protocol):
@@ -41,6 +45,15 @@ class Watcher(Protocol):
 
 
 _current: ContextVar[Recording | None] = ContextVar("livepages.reads", default=None)
+#: What ``ReadIndex.recording`` gives while nothing can be read: no recording at all.
+_IDLE: AbstractContextManager[None] = contextlib.nullcontext()
+_enabled = False
+
+
+def enable() -> None:
+    """Record renders' reads from now on, in this process (a data source exists)."""
+    global _enabled
+    _enabled = True
 
 
 def record(dependency: Hashable) -> None:
@@ -98,9 +111,10 @@ class Recording:
         if self.token is not None:
             _current.reset(self.token)
         index, self.index = self.index, None
-        if index is None:
-            return
-        watcher, read = self.watcher, self.read or ()
+        watcher, read = self.watcher, self.read
+        if index is None or (read is None and not watcher.reads):
+            return  # the common case of a render that read nothing, kept short
+        read = read or set()
         if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
             index.forget(watcher)
             for dependency in read:
@@ -128,9 +142,10 @@ class ReadIndex:
         """How many dependencies some watcher reads."""
         return len(self._watchers)
 
-    def recording(self, watcher: Watcher) -> Recording:
-        """Record the reads of ``watcher``'s render: ``with index.recording(view): ...``."""
-        return Recording(self, watcher)
+    def recording(self, watcher: Watcher) -> AbstractContextManager[Recording | None]:
+        """Record the reads of ``watcher``'s render: ``with index.recording(view): ...``
+        (a context that does nothing until ``enable()`` was called)."""
+        return Recording(self, watcher) if _enabled else _IDLE
 
     def watch(self, dependency: Hashable, watcher: Watcher) -> None:
         """Index ``watcher`` under ``dependency``."""

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from livepages.broker.base import Broker, BrokerError, Message, Subscription
 from livepages.protocol import STORE_CHANGED
-from livepages.reads import ReadIndex
+from livepages.reads import ReadIndex, enable
 from livepages.store.backend import Check, StoreBackend, Write
 from livepages.store.changes import StoreChanges
 from livepages.store.collection import Collection
@@ -56,6 +56,7 @@ class Store:
         if isinstance(database, str | os.PathLike):
             database = SQLiteBackend(database, busy_timeout=busy_timeout)
         self.backend: StoreBackend = database
+        enable()  # live renders record what they read from now on (``livepages.reads``)
         #: Names this store in its change messages: its own come back (on NATS), already done.
         self.origin = secrets.token_hex(8)
         self._collections: dict[str, Collection[Any]] = {}

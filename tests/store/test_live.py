@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -323,3 +324,34 @@ async def test_records_survive_an_app_restart(tmp_path: Path) -> None:
     second = TodoApp(Store(tmp_path / "store.db"))
     async with Client(second.app) as client:
         assert "<li>kept</li>" in (await client.get("/list")).html
+
+
+async def test_a_view_closed_during_its_render_leaves_the_index(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    todos = store.collection("todos", Todo)
+    app = App(store=store)
+    waiting, release = asyncio.Event(), asyncio.Event()
+
+    @app.page("/")
+    class Slow(Page):
+        async def render(self) -> str:
+            first = await todos.get(1)
+            if first is not None:  # the second render: stop half-way, as a slow one would
+                await todos.get(2)
+                waiting.set()
+                await release.wait()
+            return "<p>done</p>"
+
+    async with Client(app) as client:
+        page = await client.get("/")
+        async with page.stream() as stream:
+            await opened(stream)
+            await todos.put(Todo(1, "a"))  # re-renders: it reads 1 and 2, then waits
+            await asyncio.wait_for(waiting.wait(), 5)
+            assert len(app.live.reads) == 2
+        for _ in range(100):  # the view is disposed of once its stream's task ends
+            if not app.live.views:
+                break
+            await asyncio.sleep(0.01)
+        assert app.live.views == {}
+        assert len(app.live.reads) == 0

@@ -6,6 +6,8 @@ Concepts:
   session or the tab when its render (or an event binding) depends on them.
   Viewers of a shared view share one render and one encoded byte string.
 - A **connection** is one open stream. It belongs to one view.
+- A view's **reads** are what its last render read from the store
+  (``livepages.reads``): a commit that changes one of them re-renders the view.
 
 What a change costs: the broker calls the view's callback inline; the view marks
 itself dirty and, if no render is running, starts one task. The render runs

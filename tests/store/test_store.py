@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livepages.errors import Conflict, ServiceUnavailable
@@ -417,3 +418,28 @@ def test_change_messages_name_each_record_and_its_collection() -> None:
     changes = StoreChanges.of("me", [Write("todos", 1, "{}"), Write("todos", 2, None)])
     assert changes.changed == {"todos": [1, 2]}
     assert list(changes.dependencies()) == [("todos", None), ("todos", 1), ("todos", 2)]
+
+
+#: Any text that can be stored: Unicode without lone surrogates (not UTF-8 encodable).
+texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(texts, texts, max_size=5))
+def test_any_text_round_trips_through_sqlite(notes: dict[str, str]) -> None:
+    async def round_trip() -> None:
+        store = Store(":memory:")
+        users = store.collection("users", User, key="name")
+        try:
+            for name, note in notes.items():
+                await users.put(User(name, nickname=note))
+            for name, note in notes.items():
+                assert await users.get(name) == User(name, nickname=note)
+                if "\x00" not in note:  # SQLite's json_extract stops at a NUL
+                    found = await users.where(nickname=note)
+                    assert User(name, nickname=note) in found
+            assert [u.name for u in await users.all()] == sorted(notes, key=str.encode)
+        finally:
+            await store.close()
+
+    asyncio.run(round_trip())

@@ -92,7 +92,10 @@ class Collection(Generic[T]):
         return await self.where()
 
     async def where(self, **fields: Scalar) -> list[T]:
-        """The records whose fields equal the values given (``done=False``), by key."""
+        """The records whose fields equal the values given (``done=False``), by key.
+
+        Compared in the database (SQLite: ``json_extract``, which stops at a NUL
+        character, so a string containing one matches nothing)."""
         scan = await self.scan(fields)
         return [self.decode(row.data) for row in scan.rows]
 

@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "compression": ("benchmarks.compression",),
     "fanout": ("benchmarks.fanout.__main__", "benchmarks.fanout.run"),
     "nats": ("benchmarks.fanout.broker",),
+    "tracking": ("benchmarks.tracking",),
 }
 
 

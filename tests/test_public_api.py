@@ -8,8 +8,9 @@ import pytest
 
 import livepages
 import livepages.datastar
+import livepages.store
 
-PACKAGES = [livepages, livepages.datastar]
+PACKAGES = [livepages, livepages.datastar, livepages.store]
 
 
 def isort_key(name: str) -> tuple[int, str]:

@@ -1,28 +1,33 @@
-"""Todo list: one list shared by everyone, a filter of each tab's own.
+"""Todo list: one list shared by everyone, in a store, and a filter of each tab's own.
 
-Adding, ticking and deleting a todo change the shared list and publish
-``TodosChanged``; every open page re-renders. The filter (all, active, done) is
-kept in ``tab.state``: the page's ``render`` takes the ``Tab``, so each tab has
-its own view, and the ``show`` action, which takes the ``Tab`` too, changes
-only the tab that called it. A successful page action re-renders the calling
-tab by itself, so ``show`` publishes nothing.
+The todos are records of a ``livepages.store`` collection. The page's ``render``
+reads them (``await todos.all()``), so the live engine re-renders every open
+page when an action adds, ticks or deletes one: nothing is published and no
+``@on`` is declared. Ticking is a transaction: a todo deleted or changed by
+someone else between its read and its write is a clear 409, never a lost write.
+
+The filter (all, active, done) is kept in ``tab.state``: the page's ``render``
+takes the ``Tab``, so each tab has its own view, and the ``show`` action, which
+takes the ``Tab`` too, changes only the tab that called it. A successful page
+action re-renders the calling tab by itself.
 
 Actions that act on one todo read its id from the ``todo`` signal, which the
 button sets just before posting: ``$todo = 3; @post(...)``.
 
-``create_app(settings)`` builds a fresh app with an empty list (tests use one
-per test, with a local Datastar build); ``app`` is the one ``make run`` serves.
+``create_app(settings, database)`` builds an app on its own store: a SQLite file,
+or ``":memory:"`` (the default unless ``TODOLIST_DB`` names a file); ``app`` is
+the one served on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from livepages import SSE, App, NotFound, Page, Settings, ValidationError, action
-from livepages.events import Event, on
+from livepages import SSE, App, NotFound, Page, Settings, Store, ValidationError, action
+from livepages.store import Collection
 from livepages.tabs import Tab
 
 __all__ = [
@@ -33,8 +38,6 @@ __all__ = [
     "NewTodo",
     "Todo",
     "TodoRef",
-    "Todos",
-    "TodosChanged",
     "app",
     "create_app",
 ]
@@ -53,65 +56,24 @@ HEAD = """<link rel="icon" href="data:,">
 Filter = Literal["all", "active", "done"]
 FILTERS: tuple[Filter, ...] = get_args(Filter)
 MAX_TITLE = 200
-#: The list is in memory: a bound keeps one visitor from filling it without end.
+#: Anyone may add: a bound keeps one visitor from filling the store without end.
 MAX_TODOS = 500
 
 
-@dataclass(slots=True)
+@dataclass
 class Todo:
-    """One thing to do."""
+    """One thing to do, stored in the ``todos`` collection under its ``id``."""
 
     id: int
     title: str
     done: bool = False
 
 
-class Todos:
-    """The shared list, in memory: a real app would keep it in a database."""
-
-    def __init__(self) -> None:
-        self._todos: dict[int, Todo] = {}
-        self._next_id = 1
-
-    def __iter__(self) -> Iterator[Todo]:
-        return iter(self._todos.values())
-
-    def __len__(self) -> int:
-        return len(self._todos)
-
-    def add(self, title: str) -> Todo:
-        """Add a todo (the title is already checked)."""
-        todo = self._todos[self._next_id] = Todo(self._next_id, title)
-        self._next_id += 1
-        return todo
-
-    def get(self, todo_id: int) -> Todo:
-        """The todo with this id; ``NotFound`` (404) if there is none."""
-        todo = self._todos.get(todo_id)
-        if todo is None:
-            raise NotFound(f"there is no todo {todo_id}")
-        return todo
-
-    def delete(self, todo_id: int) -> None:
-        """Remove a todo; ``NotFound`` (404) if there is none."""
-        self.get(todo_id)
-        del self._todos[todo_id]
-
-    def visible(self, shown: Filter) -> list[Todo]:
-        """The todos that a filter shows, oldest first."""
-        if shown == "all":
-            return list(self)
-        return [todo for todo in self if todo.done == (shown == "done")]
-
-    @property
-    def left(self) -> int:
-        """How many todos are not done."""
-        return sum(1 for todo in self if not todo.done)
-
-
-@dataclass
-class TodosChanged(Event, subject="todos"):
-    """The shared list changed: every open page re-renders."""
+def visible(todos: list[Todo], shown: Filter) -> list[Todo]:
+    """The todos that a filter shows, in the order given (by id: oldest first)."""
+    if shown == "all":
+        return todos
+    return [todo for todo in todos if todo.done == (shown == "done")]
 
 
 @dataclass
@@ -135,28 +97,26 @@ class FilterChoice:
     filter: Filter
 
 
-def checked_title(text: str, todos: Todos) -> str:
+async def checked_title(text: str, todos: Collection[Todo]) -> str:
     """The title to add, stripped; ``ValidationError`` when it cannot be added."""
     title = text.strip()
     if not title:
         raise ValidationError({"title": "is required"})
     if len(title) > MAX_TITLE:
         raise ValidationError({"title": f"must be at most {MAX_TITLE} characters"})
-    if len(todos) >= MAX_TODOS:
+    if await todos.count() >= MAX_TODOS:  # a soft bound: two adds at once may both pass
         raise ValidationError({"title": f"the list is full ({MAX_TODOS} todos)"})
     return title
 
 
-def create_app(settings: Settings | None = None) -> App:
-    """A todo app with an empty list."""
-    app = App(templates=TEMPLATES, settings=settings, head=HEAD)
-    todos = Todos()
-
-    async def changed() -> None:
-        await app.publish(TodosChanged())
+def create_app(settings: Settings | None = None, database: str | Path | None = None) -> App:
+    """A todo app on its own store: ``database`` (a SQLite file, or ``":memory:"``),
+    by default ``TODOLIST_DB`` or ``":memory:"``."""
+    store = Store(database or os.environ.get("TODOLIST_DB", ":memory:"))
+    todos = store.collection("todos", Todo)
+    app = App(templates=TEMPLATES, settings=settings, head=HEAD, store=store)
 
     @app.page("/")
-    @on(TodosChanged)
     class TodoList(Page):
         """The list, filtered by this tab's choice."""
 
@@ -165,33 +125,37 @@ def create_app(settings: Settings | None = None) -> App:
 
         async def render(self, tab: Tab) -> str:
             shown: Filter = tab.state.get("filter", "all")
+            everything = await todos.all()  # the render depends on the whole list
             html: str = self.template(
                 "todos.html",
-                todos=todos.visible(shown),
+                todos=visible(everything, shown),
                 shown=shown,
                 filters=FILTERS,
-                left=todos.left,
-                total=len(todos),
+                left=sum(1 for todo in everything if not todo.done),
+                total=len(everything),
                 signals={"title": "", "todo": 0, "filter": shown, "errors": {"title": ""}},
             )
             return html
 
         @action
         async def add(self, new: NewTodo, sse: SSE) -> None:
-            todos.add(checked_title(new.title, todos))
-            await changed()
+            title = await checked_title(new.title, todos)
+            await todos.insert(Todo(await todos.next_key(), title))
             await sse.patch_signals({"title": ""})  # empty the input for the next one
 
         @action
         async def toggle(self, ref: TodoRef) -> None:
-            todo = todos.get(ref.todo)
-            todo.done = not todo.done
-            await changed()
+            async with store.transaction() as tx:
+                todo = await tx.get(todos, ref.todo)
+                if todo is None:
+                    raise NotFound(f"there is no todo {ref.todo}")
+                todo.done = not todo.done
+                tx.put(todos, todo)
 
         @action(method="DELETE")
         async def delete(self, ref: TodoRef) -> None:
-            todos.delete(ref.todo)
-            await changed()
+            if not await todos.delete(ref.todo):
+                raise NotFound(f"there is no todo {ref.todo}")
 
         @action
         async def show(self, choice: FilterChoice, tab: Tab) -> None:

@@ -46,8 +46,8 @@ def titles(html: str) -> list[str]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    async with Client(create_app()) as c:
+async def client(tmp_path: Path) -> AsyncIterator[Client]:
+    async with Client(create_app(database=tmp_path / "todos.db")) as c:
         yield c
 
 
@@ -177,6 +177,31 @@ async def test_apps_do_not_share_lists(client: Client, tab: LoadedPage) -> None:
     await tab.action("add", {"title": "mine"})
     async with Client(create_app()) as other:
         assert titles((await other.get("/")).html) == []
+
+
+@pytest.mark.anyio
+async def test_the_list_outlives_a_restart(tmp_path: Path) -> None:
+    async with Client(create_app(database=tmp_path / "todos.db")) as first:
+        tab = await first.get("/")
+        await tab.action("add", {"title": "milk"})
+        await tab.action("toggle", {"todo": 1})
+    async with Client(create_app(database=tmp_path / "todos.db")) as second:
+        html = (await second.get("/")).html
+        assert titles(html) == ["milk"]
+        assert '<li id="todo-1" class="done">' in html
+        tab = await second.get("/")
+        await tab.action("add", {"title": "eggs"})  # ids go on from where they were
+        assert '<li id="todo-2" class="active">' in (await second.get("/")).html
+
+
+@pytest.mark.anyio
+async def test_a_deleted_todo_cannot_be_toggled(client: Client, tab: LoadedPage) -> None:
+    await tab.action("add", {"title": "milk"})
+    await tab.action("delete", {"todo": 1}, method="DELETE")
+    [patch] = signal_patches(await tab.action("toggle", {"todo": 1}))
+    assert patch["_error"] == {"status": 404, "message": "there is no todo 1"}
+    await tab.action("add", {"title": "eggs"})  # a deleted todo's id is not reused
+    assert '<li id="todo-2" class="active">' in (await client.get("/")).html
 
 
 def test_module_app_is_what_make_run_serves() -> None:

@@ -31,6 +31,7 @@ from livepages.responses import Redirect, redirect, safe_next
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
 from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
+from livepages.store import Store, StoreConflict
 from livepages.tabs import Tab
 from livepages.templates import Templates
 
@@ -71,6 +72,8 @@ __all__ = [
     "SessionManager",
     "Settings",
     "Signals",
+    "Store",
+    "StoreConflict",
     "Tab",
     "Templates",
     "ValidationError",

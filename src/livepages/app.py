@@ -9,7 +9,7 @@ do the work:
 - ``dispatcher`` (``livepages.dispatch``): actions, from checks to response;
 - ``live`` (``livepages.live``): streams, views and fan-out;
 - ``visitors`` (``livepages.visitors``): origin, CSRF, sessions and tabs;
-- ``broker``, ``sessions``, ``keys``, ``errors`` and ``hooks``.
+- ``broker``, ``sessions``, ``store``, ``keys``, ``errors`` and ``hooks``.
 
 Each page's routes are a ``PageRoutes`` (``livepages.routing``). Changes flow as
 typed events through the broker (``app.publish``); the live engine re-renders
@@ -52,13 +52,14 @@ from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_folder, resolve_folder
 from livepages.plans import PagePlan, plan_action
-from livepages.presence import Members, Presence
+from livepages.presence import Members, Presence, PresenceBackend
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
 from livepages.reports import ErrorHook, Reporter
 from livepages.routing import PageRoutes, SlashRedirect
 from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell
+from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
 from livepages.visitors import Visitors
@@ -93,6 +94,7 @@ class App(Starlette):
         compression: CompressionSettings | None = None,
         sessions: SessionManager | bool | None = None,
         tab_store: TabStore | None = None,
+        store: Store | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -133,17 +135,13 @@ class App(Starlette):
         )
         self.pages: list[PagePlan] = []
         #: Who is on which topic now, on every process (``livepages.presence``).
-        self.presence = Presence(
-            presence,
-            key=self.keys.derive("presence"),
-            broker=self.broker,
-            visitors=self.visitors,
-            injector=self.injector,
-            errors=self.errors,
-        )
-        self.injector.provide(Members, self.presence.resolve)
+        self.presence = _presence(self, presence)
         self.live = LiveEngine(self, tabs)
-        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live, self.presence)
+        #: The reactive store: its commits re-render the views that read what changed.
+        self.store = store
+        if store is not None:
+            store.bind(self.broker, self.live.reads, self.startup)
+        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live, self.presence, store)
         self._user_lifespan = lifespan
         self._bodies_pass_through = False
         super().__init__(
@@ -286,7 +284,8 @@ class App(Starlette):
     # -- lifecycle --------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Start the broker, the session store and the live engine's subscriptions, once.
+        """Start the broker, the session store, the store and the live engine's
+        subscriptions, once.
 
         The lifespan does this; so do the first request and the first publish if no
         lifespan ran (``livepages.lifecycle``).
@@ -299,7 +298,7 @@ class App(Starlette):
         await self.live.shutdown()
 
     async def shutdown(self) -> None:
-        """End every live stream, stop the broker and the session store. Idempotent."""
+        """End every live stream, stop the broker and close the stores. Idempotent."""
         await self.lifecycle.stop()
 
     @asynccontextmanager
@@ -314,6 +313,20 @@ class App(Starlette):
                     yield state  # Starlette hands a yielded mapping to request.state
         finally:
             await self.shutdown()
+
+
+def _presence(app: App, backend: PresenceBackend) -> Presence:
+    """The app's presence on ``backend``, injectable into renders as ``Members``."""
+    presence = Presence(
+        backend,
+        key=app.keys.derive("presence"),
+        broker=app.broker,
+        visitors=app.visitors,
+        injector=app.injector,
+        errors=app.errors,
+    )
+    app.injector.provide(Members, presence.resolve)
+    return presence
 
 
 def _injector(visitors: Visitors, sessions: SessionManager | None) -> Injector:

@@ -1,4 +1,4 @@
-"""Lifecycle: starting and stopping an app's broker, session store, presence and live engine.
+"""Lifecycle: starting and stopping an app's broker, stores, presence and live engine.
 
 The app starts once, whoever asks first: the lifespan, the first request or
 the first publish (a mounted app whose lifespan nobody runs). Concurrent
@@ -6,7 +6,7 @@ callers wait for the same start; a start that fails reaches each of them and
 is tried again by the next caller. Stopping ends the live streams first, then
 waits for a start still under way (it could reopen what is being closed), then
 withdraws the process's presence (while the broker's connection is still open) and
-closes the broker and the store. Both are idempotent.
+closes the broker and the stores. Both are idempotent.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from livepages.broker.base import Broker
 from livepages.live import LiveEngine
 from livepages.presence import Presence
 from livepages.sessions.session import SessionManager
+from livepages.store.store import Store
 
 __all__ = ["Lifecycle", "Stage"]
 
@@ -41,11 +42,13 @@ class Lifecycle:
         sessions: SessionManager | None,
         live: LiveEngine,
         presence: Presence,
+        store: Store | None = None,
     ) -> None:
         self.broker = broker
         self.sessions = sessions
         self.live = live
         self.presence = presence
+        self.store = store
         self.stage = Stage.NEW
         self._starting: asyncio.Task[None] | None = None  # the one start under way
 
@@ -65,6 +68,8 @@ class Lifecycle:
             if self.sessions is not None:
                 await self.sessions.start()
             await self.presence.start()  # its roster is loaded before any stream opens
+            if self.store is not None:  # after the broker: it listens to other processes
+                await self.store.start()
             await self.live.start()
         except BaseException:
             self.stage = Stage.NEW  # the next caller tries again
@@ -74,7 +79,7 @@ class Lifecycle:
         self.stage = Stage.RUNNING
 
     async def stop(self) -> None:
-        """End every live stream, then close the broker and the session store."""
+        """End every live stream, then close the broker and the stores."""
         await self.live.shutdown()
         starting = self._starting
         if starting is not None:
@@ -86,3 +91,5 @@ class Lifecycle:
         self.stage = Stage.STOPPED
         if self.sessions is not None:
             await self.sessions.stop()
+        if self.store is not None:
+            await self.store.close()

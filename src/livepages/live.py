@@ -6,6 +6,8 @@ Concepts:
   session or the tab when its render (or an event binding) depends on them.
   Viewers of a shared view share one render and one encoded byte string.
 - A **connection** is one open stream. It belongs to one view.
+- A view's **reads** are what its last render read from the store
+  (``livepages.reads``): a commit that changes one of them re-renders the view.
 
 What a change costs: the broker calls the view's callback inline; the view marks
 itself dirty and, if no render is running, starts one task. The render runs
@@ -31,7 +33,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -61,6 +63,7 @@ from livepages.protocol import (
     ClosedReason,
     SessionNotice,
 )
+from livepages.reads import ReadIndex
 from livepages.reports import Reporter
 from livepages.responses import error_event, reload_event
 from livepages.settings import Settings
@@ -388,6 +391,7 @@ class View:
         "page",
         "payload",
         "plan",
+        "reads",
         "reload_session",
         "root",
         "stale",
@@ -414,6 +418,8 @@ class View:
         #: Read the session afresh at the next render: a request of this view's own
         #: visitor (an action) may have saved, signed in or out since.
         self.reload_session = False
+        #: What its last render read (``livepages.reads``): a change to one re-renders it.
+        self.reads: tuple[Hashable, ...] = ()
 
     def invalidate(self) -> None:
         """Something this view depends on changed: render soon, once."""
@@ -462,7 +468,8 @@ class View:
             self.reload_session = False
             self.ctx.request.scope.pop(SESSION_SCOPE_KEY, None)
         try:
-            html = await host.documents.body(self.plan, self.page, self.ctx)
+            with self.engine.reads.recording(self):
+                html = await host.documents.body(self.plan, self.page, self.ctx)
         except Exception as exc:
             self._rendered(started, 0, dedup=False, failed=True)
             await host.errors.report(self.ctx.request, exc)
@@ -541,6 +548,8 @@ class LiveEngine:
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
         self.stats.listen(host.hooks)
+        #: Which views read what (the store's records) in their last render.
+        self.reads = ReadIndex()
         self.tabs = tabs
         self.write_timeout = host.settings.write_timeout
         self.heartbeat = host.settings.heartbeat
@@ -666,6 +675,7 @@ class LiveEngine:
         """Forget a view nobody watches: unsubscribe, stop its render."""
         if self.views.get(view.key) is view:
             del self.views[view.key]
+        self.reads.forget(view)
         for subscription in view.subscriptions:
             subscription.unsubscribe()
         view.subscriptions.clear()

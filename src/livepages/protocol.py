@@ -23,6 +23,7 @@ __all__ = [
     "ROOT_ID",
     "SESSION_CLOSED",
     "SESSION_SCOPE_KEY",
+    "STORE_CHANGED",
     "TAB_HEADER",
     "TAB_REFRESH",
     "TAB_SIGNAL",
@@ -66,6 +67,8 @@ TAB_REFRESH = "_lp.tab."
 SESSION_CLOSED = "_lp.session."
 #: A member of a presence topic changed name; every process holding it renames it.
 PRESENCE_RENAME = "_lp.presence.rename"
+#: Records changed by a store commit (``livepages.store.changes``): views re-render.
+STORE_CHANGED = "_lp.store"
 
 
 class ClosedReason(enum.Enum):

@@ -1,19 +1,15 @@
 """A session store in a SQLite file: sessions survive restarts, no server needed.
 
-SQLite calls block, so they all run in one dedicated worker thread that owns the
-connection; the event loop only awaits their results. One thread also serialises
-the calls, which is what a single SQLite connection needs anyway.
+Its SQLite calls run off the event loop, in one worker thread that owns the
+connection (``livepages.sqlite``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import msgspec
@@ -24,6 +20,7 @@ from livepages.sessions.store import (
     SessionRecord,
     SessionStoreError,
 )
+from livepages.sqlite import SQLiteWorker, immediate, open_database
 
 __all__ = ["SQLiteSessionStore"]
 
@@ -109,10 +106,7 @@ class SQLiteSessionStore:
         self._sweep_interval = sweep_interval
         self._next_sweep = clock() + sweep_interval
         self._busy_timeout = busy_timeout
-        # The thread starts on the first call; the connection is made inside it.
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="livepages-sqlite-sessions")
-        self._connection: sqlite3.Connection | None = None
-        self._closed = False
+        self._worker = SQLiteWorker(self._connect, name="livepages-sqlite-sessions")
 
     async def start(self) -> None:
         """Open the database (and set up its schema) now rather than on first use."""
@@ -196,47 +190,27 @@ class SQLiteSessionStore:
 
     async def close(self) -> None:
         """Close the database and stop the worker thread; later calls raise."""
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            # Queued behind every call already submitted, so those finish first.
-            await loop.run_in_executor(self._worker, self._disconnect)
-        finally:
-            self._worker.shutdown(wait=False)
+        await self._worker.close()
 
     async def _run(self, call: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._closed:
+        if self._worker.closed:
             raise SessionStoreError("the session store is closed")
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._worker, self._call, call)
+            return await self._worker.run(call)
         except sqlite3.Error as error:
             raise SessionStoreError(f"session store {self._path!r}: {error}") from error
 
-    def _call(self, call: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _connect(self) -> sqlite3.Connection:
         # Runs in the worker thread.
-        if self._connection is None:
-            self._connection = _connect(self._path, self._busy_timeout)
-        return call(self._connection)
-
-    def _disconnect(self) -> None:
-        # Runs in the worker thread.
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        return _connect(self._path, self._busy_timeout)
 
 
 def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
-    # isolation_level=None: autocommit, with explicit transactions where needed.
-    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    db = open_database(path, busy_timeout)
     try:
-        db.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL loses no data when the process crashes, only possibly
-        # the last transactions on power loss: a fair trade for session writes.
-        db.execute("PRAGMA synchronous = NORMAL")
-        with _transaction(db):
+        # Two processes opening a new file set up the schema one after the other,
+        # each seeing the other's version.
+        with immediate(db):
             (version,) = db.execute("PRAGMA user_version").fetchone()
             if version not in _UPGRADES:
                 raise sqlite3.DatabaseError(
@@ -249,19 +223,6 @@ def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
         db.close()
         raise
     return db
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front: two processes opening a new file
-    # set up the schema one after the other, each seeing the other's version.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _delete_expired(db: sqlite3.Connection, now: float) -> int:

@@ -62,8 +62,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: runs on NATS instead of in process, so many processes can serve it. Its broker is a
     #: ``NATSBroker`` unless ``App(broker=...)`` is given, and ``App(sessions=True)``
     #: keeps sessions in JetStream KV (``NATSSessionStore``), both on one connection.
-    #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md.
+    #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md. A user and
+    #: password, or a token, go in the URL: ``nats://user:password@host:4222``.
     nats_url: str | None = None
+    #: A NATS ``.creds`` file (a user JWT and its NKey seed, as ``nsc`` writes them) that
+    #: the connection authenticates with. Needs the ``nkeys`` package.
+    nats_credentials: str | None = None
+    #: TLS to NATS: the CA file (PEM) that signed the server's certificate, instead of
+    #: the system's CAs; and a client certificate and its key (PEM files), for a server
+    #: that verifies its clients. Any of them turns TLS on.
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
+    #: The name of the app's NATS connection, as NATS's monitoring shows it.
+    nats_name: str = "livepages"
+    #: How many copies of each KV bucket livepages creates (sessions, the process
+    #: registry) a NATS cluster keeps: 1 on one server, 3 in a three-node cluster. A
+    #: bucket that exists already keeps its own (``livepages.kv``).
+    nats_kv_replicas: int = 1
 
     @classmethod
     def from_env(

@@ -45,6 +45,8 @@ try:
 except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
+from livepages.broker.nats import NATSOptions, open_connection
+from livepages.kv import Bucket, bind_bucket
 from livepages.sessions.store import (
     SessionConflict,
     SessionEntry,
@@ -108,8 +110,9 @@ class SessionWatch:
 class NATSSessionStore:
     """Keeps sessions in a NATS JetStream KV bucket, shared by every process.
 
-    ``server`` is a NATS URL, or a cluster's URLs separated by commas (the store
-    connects, and closes the connection in :meth:`close`); a connected
+    ``server`` is a NATS URL, or a cluster's URLs separated by commas, or the
+    :class:`~livepages.broker.nats.NATSOptions` of a connection (credentials, TLS) (the
+    store connects, and closes the connection in :meth:`close`); a connected
     ``nats.aio.client.Client`` to share one connection per process; or a function
     that returns such a client when the store first needs it (so a store can be
     made before the connection it shares, e.g. ``lambda: broker.client``; it raises
@@ -121,15 +124,17 @@ class NATSSessionStore:
     so it must be at least the session lifetime (``SessionManager.max_age``); a
     write of a record that would outlive it raises :class:`SessionStoreError`.
     ``expires_at`` is checked on every read, so expiry is exact whatever the TTL.
-    ``replicas`` is the bucket's replica count in a NATS cluster. A connection the
-    store makes gives up its first attempt after ``connect_timeout`` seconds (the
-    next call tries again) and, once made, reconnects for as long as it takes.
+    ``replicas`` is the bucket's replica count in a NATS cluster (``livepages.kv``
+    says how buckets are made). A connection the store makes from a URL gives up its
+    first attempt after ``connect_timeout`` seconds (from ``NATSOptions``: after its
+    ``timeout``), or at once if NATS refuses its TLS or credentials; the next call
+    tries again. Once made, it reconnects for as long as it takes.
     ``clock`` returns the current Unix time.
     """
 
     def __init__(
         self,
-        server: str | Client | Callable[[], Client] = "nats://127.0.0.1:4222",
+        server: str | NATSOptions | Client | Callable[[], Client] = "nats://127.0.0.1:4222",
         *,
         bucket: str = "livepages_sessions",
         max_age: float = DEFAULT_MAX_AGE,
@@ -137,14 +142,17 @@ class NATSSessionStore:
         connect_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._url = server if isinstance(server, str) else None
+        if isinstance(server, str):
+            # A cluster: comma-separated.
+            servers = tuple(url.strip() for url in server.split(",") if url.strip())
+            server = NATSOptions(servers, name="livepages-sessions", timeout=connect_timeout)
+        self._options = server if isinstance(server, NATSOptions) else None
         self._client = server if isinstance(server, Client) else None
         # A shared connection that may not exist yet: asked for on first use.
-        self._shared = None if isinstance(server, str | Client) else server
+        self._shared = None if isinstance(server, NATSOptions | Client) else server
         self._bucket_name = bucket
         self._max_age = max_age
         self._replicas = replicas
-        self._connect_timeout = connect_timeout
         self._clock = clock
         self._kv: KeyValue | None = None
         self._ttl = max_age  # the bound bucket's own TTL, read by start()
@@ -226,7 +234,7 @@ class NATSSessionStore:
         self._closed = True
         for watch in list(self._watches):
             await watch.stop()
-        if self._url is not None and self._client is not None:
+        if self._options is not None and self._client is not None:
             # A connection NATS already dropped has nothing left to flush: no error.
             with suppress(nats.errors.Error, OSError):
                 await self._client.close()
@@ -287,34 +295,23 @@ class NATSSessionStore:
         if self._client is None and self._shared is not None:
             self._client = self._shared()
         if self._client is None:
-            assert self._url is not None
-            self._client = await asyncio.wait_for(self._connect(self._url), self._connect_timeout)
-        js = self._client.jetstream()
-        try:
-            kv = await js.key_value(self._bucket_name)
-        except nats.js.errors.BucketNotFoundError:
-            # Two processes may race here: creating a stream with the same settings
-            # twice succeeds, so both end up bound to one bucket.
-            kv = await js.create_key_value(
-                bucket=self._bucket_name,
-                ttl=self._max_age,
-                replicas=self._replicas,
-                description="livepages sessions",
-            )
+            assert self._options is not None
+            self._client = await self._connect(self._options)
+        bucket = Bucket(
+            self._bucket_name, "livepages sessions", ttl=self._max_age, replicas=self._replicas
+        )
+        kv = await bind_bucket(self._client.jetstream(), bucket)
         ttl = (await kv.status()).ttl
         self._ttl = ttl if ttl else math.inf  # 0 or None: keys never age out
         return kv
 
     @staticmethod
-    async def _connect(url: str) -> Client:
+    async def _connect(options: NATSOptions) -> Client:
         async def log_error(error: Exception) -> None:
             logger.warning("session store, NATS connection: %r", error)
 
-        # Reconnect forever: the store must come back however long NATS was away.
-        servers = [server.strip() for server in url.split(",")]  # a cluster: comma-separated
-        return await nats.connect(
-            servers, name="livepages-sessions", max_reconnect_attempts=-1, error_cb=log_error
-        )
+        # Reconnects forever: the store must come back however long NATS was away.
+        return await open_connection(options, error_cb=log_error)
 
     async def _read(self, id: str) -> _Found | None:
         """What the key ``id`` holds now, expired or not; ``None`` if nothing."""

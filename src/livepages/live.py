@@ -549,6 +549,7 @@ class LiveEngine:
         self._tab_subscription: Subscription | None = None
         self._session_subscription: Subscription | None = None
         self._reconnects = False  # whether _on_reconnect is registered with the broker
+        self._watching = False  # whether end_session listens to the session manager
 
     async def start(self) -> None:
         """Subscribe to the engine's own subjects and to the broker's reconnects; return
@@ -559,6 +560,11 @@ class LiveEngine:
         if not self._reconnects:
             broker.add_reconnect_listener(self._on_reconnect)
             self._reconnects = True
+        manager = self.host.visitors.sessions
+        if manager is not None and not self._watching:
+            # A shared store's watch: closed sessions end here even if a notice is lost.
+            manager.add_close_listener(self.end_session)
+            self._watching = True
         if self._tab_subscription is not None:
             return
         tabs = broker.subscribe(TAB_REFRESH + "*", self._on_tab_refresh)
@@ -579,15 +585,24 @@ class LiveEngine:
             view.invalidate()
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
-        key = message.subject[len(SESSION_CLOSED) :]
-        target = self.host.visitors.closed_url
         try:
             notice = SessionNotice.decode(message.data)
         except ValueError:
             log.warning("ignoring a malformed notice on %s", message.subject)
             return
+        self.end_session(message.subject[len(SESSION_CLOSED) :], notice)
+
+    def end_session(self, key: str, notice: SessionNotice) -> None:
+        """End the streams of the closed session ``key`` as ``notice`` says.
+
+        Heard twice (the broker's notice and the session store's watch), the second
+        finds its streams ended or ending and leaves them be.
+        """
+        target = self.host.visitors.closed_url
         caller = notice.caller_tab
         for connection in [c for c in self.connections if c.session == key]:
+            if connection.state in (_ENDING, _CLOSED):
+                continue  # ended already: by the other notice, say
             if notice.reason is ClosedReason.REPLACED or (
                 caller and connection.tab and connection.tab.id == caller
             ):
@@ -786,6 +801,10 @@ class LiveEngine:
         if self._reconnects:
             self.host.broker.remove_reconnect_listener(self._on_reconnect)
             self._reconnects = False
+        manager = self.host.visitors.sessions
+        if self._watching and manager is not None:
+            manager.remove_close_listener(self.end_session)
+            self._watching = False
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
                 break

@@ -18,6 +18,7 @@ import nats.js.errors
 import pytest
 from msgspec.structs import replace
 
+from livepages.protocol import ClosedReason, SessionNotice
 from livepages.sessions import (
     SessionConflict,
     SessionEntry,
@@ -26,6 +27,7 @@ from livepages.sessions import (
     SessionStoreError,
 )
 from livepages.sessions.nats import NATSSessionStore
+from livepages.sessions.store import SharedSessionStore
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.sessions.contract import Clock, StoreContract, record, record_of
 
@@ -106,7 +108,7 @@ async def test_a_deletion_through_one_store_reaches_anothers_watch(
     one, two = pair
     seen: asyncio.Queue[str] = asyncio.Queue()
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         await seen.put(id)
 
     watch = await two.watch_deleted(on_deleted)
@@ -129,13 +131,40 @@ async def test_a_deletion_through_one_store_reaches_anothers_watch(
     assert seen.empty()
 
 
+async def test_the_watch_hands_over_the_reason_kept_with_the_tombstone(
+    pair: tuple[NATSSessionStore, NATSSessionStore],
+) -> None:
+    one, two = pair
+    assert isinstance(one, SharedSessionStore)
+    seen: asyncio.Queue[tuple[str, SessionNotice | None]] = asyncio.Queue()
+
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
+        await seen.put((id, notice))
+
+    await two.watch_deleted(on_deleted)
+    replaced = SessionNotice(ClosedReason.REPLACED)
+    by_tab = SessionNotice(ClosedReason.CLOSED, caller_tab="tab-1")
+    first, second, third = now_record(), now_record("bob"), now_record()
+    for r in (first, second, third):
+        await one.create(r)
+    await one.delete(first.id, replaced)
+    await one.delete(first.id, by_tab)  # deleted already: no second tombstone, no event
+    await one.delete_user("bob", by_tab)
+    await one.delete(third.id)  # nothing said
+    got = [await asyncio.wait_for(seen.get(), timeout=1) for _ in range(3)]
+    assert got == [(first.id, replaced), (second.id, by_tab), (third.id, None)]
+    entry = await one.get(first.id)
+    assert entry is not None
+    assert entry.record is None  # a tombstone, whatever it keeps
+
+
 async def test_a_failing_watcher_is_logged_and_the_watch_goes_on(
     pair: tuple[NATSSessionStore, NATSSessionStore], caplog: pytest.LogCaptureFixture
 ) -> None:
     one, two = pair
     seen: asyncio.Queue[str] = asyncio.Queue()
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         await seen.put(id)
         raise RuntimeError("watcher bug")
 
@@ -153,7 +182,7 @@ async def test_close_stops_the_watches(nats_server: str) -> None:
     store = NATSSessionStore(nats_server, bucket=bucket(), max_age=DAY)
     seen: list[str] = []
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         seen.append(id)
 
     await store.watch_deleted(on_deleted)

@@ -4,7 +4,10 @@ Everything lives in one KV bucket (``livepages_sessions`` by default):
 
 - ``<id>``, the session id (64 hex digits, one key token), holds a :class:`_Stored`
   encoded with msgpack: the record, or ``None`` for a tombstone, and when it
-  expires. The key's KV revision is the session's revision.
+  expires; a tombstone also keeps why the session was deleted (a
+  ``SessionNotice``: closed or replaced, and the tab that did it), which
+  :meth:`NATSSessionStore.watch_deleted` hands to every process. The key's KV
+  revision is the session's revision.
 - ``<user-key>.<id>`` (two tokens) is an empty entry in a user's index, where
   ``<user-key>`` is the SHA-256 hex of the user id (any user id, a KV-safe key).
 
@@ -27,7 +30,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import NamedTuple
 
@@ -47,7 +50,9 @@ except ImportError as error:  # pragma: no cover - the nats extra is installed i
 
 from livepages.broker.nats import NATSOptions, open_connection
 from livepages.kv import Bucket, bind_bucket
+from livepages.protocol import SessionNotice
 from livepages.sessions.store import (
+    Deleted,
     SessionConflict,
     SessionEntry,
     SessionRecord,
@@ -70,10 +75,12 @@ _MARKER_REASON = "Nats-Marker-Reason"
 
 
 class _Stored(msgspec.Struct, frozen=True, array_like=True):
-    """The value under a session's key: the record (``None``: deleted) and its end."""
+    """The value under a session's key: the record (``None``: deleted) and its end, and
+    for a tombstone why it was deleted, if the deleter said."""
 
     expires_at: float
     record: SessionRecord | None
+    notice: SessionNotice | None = None  # last: values written without it still decode
 
 
 class _Found(NamedTuple):
@@ -202,9 +209,10 @@ class NATSSessionStore:
         await self._index(record)
         return await self._write(record.id, value, revision)
 
-    async def delete(self, id: str) -> None:
-        """Delete the record under ``id`` for good, leaving a tombstone. Idempotent."""
-        await self._bury(id, None)
+    async def delete(self, id: str, notice: SessionNotice | None = None) -> None:
+        """Delete the record under ``id`` for good, leaving a tombstone that keeps
+        ``notice`` for the watchers. Idempotent."""
+        await self._bury(id, None, notice)
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
         """Return the user's unexpired sessions, oldest first."""
@@ -221,10 +229,10 @@ class NATSSessionStore:
         ]
         return sorted(records, key=lambda record: (record.issued_at, record.id))
 
-    async def delete_user(self, user_id: str) -> list[str]:
+    async def delete_user(self, user_id: str, notice: SessionNotice | None = None) -> list[str]:
         """Delete all of the user's sessions (expired ones too); return their ids."""
         ids = await self._indexed(user_id)
-        buried = await asyncio.gather(*(self._bury(id, user_id) for id in ids))
+        buried = await asyncio.gather(*(self._bury(id, user_id, notice) for id in ids))
         return sorted(id for id, done in zip(ids, buried, strict=True) if done)
 
     async def close(self) -> None:
@@ -242,10 +250,12 @@ class NATSSessionStore:
 
     # -- the watch -------------------------------------------------------------------
 
-    async def watch_deleted(self, callback: Callable[[str], Awaitable[None]]) -> SessionWatch:
-        """Call ``callback(id)`` for each session deleted from now on, by any process.
+    async def watch_deleted(self, callback: Deleted) -> SessionWatch:
+        """Call ``callback(id, notice)`` for each session deleted from now on, by any process.
 
-        Deletions made through this store count too. The watch is in place when
+        ``notice`` is what the deleter gave :meth:`delete` (``None`` if nothing, or if
+        the key was deleted by other means, ``nats kv del``). Deletions made through
+        this store count too. The watch is in place when
         this returns. Calls come one at a time, in the order of the deletions; an
         exception from ``callback`` is logged and the watch goes on. A JetStream
         ordered consumer delivers them, so after a reconnection it resumes where
@@ -256,10 +266,11 @@ class NATSSessionStore:
         prefix = f"$KV.{self._bucket_name}."
 
         async def on_message(msg: Msg) -> None:
-            if not _is_deletion(msg):
+            deletion = _deletion(msg)
+            if deletion is None:
                 return
             try:
-                await callback(msg.subject.removeprefix(prefix))
+                await callback(msg.subject.removeprefix(prefix), deletion.notice)
             except Exception:
                 logger.exception("a session deletion watcher failed")
 
@@ -339,7 +350,7 @@ class NATSSessionStore:
             except nats.js.errors.KeyWrongLastSequenceError as error:
                 raise SessionConflict(f"session {key} is at another revision") from error
 
-    async def _bury(self, id: str, user_id: str | None) -> bool:
+    async def _bury(self, id: str, user_id: str | None, notice: SessionNotice | None) -> bool:
         """Leave a tombstone over the record ``id`` (if it is ``user_id``'s, when given).
 
         Whether a record was buried. A write that lands in between is read again,
@@ -356,7 +367,7 @@ class NATSSessionStore:
                 return False
             if user_id is not None and found.record.user_id != user_id:
                 return False  # moved to another user; the stale entry goes with the TTL
-            tombstone = _encode(_Stored(found.record.expires_at, None))
+            tombstone = _encode(_Stored(found.record.expires_at, None, notice))
             try:
                 await self._write(id, tombstone, found.revision)
             except SessionConflict:
@@ -436,12 +447,14 @@ def _revision(entry: KeyValue.Entry) -> int:
     return entry.revision
 
 
-def _is_deletion(msg: Msg) -> bool:
-    """Whether ``msg`` on a session key deletes the session (tombstone or KV marker)."""
+def _deletion(msg: Msg) -> _Stored | None:
+    """The tombstone ``msg`` writes on a session key (a KV marker: one that says
+    nothing), or ``None`` if it writes a record or something unreadable."""
     headers = msg.headers or {}
     if _KV_OPERATION in headers or _MARKER_REASON in headers:
-        return True
+        return _Stored(math.inf, None)
     try:
-        return _decode(msg.data).record is None
+        stored = _decode(msg.data)
     except msgspec.DecodeError:
-        return False
+        return None
+    return stored if stored.record is None else None

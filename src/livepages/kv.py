@@ -19,6 +19,7 @@ nats-py is imported with this module: only apps on NATS import it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-__all__ = ["Bucket", "bind_bucket"]
+__all__ = ["Bucket", "bind_bucket", "live_keys"]
 
 log = logging.getLogger("livepages.kv")
 
@@ -75,3 +76,27 @@ async def bind_bucket(js: JetStreamContext, bucket: Bucket) -> KeyValue:
             bucket.replicas,
         )
     return kv
+
+
+async def live_keys(js: JetStreamContext, kv: KeyValue, bucket: str, pattern: str) -> list[str]:
+    """The keys of ``bucket`` that match ``pattern`` (``user.*``) and hold a value now.
+
+    Not ``kv.keys()`` or ``kv.watch()``: nats-py may end a watch's initial listing
+    (its ``None`` marker) before it has handled the messages already on their way, so
+    a listing could miss keys. The stream's subject counts list every key with a
+    message (its last may be a delete marker) in one request; a ``get`` of each then
+    leaves out the deleted ones.
+    """
+    prefix = f"$KV.{bucket}."
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=prefix + pattern)
+    keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
+    found = await asyncio.gather(*(_holds_value(kv, key) for key in keys))
+    return [key for key, live in zip(keys, found, strict=True) if live]
+
+
+async def _holds_value(kv: KeyValue, key: str) -> bool:
+    try:
+        await kv.get(key)
+    except nats.js.errors.KeyNotFoundError:  # deleted or purged (or aged out meanwhile)
+        return False
+    return True

@@ -1,7 +1,9 @@
 """Lifecycle: starting and stopping an app's broker, session store and live engine.
 
 The app starts once, whoever asks first: the lifespan, the first request or
-the first publish (a mounted app whose lifespan nobody runs). Concurrent
+the first publish (a mounted app whose lifespan nobody runs). Its start-up guards
+(``livepages.guards``) run once the broker is connected, before anything serves:
+one that refuses fails the start. Concurrent
 callers wait for the same start; a start that fails reaches each of them and
 is tried again by the next caller. Stopping ends the live streams first, then
 waits for a start still under way (it could reopen what is being closed), then
@@ -13,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Sequence
 
 from livepages.broker.base import Broker
+from livepages.guards import Guard
 from livepages.live import LiveEngine
 from livepages.sessions.session import SessionManager
 
@@ -33,11 +37,19 @@ class Stage(enum.Enum):
 class Lifecycle:
     """Starts and stops the parts of one app that hold connections."""
 
-    def __init__(self, broker: Broker, sessions: SessionManager | None, live: LiveEngine) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        sessions: SessionManager | None,
+        live: LiveEngine,
+        guards: Sequence[Guard] = (),
+    ) -> None:
         self.broker = broker
         self.sessions = sessions
         self.live = live
+        self.guards = tuple(guards)
         self.stage = Stage.NEW
+        self._broker_started = False  # closed at stop, even after a start that failed
         self._starting: asyncio.Task[None] | None = None  # the one start under way
 
     async def start(self) -> None:
@@ -53,6 +65,9 @@ class Lifecycle:
     async def _start(self) -> None:
         try:
             await self.broker.start()
+            self._broker_started = True
+            for guard in self.guards:
+                await guard.start()
             if self.sessions is not None:
                 await self.sessions.start()
             await self.live.start()
@@ -70,7 +85,9 @@ class Lifecycle:
         if starting is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(starting)
-        if self.stage is not Stage.NEW:
+        for guard in self.guards:
+            await guard.stop()
+        if self.stage is not Stage.NEW or self._broker_started:
             await self.broker.close()
         self.stage = Stage.STOPPED
         if self.sessions is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,18 +81,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: registry) a NATS cluster keeps: 1 on one server, 3 in a three-node cluster. A
     #: bucket that exists already keeps its own (``livepages.kv``).
     nats_kv_replicas: int = 1
+    #: Seconds a process's entry in the NATS process registry (its key fingerprints)
+    #: outlives its last renewal, sent every third of it: how long a process that died
+    #: without stopping still counts when another starts (``livepages.registry``).
+    nats_registry_ttl: float = 30.0
+    #: Refuse to start where running would break the app (``livepages.guards``): a
+    #: second process of it on the in-process broker, on the same machine; a process on
+    #: NATS whose secret keys and those of the running ones do not open each other's
+    #: cookies, or that has no ``secret_key`` outside debug mode. ``False`` turns the
+    #: checks off.
+    startup_checks: bool = True
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, prefix: str = "LIVEPAGES_", **overrides: Any
     ) -> Settings:
-        """Settings from environment variables (``LIVEPAGES_DEBUG=1``), then ``overrides``."""
+        """Settings from environment variables (``LIVEPAGES_DEBUG=1``), then ``overrides``.
+
+        A list (``previous_secret_keys``, ``trusted_origins``) is written comma-separated.
+        """
         environ = os.environ if environ is None else environ
         names = set(cls.__struct_fields__)
-        values: dict[str, Any] = {
-            key[len(prefix) :].lower(): value
-            for key, value in environ.items()
-            if key.startswith(prefix) and key[len(prefix) :].lower() in names
-        }
+        lists = {f.name for f in msgspec.structs.fields(cls) if typing.get_origin(f.type) is tuple}
+        values: dict[str, Any] = {}
+        for key, value in environ.items():
+            name = key[len(prefix) :].lower()
+            if key.startswith(prefix) and name in names:
+                values[name] = _split(value) if name in lists else value
         values.update(overrides)
         return msgspec.convert(values, cls, strict=False)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """``"a, b"`` as ``("a", "b")``; empty parts are dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -49,7 +49,7 @@ except ImportError as error:  # pragma: no cover - the nats extra is installed i
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
 from livepages.broker.nats import NATSOptions, open_connection
-from livepages.kv import Bucket, bind_bucket
+from livepages.kv import Bucket, bind_bucket, live_keys
 from livepages.protocol import SessionNotice
 from livepages.sessions.store import (
     Deleted,
@@ -65,9 +65,6 @@ logger = logging.getLogger("livepages.sessions")
 
 #: Two weeks (``SessionManager``'s default ``max_age``) and a day for clock skew.
 DEFAULT_MAX_AGE = 15 * 24 * 3600.0
-
-#: How long a listing of a user's sessions waits for NATS to send the next key.
-_LIST_TIMEOUT = 5.0
 
 # Headers that mark a KV delete or purge (nats-server 2.11 also marks age-outs).
 _KV_OPERATION = "KV-Operation"
@@ -391,18 +388,11 @@ class NATSSessionStore:
     async def _indexed(self, user_id: str) -> list[str]:
         """The ids in ``user_id``'s index."""
         kv = await self._bucket()
+        assert self._client is not None  # connected by _bucket()
         prefix = _user_key(user_id)
-        ids: list[str] = []
         with self._backend():
-            watcher = await kv.watch(f"{prefix}.*", meta_only=True, ignore_deletes=True)
-            try:
-                # A bound per key, not for the listing: a lost connection raises
-                # instead of leaving the listing waiting for its end marker.
-                while (entry := await watcher.updates(_LIST_TIMEOUT)) is not None:  # type: ignore[no-untyped-call]
-                    ids.append(entry.key.removeprefix(prefix + "."))
-            finally:
-                await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
-        return ids
+            keys = await live_keys(self._client.jetstream(), kv, self._bucket_name, f"{prefix}.*")
+        return [key.removeprefix(prefix + ".") for key in keys]
 
     def _value(self, record: SessionRecord) -> bytes:
         """``record`` encoded, once checked that the bucket keeps it long enough."""

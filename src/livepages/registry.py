@@ -1,0 +1,211 @@
+"""The process registry: every process of an app on NATS, and whether their keys agree.
+
+Processes behind one load balancer must open each other's cookies, CSRF tokens and
+tab ids: their secret keys must agree. Each process of an app on NATS registers, in
+the KV bucket ``livepages_processes``, an entry with the fingerprints of its keys
+(``Keys.fingerprints``: HMACs of a fixed label, never the keys) and renews it every
+third of ``Settings.nats_registry_ttl``; the bucket forgets an entry that many seconds
+after its last renewal, so a process that died without a word (``kill -9``) stops
+counting by then. A process deletes its entry when it stops.
+
+At start-up a process registers, then reads the entries of the other processes of the
+same app (the same ``subject_prefix``) and refuses to start (:class:`StartupRefused`)
+if its keys and any one's do not open each other's cookies: each one's current key
+must be the other's current key or one of its previous keys. A key rotation during a
+rolling deploy therefore takes two steps, each deployed everywhere before the next:
+
+1. add the new key as a previous key (``previous_secret_keys``), keeping the current;
+2. make the new key current, the old one previous (and later drop the old one).
+
+Registering before reading means that of two processes with different keys started
+at the same moment, at least the second sees the first (both may refuse).
+
+Without ``Settings.secret_key`` a process outside debug mode has a random key of its
+own, which no other process can share, so it refuses to start on NATS at all. In debug
+mode the development secret (``.livepages/secret``) is shared by the processes started
+from one folder, and the fingerprints check the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js.kv import KeyValue
+
+from livepages.broker.nats import NATSBroker
+from livepages.guards import StartupRefused
+from livepages.keys import Keys
+from livepages.kv import Bucket, bind_bucket, live_keys
+from livepages.settings import Settings
+
+__all__ = ["BUCKET", "ProcessEntry", "ProcessRegistry", "compatible"]
+
+log = logging.getLogger("livepages")
+
+#: The KV bucket of the registry, shared by every app on the NATS server.
+BUCKET = "livepages_processes"
+
+
+class ProcessEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """What a process says about itself in the registry."""
+
+    #: The fingerprint of the key it signs and seals with.
+    current: str
+    #: Those of the keys it still accepts (``previous_secret_keys``).
+    previous: tuple[str, ...] = ()
+    host: str = ""
+    pid: int = 0
+    started_at: float = 0.0
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host or '?'}"
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(ProcessEntry).decode
+
+
+def compatible(one: ProcessEntry, other: ProcessEntry) -> bool:
+    """Whether each process opens the cookies the other seals."""
+    return (one.current == other.current or one.current in other.previous) and (
+        other.current == one.current or other.current in one.previous
+    )
+
+
+class ProcessRegistry:
+    """This process's entry in the registry, checked at start-up and kept fresh."""
+
+    def __init__(
+        self,
+        client: Callable[[], Client],
+        entry: ProcessEntry,
+        *,
+        app: str = "",
+        ttl: float = 30.0,
+        replicas: int = 1,
+        ephemeral_key: bool = False,
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"the registry's ttl must be positive, not {ttl}")
+        self._client = client
+        self.entry = entry
+        #: The app's key prefix: its processes' entries are ``<app>.<process id>``.
+        self.app = hashlib.sha256(app.encode()).hexdigest()[:16]
+        self.key = f"{self.app}.{secrets.token_hex(8)}"
+        self.ttl = ttl
+        self._replicas = replicas
+        self._ephemeral_key = ephemeral_key
+        self._kv: KeyValue | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_app(cls, settings: Settings, broker: NATSBroker, keys: Keys) -> ProcessRegistry:
+        """The registry entry of an app on ``broker``'s connection."""
+        current, *previous = keys.fingerprints()
+        entry = ProcessEntry(
+            current=current,
+            previous=tuple(previous),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=time.time(),
+        )
+        return cls(
+            lambda: broker.client,
+            entry,
+            app=settings.subject_prefix,
+            ttl=settings.nats_registry_ttl,
+            replicas=settings.nats_kv_replicas,
+            ephemeral_key=keys.ephemeral,
+        )
+
+    async def start(self) -> None:
+        """Register, check the others, and keep the entry fresh; ``StartupRefused`` if
+        this process must not run beside them."""
+        if self._heartbeat is not None:
+            return
+        if self._ephemeral_key:
+            raise StartupRefused(
+                "Settings.secret_key is not set, and this app runs on NATS, where its "
+                "processes must open each other's cookies, CSRF tokens and tab ids: a "
+                "random key per process cannot. Give every process the same "
+                "LIVEPAGES_SECRET_KEY (see docs/scaling.md)."
+            )
+        kv = self._kv = await bind_bucket(
+            self._client().jetstream(),
+            Bucket(BUCKET, "livepages processes", ttl=self.ttl, replicas=self._replicas),
+        )
+        await kv.put(self.key, _encode(self.entry))
+        try:
+            clashing = [e for e in await self.others() if not compatible(self.entry, e)]
+        except BaseException:
+            await self._withdraw()
+            raise
+        if clashing:
+            await self._withdraw()
+            raise StartupRefused(_clash(clashing, self.ttl))
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def others(self) -> list[ProcessEntry]:
+        """The entries of the app's other processes, as the registry has them now."""
+        assert self._kv is not None
+        keys = await live_keys(self._client().jetstream(), self._kv, BUCKET, f"{self.app}.*")
+        entries: list[ProcessEntry] = []
+        for key in keys:
+            if key == self.key:
+                continue
+            try:
+                entry = await self._kv.get(key)
+                entries.append(_decode(entry.value or b""))
+            except nats.js.errors.KeyNotFoundError:
+                continue  # gone meanwhile: stopped, or aged out
+            except msgspec.DecodeError:
+                log.warning("ignoring an unreadable entry %r in %s", key, BUCKET)
+        return entries
+
+    async def _beat(self) -> None:
+        assert self._kv is not None
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self._kv.put(self.key, _encode(self.entry))
+            except (nats.errors.Error, OSError) as exc:  # NATS away: the next one may pass
+                log.warning("could not renew this process's entry in %s: %r", BUCKET, exc)
+
+    async def stop(self) -> None:
+        """Stop renewing and delete the entry. Idempotent; NATS away is not an error."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._withdraw()
+
+    async def _withdraw(self) -> None:
+        if self._kv is None:
+            return
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
+            await self._kv.purge(self.key)
+
+
+def _clash(clashing: list[ProcessEntry], ttl: float) -> str:
+    shown = ", ".join(entry.describe() for entry in clashing[:5])
+    return (
+        f"this process's secret keys and those of {len(clashing)} running process(es) of "
+        f"this app ({shown}) do not open each other's cookies: LIVEPAGES_SECRET_KEY "
+        "differs. Give every process the same key; to rotate it, first add the new key "
+        "to LIVEPAGES_PREVIOUS_SECRET_KEYS everywhere, then make it the current one "
+        f"(docs/scaling.md). A process that died without stopping counts for {ttl:g} s "
+        "(Settings.nats_registry_ttl)."
+    )

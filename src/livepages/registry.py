@@ -4,9 +4,12 @@ Processes behind one load balancer must open each other's cookies, CSRF tokens a
 tab ids: their secret keys must agree. Each process of an app on NATS registers, in
 the KV bucket ``livepages_processes``, an entry with the fingerprints of its keys
 (``Keys.fingerprints``: HMACs of a fixed label, never the keys) and renews it every
-third of ``Settings.nats_registry_ttl``; the bucket forgets an entry that many seconds
-after its last renewal, so a process that died without a word (``kill -9``) stops
-counting by then. A process deletes its entry when it stops.
+third of ``Settings.nats_registry_ttl``. An entry not renewed for that many seconds
+no longer counts, so a process that died without a word (``kill -9``) stops counting
+by then; each entry carries its own TTL and the time of its renewal (the machines'
+clocks are compared: keep them synchronised), since the bucket, shared by every app
+on the server, keeps keys an hour (``REGISTRY_BUCKET_TTL``), only to clear them away.
+A process deletes its entry when it stops.
 
 At start-up a process registers, then reads the entries of the other processes of the
 same app (the same ``subject_prefix``) and refuses to start (:class:`StartupRefused`)
@@ -50,12 +53,14 @@ from livepages.keys import Keys
 from livepages.kv import Bucket, bind_bucket, live_keys
 from livepages.settings import Settings
 
-__all__ = ["BUCKET", "ProcessEntry", "ProcessRegistry", "compatible"]
+__all__ = ["BUCKET", "REGISTRY_BUCKET_TTL", "ProcessEntry", "ProcessRegistry", "compatible"]
 
 log = logging.getLogger("livepages")
 
 #: The KV bucket of the registry, shared by every app on the NATS server.
 BUCKET = "livepages_processes"
+#: How long the bucket keeps an entry after its last write: a clean-up, not the check.
+REGISTRY_BUCKET_TTL = 3600.0
 
 
 class ProcessEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,10 +72,16 @@ class ProcessEntry(msgspec.Struct, frozen=True, kw_only=True):
     previous: tuple[str, ...] = ()
     host: str = ""
     pid: int = 0
-    started_at: float = 0.0
+    #: When it was last written (Unix time), and how long it counts from then.
+    renewed_at: float = 0.0
+    ttl: float = 0.0
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host or '?'}"
+
+    def alive(self, now: float) -> bool:
+        """Whether the entry still counts at ``now``: renewed within its TTL."""
+        return now <= self.renewed_at + self.ttl
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -119,7 +130,7 @@ class ProcessRegistry:
             previous=tuple(previous),
             host=socket.gethostname(),
             pid=os.getpid(),
-            started_at=time.time(),
+            ttl=settings.nats_registry_ttl,
         )
         return cls(
             lambda: broker.client,
@@ -142,11 +153,11 @@ class ProcessRegistry:
                 "random key per process cannot. Give every process the same "
                 "LIVEPAGES_SECRET_KEY (see docs/scaling.md)."
             )
-        kv = self._kv = await bind_bucket(
-            self._client().jetstream(),
-            Bucket(BUCKET, "livepages processes", ttl=self.ttl, replicas=self._replicas),
+        bucket = Bucket(
+            BUCKET, "livepages processes", ttl=REGISTRY_BUCKET_TTL, replicas=self._replicas
         )
-        await kv.put(self.key, _encode(self.entry))
+        self._kv = await bind_bucket(self._client().jetstream(), bucket)
+        await self._renew()
         try:
             clashing = [e for e in await self.others() if not compatible(self.entry, e)]
         except BaseException:
@@ -162,24 +173,30 @@ class ProcessRegistry:
         assert self._kv is not None
         keys = await live_keys(self._client().jetstream(), self._kv, BUCKET, f"{self.app}.*")
         entries: list[ProcessEntry] = []
+        now = time.time()
         for key in keys:
             if key == self.key:
                 continue
             try:
-                entry = await self._kv.get(key)
-                entries.append(_decode(entry.value or b""))
+                found = _decode((await self._kv.get(key)).value or b"")
+                if found.alive(now):
+                    entries.append(found)
             except nats.js.errors.KeyNotFoundError:
                 continue  # gone meanwhile: stopped, or aged out
             except msgspec.DecodeError:
                 log.warning("ignoring an unreadable entry %r in %s", key, BUCKET)
         return entries
 
-    async def _beat(self) -> None:
+    async def _renew(self) -> None:
         assert self._kv is not None
+        self.entry = msgspec.structs.replace(self.entry, renewed_at=time.time(), ttl=self.ttl)
+        await self._kv.put(self.key, _encode(self.entry))
+
+    async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await self._kv.put(self.key, _encode(self.entry))
+                await self._renew()
             except (nats.errors.Error, OSError) as exc:  # NATS away: the next one may pass
                 log.warning("could not renew this process's entry in %s: %r", BUCKET, exc)
 

@@ -180,3 +180,41 @@ async def test_the_notice_and_the_watch_together_end_a_stream_once(
         await asyncio.sleep(0.3)  # time for the second of the two to arrive
         events = received(stream)
     assert [is_redirect(event, "/bye") for event in events] == [True]
+
+
+# -- expiry ---------------------------------------------------------------------------------
+
+
+async def test_a_session_that_expires_ends_its_streams_at_the_next_heartbeat() -> None:
+    # Expiry is known to every process (it is in the record): no notice is needed.
+    max_age, heartbeat = 1.0, 0.2
+    app = App(
+        settings=Settings(secret_key="expiry-test", heartbeat=heartbeat),
+        sessions=SessionManager(max_age=max_age, closed_url="/bye"),
+    )
+
+    @app.page("/")
+    class Home(Page):
+        def render(self, session: Session[Any]) -> str:
+            return f'<p id="who">{session.user_id or "guest"}</p>'
+
+        @action
+        async def enter(self, session: Session[Any]) -> Redirect:
+            await session.sign_in("ada")
+            return redirect("/")
+
+    async with Client(app) as client:
+        assert (await (await client.get("/")).action("enter")).status_code == 200
+        signed_in = asyncio.get_running_loop().time()
+        guest = Client(app)  # a guest's stream has no session to expire
+        async with (
+            (await client.get("/")).stream() as stream,
+            (await guest.get("/")).stream() as guest_stream,
+        ):
+            await stream.next_event()
+            await guest_stream.next_event()
+            await asyncio.wait_for(stream.ended.wait(), max_age + 2 * heartbeat + 1.0)
+            assert asyncio.get_running_loop().time() - signed_in >= max_age - heartbeat
+            assert is_redirect(received(stream)[-1], "/bye")
+            assert not guest_stream.ended.is_set()
+        await guest.http.aclose()

@@ -91,6 +91,7 @@ BODY_SEND = "livepages.body_send"
 _BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
+_NEVER = float("inf")
 #: Seconds a client should wait before reopening a stream refused during shutdown.
 _RETRY_AFTER = b"1"
 #: What viewers see when a live render or an event handler fails (outside debug mode).
@@ -180,6 +181,7 @@ class Connection:
     __slots__ = (
         "compressor",
         "engine",
+        "expires_at",
         "opened_at",
         "reason",
         "root",
@@ -214,6 +216,8 @@ class Connection:
         self.task = task
         self.state = _OPEN
         self.session: str | None = None
+        #: When the stored session it belongs to expires (Unix time): it ends then.
+        self.expires_at = _NEVER
         #: The mount prefix of the app that serves this stream.
         self.root = ""
         self.timer: asyncio.TimerHandle | None = None
@@ -598,18 +602,21 @@ class LiveEngine:
         Heard twice (the broker's notice and the session store's watch), the second
         finds its streams ended or ending and leaves them be.
         """
-        target = self.host.visitors.closed_url
-        caller = notice.caller_tab
         for connection in [c for c in self.connections if c.session == key]:
-            if connection.state in (_ENDING, _CLOSED):
-                continue  # ended already: by the other notice, say
-            if notice.reason is ClosedReason.REPLACED or (
-                caller and connection.tab and connection.tab.id == caller
-            ):
-                # It reconnects with the new cookie, or follows its own action's redirect.
-                connection.end()
-            else:
-                connection.end(events.redirect(within_mount(target, connection.root)))
+            self._end_one(connection, notice)
+
+    def _end_one(self, connection: Connection, notice: SessionNotice) -> None:
+        if connection.state in (_ENDING, _CLOSED):
+            return  # ended already: by the other notice, say
+        caller = notice.caller_tab
+        if notice.reason is ClosedReason.REPLACED or (
+            caller and connection.tab and connection.tab.id == caller
+        ):
+            # It reconnects with the new cookie, or follows its own action's redirect.
+            connection.end()
+        else:
+            target = self.host.visitors.closed_url
+            connection.end(events.redirect(within_mount(target, connection.root)))
 
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
         # Only views that belong to the tab (or its session): a shared view changes
@@ -706,6 +713,7 @@ class LiveEngine:
         connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
         connection.server_send = scope.get(SERVER_SEND)
         connection.session = Visitors.session_id(request)
+        connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
         try:
             await self._open(connection, tab, view)
@@ -774,8 +782,14 @@ class LiveEngine:
         try:
             while self.connections:
                 await asyncio.sleep(self.heartbeat)
+                now = time.time()
+                expired = SessionNotice(ClosedReason.CLOSED)
                 for connection in list(self.connections):
-                    connection.deliver(_HEARTBEAT)
+                    if now >= connection.expires_at:
+                        # Its session expired: as if closed, noticed within a heartbeat.
+                        self._end_one(connection, expired)
+                    else:
+                        connection.deliver(_HEARTBEAT)
         finally:
             self._heartbeat_task = None
 
@@ -809,6 +823,15 @@ class LiveEngine:
             if not self.connections:
                 break
             await asyncio.sleep(0.01)
+
+
+def _session_end(request: Request) -> float:
+    """When the request's stored session expires; never without one (a guest's draft
+    is not a session that can end)."""
+    session = request.scope.get(SESSION_SCOPE_KEY)
+    if session is None or not session.stored or session.expires_at is None:
+        return _NEVER
+    return float(session.expires_at)
 
 
 async def _reload(send: Send, scope: Scope) -> None:

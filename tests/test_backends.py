@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from livepages.broker.nats import NATSBroker
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.nats import NATSSessionStore
 from livepages.sessions.session import SessionManager
+from livepages.tabs.nats import NATSTabStore
 from livepages.testing import Client, parse_events
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.fixtures.servers import ROOT
@@ -82,7 +84,7 @@ async def test_nats_url_puts_broker_and_sessions_on_one_connection(nats_server: 
     await app.startup()
     try:
         # The store took the broker's client: one connection for both.
-        assert sessions.store._client is broker.client
+        assert sessions.store.client is broker.client
     finally:
         await app.shutdown()
     assert not broker.connected
@@ -102,11 +104,34 @@ async def test_a_given_broker_or_manager_is_kept(nats_server: str) -> None:
     assert isinstance(store, NATSSessionStore)
     await app.startup()
     try:
-        assert store._client is not None
-        assert store._client.is_connected
+        assert store.client is not None
+        assert store.client.is_connected
     finally:
         await app.shutdown()
-    assert store._client.is_closed
+    assert store.client.is_closed
+
+
+def test_the_session_bucket_gets_the_replicas_asked_for() -> None:
+    environ = {"LIVEPAGES_NATS_URL": "nats://10.0.0.1:4222", "LIVEPAGES_NATS_KV_REPLICAS": "3"}
+    settings = Settings.from_env(environ, secret_key="k")
+    assert settings.nats_kv_replicas == 3
+    for app in (
+        App(settings=settings, sessions=True),
+        App(settings=settings, broker=MemoryBroker(), sessions=True),
+    ):
+        assert app.sessions is not None
+        assert isinstance(app.sessions.store, NATSSessionStore)
+        assert app.sessions.store.replicas == 3
+    # One nats-server: one replica, unless asked (a cluster's bucket is tested in
+    # tests/test_nats_cluster.py).
+    assert Settings().nats_kv_replicas == 1
+
+
+@pytest.mark.parametrize("replicas", [0, -1, 6])
+def test_replicas_outside_what_nats_allows_are_refused(replicas: int) -> None:
+    settings = Settings(secret_key="k", nats_url="nats://10.0.0.1:4222", nats_kv_replicas=replicas)
+    with pytest.raises(ValueError, match=f"nats_kv_replicas must be 1 to 5, not {replicas}"):
+        App(settings=settings, sessions=True)
 
 
 def test_no_sessions_means_no_store(nats_server: str) -> None:
@@ -135,9 +160,10 @@ async def until_disconnected(app: App) -> None:
         await asyncio.sleep(0.01)
 
 
-def make_notes_app(nats_url: str) -> App:
+def make_notes_app(nats_url: str, kv_replicas: int = 1) -> App:
     """A page with a session and two actions, on NATS through ``nats_url`` alone."""
-    app = App(settings=Settings(secret_key="k", nats_url=nats_url), sessions=True)
+    settings = Settings(secret_key="k", nats_url=nats_url, nats_kv_replicas=kv_replicas)
+    app = App(settings=settings, sessions=True)
 
     @app.page("/")
     @on(Bumped)
@@ -172,9 +198,10 @@ async def test_while_nats_is_away_guests_load_and_the_rest_answer_503(tmp_path: 
             # A first visit (no cookie yet) needs no store; a publish fails at once.
             assert (await newcomer.get("/")).status_code == 200
             assert error_status(await page.action("bump")) == 503
-            # Any request with a session cookie reads KV: 503 too, at once.
+            # A stored session's cookie needs KV: 503, at once. A guest's session that
+            # was never stored needs nothing from it: the page loads.
             assert (await member.get("/")).status_code == 503
-            assert (await guest.get("/")).status_code == 503
+            assert (await guest.get("/")).status_code == 200
             assert time.monotonic() - started < 1.0
             process, _ = start_nats_server(binary, tmp_path, port=int(url.rsplit(":", 1)[1]))
             # The one shared connection comes back by itself: sessions and events again.
@@ -184,5 +211,53 @@ async def test_while_nats_is_away_guests_load_and_the_rest_answer_503(tmp_path: 
                 await asyncio.sleep(0.1)
             assert '<p id="who">ada</p>' in (await member.get("/")).html
             assert error_status(await (await guest.get("/")).action("bump")) == 0
+    finally:
+        stop_nats_server(process)
+
+
+async def test_a_given_nats_broker_puts_sessions_and_tab_state_on_its_connection(
+    nats_server: str,
+) -> None:
+    broker = NATSBroker([nats_server])
+    app = App(settings=Settings(secret_key="k"), broker=broker, sessions=True)
+    assert app.sessions is not None
+    store = app.sessions.store
+    tabs = app.live.tabs.store
+    assert isinstance(store, NATSSessionStore)
+    assert isinstance(tabs, NATSTabStore)
+    await app.startup()
+    try:
+        assert store.client is broker.client
+        await tabs.start()  # (bound on first use otherwise)
+        assert tabs.client is broker.client
+    finally:
+        await app.shutdown()
+
+
+async def test_nats_url_keeps_tab_state_in_kv_and_a_given_tab_store_wins(
+    nats_server: str,
+) -> None:
+    app = App(settings=Settings(secret_key="k", nats_url=nats_server))
+    assert isinstance(app.live.tabs.store, NATSTabStore)
+    mine = NATSTabStore(nats_server, bucket="mine")
+    app = App(settings=Settings(secret_key="k", nats_url=nats_server), tab_store=mine)
+    assert app.live.tabs.store is mine
+    assert App(settings=Settings(secret_key="k")).live.tabs.store is None
+
+
+async def test_more_replicas_than_nats_has_nodes_is_a_503_for_sessions(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fresh server: the session bucket must be made here, not found from another test.
+    process, url = start_nats_server(nats_server_path(), tmp_path)
+    try:
+        app = make_notes_app(url, kv_replicas=3)
+        async with Client(app) as client:
+            page = await client.get("/")  # a first visit needs no store
+            assert page.status_code == 200
+            # One server cannot hold three replicas: making the bucket fails, and says why.
+            with caplog.at_level(logging.ERROR, logger="livepages.sessions"):
+                assert error_status(await page.action("enter")) == 503
+            assert "replicas > 1 not supported in non-clustered mode" in caplog.text
     finally:
         stop_nats_server(process)

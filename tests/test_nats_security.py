@@ -191,9 +191,8 @@ async def test_a_given_broker_leaves_the_store_its_own_secured_connection(
     await app.startup()
     try:
         await store.start()
-        assert store._client is not None
-        assert store._client.options["name"] == "livepages-sessions"
-        assert store._client.is_connected
+        assert store.client.options["name"] == "livepages-sessions"
+        assert store.client.is_connected
     finally:
         await app.shutdown()
 
@@ -263,7 +262,7 @@ def test_the_options_come_from_the_environment(tmp_path: Path) -> None:
     app = App(settings=settings, sessions=True)
     assert isinstance(app.sessions and app.sessions.store, NATSSessionStore)
     assert app.sessions is not None
-    assert app.sessions.store._replicas == 3  # type: ignore[attr-defined]
+    assert app.sessions.store.replicas == 3  # type: ignore[attr-defined]
 
 
 def test_by_default_the_connection_is_plain_and_named_livepages() -> None:
@@ -280,7 +279,7 @@ def test_by_default_the_connection_is_plain_and_named_livepages() -> None:
         ({"nats_tls_ca": "/nonexistent/ca.pem"}, "nats_tls_ca: no file at"),
         ({"nats_tls_key": "CA"}, "nats_tls_key is set without nats_tls_cert"),
         ({"nats_tls_cert": "CA"}, "cannot load"),  # a CA file holds no private key
-        ({"nats_kv_replicas": 0}, "nats_kv_replicas must be at least 1"),
+        ({"nats_kv_replicas": 0}, "nats_kv_replicas must be 1 to 5"),
     ],
 )
 def test_a_bad_option_is_an_error_when_the_app_is_made(
@@ -311,7 +310,7 @@ async def test_kv_replicas_reach_the_server(
     again = NATSSessionStore(nats_server, bucket=bucket, replicas=3)
     try:
         await made.start()
-        with caplog.at_level(logging.WARNING, logger="livepages.kv"):
+        with caplog.at_level(logging.WARNING, logger="livepages.nats"):
             await again.start()
         assert f"the KV bucket {bucket!r} has 1 replica(s), not 3" in caplog.text
     finally:

@@ -9,10 +9,12 @@ cookies must exit at start-up saying so; one that agrees must serve.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import nats
@@ -22,6 +24,7 @@ from livepages import App, Settings, StartupRefused
 from livepages.keys import Keys
 from livepages.registry import BUCKET, ProcessEntry, ProcessRegistry, compatible
 from tests.fixtures.cluster import AppProcess
+from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 
 pytestmark = pytest.mark.anyio
 
@@ -175,13 +178,14 @@ async def test_the_entry_is_renewed_within_the_ttl(nats_server: str) -> None:
     registry = app.lifecycle.guards[0]
     assert isinstance(registry, ProcessRegistry)
     await app.startup()
+    client = await nats.connect(nats_server)
     try:
-        other = ProcessRegistry(registry._client, registry.entry, app=prefix)
-        other._kv = registry._kv
+        other = ProcessRegistry(lambda: client, registry.entry, app=prefix)
         await asyncio.sleep(4.5)
         assert [e.pid for e in await other.others()] == [registry.entry.pid]
     finally:
         await app.shutdown()
+        await client.close()
 
 
 def entry(current: str, *previous: str) -> ProcessEntry:
@@ -202,3 +206,21 @@ def entry(current: str, *previous: str) -> ProcessEntry:
 def test_compatible(one: ProcessEntry, other: ProcessEntry, agree: bool) -> None:
     assert compatible(one, other) is agree
     assert compatible(other, one) is agree
+
+
+async def test_a_registry_nats_cannot_keep_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As for the session store: three replicas on one server cannot be made (on a
+    # server of its own, where no test made the bucket before). The app starts (its
+    # session requests answer 503) and says it could not check the keys.
+    process, url = start_nats_server(nats_server_path(), tmp_path)
+    app = App(settings=Settings(secret_key="k", nats_url=url, nats_kv_replicas=3))
+    try:
+        with caplog.at_level(logging.ERROR, logger="livepages"):
+            await app.startup()
+        assert "could not check the other processes' secret keys" in caplog.text
+        assert "replicas > 1 not supported" in caplog.text
+    finally:
+        await app.shutdown()
+        stop_nats_server(process)

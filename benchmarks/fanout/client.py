@@ -17,7 +17,7 @@ import contextlib
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from benchmarks.fanout.page import find_counter
@@ -266,20 +266,30 @@ class Stream(asyncio.Protocol):
 
 
 class Crowd:
-    """``count`` streams to one server and the :class:`Tracker` they report to.
+    """``count`` streams and the :class:`Tracker` they report to.
 
-    The caller bounds each phase with ``asyncio.timeout`` and always calls
-    :meth:`close`, also after a failure.
+    The streams are spread over ``ports`` in turn (stream ``i`` to
+    ``ports[i % len(ports)]``): one port for one server, several for several
+    processes of one app. Changes go to the first port. The caller bounds each
+    phase with ``asyncio.timeout`` and always calls :meth:`close`, also after a
+    failure.
     """
 
-    def __init__(self, port: int, count: int, *, gzip: bool) -> None:
-        self.port = port
+    def __init__(self, ports: Sequence[int], count: int, *, gzip: bool) -> None:
+        if not ports:
+            raise ValueError("a crowd needs at least one port")
+        self.ports = tuple(ports)
         self.tracker = Tracker(count)
-        request = stream_request(port, gzip)
+        requests = [stream_request(port, gzip) for port in self.ports]
         loop = asyncio.get_running_loop()
         self.streams = [
-            Stream(i, self.tracker, request, loop.create_future()) for i in range(count)
+            Stream(i, self.tracker, requests[i % len(requests)], loop.create_future())
+            for i in range(count)
         ]
+
+    def port_of(self, stream: Stream) -> int:
+        """The port ``stream`` connects to."""
+        return self.ports[stream.index % len(self.ports)]
 
     @property
     def ready(self) -> int:
@@ -303,7 +313,7 @@ class Crowd:
 
         async def worker() -> None:
             for stream in queue:  # a shared iterator: each stream is taken once
-                await loop.create_connection(_factory(stream), "127.0.0.1", self.port)
+                await loop.create_connection(_factory(stream), "127.0.0.1", self.port_of(stream))
                 await stream.first
 
         try:
@@ -321,10 +331,11 @@ class Crowd:
         if self.tracker.failure is not None:
             raise RunError(self.tracker.failure)
         done = self.tracker.expect(self.latest + 1)
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        port = self.ports[0]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             sent = time.perf_counter()
-            writer.write(_CHANGE_REQUEST % self.port)
+            writer.write(_CHANGE_REQUEST % port)
             status_line = await reader.readline()
             parts = status_line.split(b" ", 2)
             if len(parts) < 2 or not parts[1].startswith(b"2"):

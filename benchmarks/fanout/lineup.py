@@ -15,6 +15,7 @@ __all__ = [
     "STARLETTE_APP",
     "TARGET_NAMES",
     "Target",
+    "asgi_command",
     "build_lineup",
     "find_stario_python",
     "with_source",
@@ -44,7 +45,10 @@ class Target:
     reason it cannot run here, or None when it can (as far as can be told
     without starting it). ``pythonpath`` goes first on the server's
     ``PYTHONPATH``: a livepages target built by ``with_source`` imports
-    livepages from there instead of this checkout.
+    livepages from there instead of this checkout. ``env`` is added to the
+    server's environment. ``processes`` servers are started, each on its own
+    port, and the streams are spread over them: more than one only makes sense
+    for an app whose processes share their changes (over NATS).
     """
 
     name: str
@@ -52,6 +56,8 @@ class Target:
     command: Callable[[int, int], list[str]]
     unavailable: str | None = None
     pythonpath: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    processes: int = 1
 
 
 def with_source(target: Target, src: Path, label: str) -> Target:
@@ -72,7 +78,9 @@ def _raw(port: int, clients: int) -> list[str]:
     return [sys.executable, "-m", "benchmarks.fanout.targets.raw", "--port", str(port)]
 
 
-def _asgi(app: str, server: str) -> Callable[[int, int], list[str]]:
+def asgi_command(app: str, server: str) -> Callable[[int, int], list[str]]:
+    """How to serve the ASGI app factory ``app`` (``module:factory``) under ``server``."""
+
     def command(port: int, clients: int) -> list[str]:
         return [
             sys.executable,
@@ -145,21 +153,21 @@ def build_lineup(
         "starlette": lambda: Target(
             "starlette",
             "Starlette + datastar-py, a queue per client, uvicorn",
-            _asgi(STARLETTE_APP, "uvicorn"),
+            asgi_command(STARLETTE_APP, "uvicorn"),
         ),
         "starlette-granian": lambda: Target(
             "starlette-granian",
             "Starlette + datastar-py, a queue per client, granian",
-            _asgi(STARLETTE_APP, "granian"),
+            asgi_command(STARLETTE_APP, "granian"),
             granian,
         ),
         "livepages": lambda: Target(
-            "livepages", f"{livepages_app} under uvicorn", _asgi(livepages_app, "uvicorn")
+            "livepages", f"{livepages_app} under uvicorn", asgi_command(livepages_app, "uvicorn")
         ),
         "livepages-granian": lambda: Target(
             "livepages-granian",
             f"{livepages_app} under granian",
-            _asgi(livepages_app, "granian"),
+            asgi_command(livepages_app, "granian"),
             granian,
         ),
         "stario": lambda: _stario(stario_python),

@@ -78,22 +78,31 @@ def _log(result: Result, message: str) -> None:
 
 
 async def measure(target: Target, clients: int, gzip: bool, settings: Settings) -> Result:
-    """Measure ``target`` with ``clients`` streams; never raises for a target's failure."""
+    """Measure ``target`` with ``clients`` streams; never raises for a target's failure.
+
+    A target of several processes gets them all, each on its own port; the
+    streams are spread over them and the changes go to the first one.
+    """
     result = Result(target.name, clients, "gzip" if gzip else "none")
     if target.unavailable is not None:
         result.status, result.reason = NOT_AVAILABLE, target.unavailable
         return result
-    port = free_port()
-    server = ServerProcess(
-        target.command(port, clients), port, settings.server_cpu, target.pythonpath
-    )
+    servers: list[ServerProcess] = []
     crowd: Crowd | None = None
     try:
-        await server.wait_ready(settings.phase_timeout)
-        await _probe(port, gzip, settings)
+        for _ in range(target.processes):
+            port = free_port()
+            argv = target.command(port, clients)
+            servers.append(
+                ServerProcess(argv, port, settings.server_cpu, target.pythonpath, dict(target.env))
+            )
+        ports = [server.port for server in servers]
+        for server in servers:
+            await server.wait_ready(settings.phase_timeout)
+            await _probe(server.port, gzip, settings)
         await asyncio.sleep(settings.settle)
-        before = server.rss_kib()
-        crowd = Crowd(port, clients, gzip=gzip)
+        before = _rss_kib(servers)
+        crowd = Crowd(ports, clients, gzip=gzip)
         _log(result, f"opening {clients} streams")
         started = time.perf_counter()
         try:
@@ -106,9 +115,9 @@ async def measure(target: Target, clients: int, gzip: bool, settings: Settings) 
             ) from None
         result.connect_seconds = time.perf_counter() - started
         await asyncio.sleep(settings.settle)
-        result.server_rss_kib = server.rss_kib()
+        result.server_rss_kib = _rss_kib(servers)
         result.rss_kib_per_stream = (result.server_rss_kib - before) / clients
-        await _changes(crowd, server, result, settings)
+        await _changes(crowd, servers, result, settings)
         _log(result, "done")
     except Unavailable as exc:
         result.status, result.reason = NOT_AVAILABLE, str(exc)
@@ -120,14 +129,23 @@ async def measure(target: Target, clients: int, gzip: bool, settings: Settings) 
     finally:
         if crowd is not None:
             await crowd.close()
-        await server.stop()
+        for server in servers:
+            await server.stop()
         gc.collect()  # the client runs with the collector off (see run.py)
     return result
 
 
+def _rss_kib(servers: list[ServerProcess]) -> int:
+    return sum(server.rss_kib() for server in servers)
+
+
+def _cpu_seconds(servers: list[ServerProcess]) -> float:
+    return sum(server.cpu_seconds() for server in servers)
+
+
 async def _probe(port: int, gzip: bool, settings: Settings) -> None:
     """Open one stream to check the contract and whether gzip is answered."""
-    probe = Crowd(port, 1, gzip=gzip)
+    probe = Crowd([port], 1, gzip=gzip)
     try:
         async with asyncio.timeout(settings.phase_timeout):
             await probe.open(1)
@@ -139,9 +157,11 @@ async def _probe(port: int, gzip: bool, settings: Settings) -> None:
         raise NotSupported("answers Accept-Encoding: gzip without Content-Encoding: gzip")
 
 
-async def _changes(crowd: Crowd, server: ServerProcess, result: Result, settings: Settings) -> None:
+async def _changes(
+    crowd: Crowd, servers: list[ServerProcess], result: Result, settings: Settings
+) -> None:
     clients = len(crowd.streams)
-    cpu_before = server.cpu_seconds()
+    cpu_before = _cpu_seconds(servers)
     client_before = time.process_time()
     bytes_before = crowd.received
     for number in range(1, settings.changes + 1):
@@ -159,7 +179,7 @@ async def _changes(crowd: Crowd, server: ServerProcess, result: Result, settings
         # Let the server finish what follows a fan-out (a GC, say) before the next.
         await asyncio.sleep(settings.pause)
     patches = clients * settings.changes
-    result.cpu_us_per_patch = (server.cpu_seconds() - cpu_before) / patches * 1e6
+    result.cpu_us_per_patch = (_cpu_seconds(servers) - cpu_before) / patches * 1e6
     # The load client's own cost: if it nears the server's, the client is the bottleneck.
     result.client_cpu_us_per_patch = (time.process_time() - client_before) / patches * 1e6
     result.wire_bytes_per_patch = (crowd.received - bytes_before) / patches

@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["ROOT", "ServerProcess", "Unavailable", "free_port"]
+__all__ = ["ROOT", "ServerProcess", "Unavailable", "free_port", "pinned_children"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,37 +43,53 @@ def free_port() -> int:
         return port
 
 
+@contextlib.contextmanager
+def pinned_children(cpu: int) -> Iterator[None]:
+    """Processes started inside the block run on ``cpu`` only.
+
+    A child inherits the CPU mask of the thread that forks it, so this thread
+    moves to ``cpu`` for the block: every thread and process the child starts
+    then stays on ``cpu``, without a preexec_fn (unsafe with threads around).
+    """
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
 class ServerProcess:
-    """One server process, pinned to ``cpu``, listening on 127.0.0.1:``port``."""
+    """One server process, pinned to ``cpu``, listening on 127.0.0.1:``port``.
+
+    ``env`` is added to this process's environment for it.
+    """
 
     def __init__(
-        self, argv: list[str], port: int, cpu: int, pythonpath: tuple[str, ...] = ()
+        self,
+        argv: list[str],
+        port: int,
+        cpu: int,
+        pythonpath: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.port = port
         self.log = Path(tempfile.mkstemp(prefix="fanout-server-", suffix=".log")[1])
-        env = dict(os.environ)
+        environment = {**os.environ, **(env or {})}
         # `pythonpath` first: a target may bring its own copy of livepages.
-        paths = (*pythonpath, str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", ""))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-        # A child inherits the CPU mask of the thread that forks it, so this thread
-        # moves to `cpu` for the fork: every thread and process the server starts
-        # then stays on `cpu`, without a preexec_fn (unsafe with threads around).
-        previous = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {cpu})
-        try:
-            with self.log.open("wb") as log:
-                self.popen = subprocess.Popen(
-                    argv,
-                    cwd=ROOT,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    # Its own process group, so that workers it forks can be stopped with it.
-                    start_new_session=True,
-                )
-        finally:
-            os.sched_setaffinity(0, previous)
+        paths = (*pythonpath, str(ROOT), str(ROOT / "src"), environment.get("PYTHONPATH", ""))
+        environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        with pinned_children(cpu), self.log.open("wb") as log:
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group, so that workers it forks can be stopped with it.
+                start_new_session=True,
+            )
         _running.add(self)
 
     @property

@@ -10,10 +10,11 @@ from benchmarks.fanout.measure import ERROR, NOT_AVAILABLE, OK, Result
 
 __all__ = [
     "HEADERS",
+    "align",
     "format_table",
     "legend",
     "notes",
-    "throughput_vs_raw",
+    "throughput_ratio",
     "to_json",
 ]
 
@@ -46,13 +47,15 @@ def legend(changes: int) -> str:
     )
 
 
-def throughput_vs_raw(result: Result, results: Sequence[Result]) -> float | None:
-    """``result``'s patches/s over raw's, for the same N and compression."""
+def throughput_ratio(
+    result: Result, results: Sequence[Result], baseline: str = "raw"
+) -> float | None:
+    """``result``'s patches/s over ``baseline``'s (raw's), for the same N and compression."""
     if result.summary is None:
         return None
     for other in results:
         if (
-            other.target == "raw"
+            other.target == baseline
             and other.clients == result.clients
             and other.compression == result.compression
             and other.summary is not None
@@ -65,10 +68,10 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _row(result: Result, results: Sequence[Result]) -> list[str]:
+def _row(result: Result, results: Sequence[Result], baseline: str) -> list[str]:
     s = result.summary
     assert s is not None
-    ratio = throughput_vs_raw(result, results)
+    ratio = throughput_ratio(result, results, baseline)
     return [
         result.target,
         f"{result.clients:,}",
@@ -86,14 +89,24 @@ def _row(result: Result, results: Sequence[Result]) -> list[str]:
     ]
 
 
-def format_table(results: Sequence[Result]) -> str:
-    """The measured runs as an aligned text table, one row per run."""
-    rows = [list(HEADERS)] + [_row(r, results) for r in results if r.status == OK]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+def format_table(results: Sequence[Result], baseline: str = "raw") -> str:
+    """The measured runs as an aligned text table, one row per run.
+
+    The ratio column compares each run's patches/s with ``baseline``'s (raw's).
+    """
+    headers = [f"vs {baseline}" if header == "vs raw" else header for header in HEADERS]
+    rows = [_row(r, results, baseline) for r in results if r.status == OK]
+    return align(headers, rows, left=3)
+
+
+def align(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> str:
+    """A text table: the first ``left`` columns aligned left, the others (numbers) right."""
+    table = [list(headers), *map(list, rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     lines = []
-    for number, row in enumerate(rows):
+    for number, row in enumerate(table):
         cells = [
-            cell.ljust(width) if i < 3 else cell.rjust(width)
+            cell.ljust(width) if i < left else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -122,11 +135,16 @@ def notes(results: Sequence[Result]) -> list[str]:
     return lines
 
 
-def to_json(results: Sequence[Result], machine: list[str], settings: dict[str, Any]) -> Any:
-    """Everything measured, as JSON-ready data (times in seconds)."""
+def to_json(
+    results: Sequence[Result], machine: list[str], settings: dict[str, Any], baseline: str = "raw"
+) -> Any:
+    """Everything measured, as JSON-ready data (times in seconds).
+
+    Each run has ``throughput_vs_<baseline>``, its patches/s over the baseline's.
+    """
     runs = []
     for result in results:
         run = dataclasses.asdict(result)
-        run["throughput_vs_raw"] = throughput_vs_raw(result, results)
+        run[f"throughput_vs_{baseline}"] = throughput_ratio(result, results, baseline)
         runs.append(run)
     return {"machine": machine, "settings": settings, "runs": runs}

@@ -15,7 +15,7 @@ import os
 import resource
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from benchmarks.fanout.measure import (
 from benchmarks.fanout.report import format_table, legend, notes, to_json
 from benchmarks.fanout.source import export_source, label_of
 
-__all__ = ["main", "parse_args"]
+__all__ = ["describe", "main", "parse_args", "run_pinned"]
 
 FULL_CLIENTS = (1_000, 5_000, 10_000)
 QUICK_CLIENTS = (200, 1_000)
@@ -133,13 +133,17 @@ def _pin(client_cpu: int, server_cpu: int) -> str | None:
     return None
 
 
-def _machine(args: argparse.Namespace) -> list[str]:
+def describe(server_cpu: int, client_cpu: int) -> list[str]:
+    """The machine, the server stack's versions, the pinning and the load: the report's head.
+
+    Call it before pinning, which hides the other CPUs from this process.
+    """
     lines = machine.describe()
     versions = ", ".join(f"{name} {_version(name)}" for name in ("httptools", "granian"))
     lines.append(f"also: {versions}")
     lines.append(
-        f"pinning: servers on CPU {args.server_cpu}, load client on CPU {args.client_cpu}"
-        + (" (shared!)" if args.server_cpu == args.client_cpu else "")
+        f"pinning: servers on CPU {server_cpu}, load client on CPU {client_cpu}"
+        + (" (shared!)" if server_cpu == client_cpu else "")
     )
     lines.append(f"load average at start: {Path('/proc/loadavg').read_text().strip()}")
     return lines
@@ -207,19 +211,32 @@ def _with_before(targets: list[Target], src: Path, label: str) -> list[Target]:
 
 
 def _pinned(args: argparse.Namespace, targets: list[Target]) -> int:
-    description = _machine(args)  # before pinning, which hides the other CPUs
+    description = describe(args.server_cpu, args.client_cpu)
+    return run_pinned(
+        args.client_cpu,
+        args.server_cpu,
+        max(args.clients),
+        lambda: _run(args, targets, description),
+    )
+
+
+def run_pinned(client_cpu: int, server_cpu: int, clients: int, body: Callable[[], int]) -> int:
+    """Run ``body`` as the load client of up to ``clients`` streams; its exit status.
+
+    This process is pinned to ``client_cpu`` and its file limit raised meanwhile
+    (2, with a message, when the CPUs or the limit do not allow it), and its
+    garbage collector is off; all is undone before it returns.
+    """
     affinity, gc_enabled = os.sched_getaffinity(0), gc.isenabled()
     try:
-        error = _pin(args.client_cpu, args.server_cpu) or _raise_fd_limit(
-            max(args.clients) + _FD_HEADROOM
-        )
+        error = _pin(client_cpu, server_cpu) or _raise_fd_limit(clients + _FD_HEADROOM)
         if error is not None:
             print(f"error: {error}", file=sys.stderr)
             return 2
         # The client's own collections would stall its timestamps mid-change; it
         # collects between runs instead (in measure).
         gc.disable()
-        return _run(args, targets, description)
+        return body()
     finally:
         os.sched_setaffinity(0, affinity)
         if gc_enabled:

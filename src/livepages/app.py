@@ -59,7 +59,7 @@ from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell
 from livepages.startup import guards
-from livepages.tabs import Tab, TabRegistry
+from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
 from livepages.visitors import Visitors
 
@@ -92,6 +92,7 @@ class App(Starlette):
         broker: Broker | None = None,
         compression: CompressionSettings | None = None,
         sessions: SessionManager | bool | None = None,
+        tab_store: TabStore | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -102,14 +103,14 @@ class App(Starlette):
         self.settings = settings = settings or Settings()
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
         # Given ones, or NATS when settings.nats_url is set (livepages.backends).
-        broker, self.sessions = backends(settings, broker, sessions)
+        broker, self.sessions, tab_store = backends(settings, broker, sessions, tab_store)
         # Wrapped once, here: whatever publishes or subscribes through app.broker (events,
         # tab refreshes, closed sessions) stays inside the app's subject prefix.
         self.broker = with_prefix(broker, settings.subject_prefix)
         self.compression = compression or CompressionSettings()
         self.hooks = Hooks()
         self.errors = Reporter(debug=settings.debug, lifecycle=self.hooks)
-        tabs = TabRegistry(self.keys.all("tabs"), settings.tab_grace)
+        tabs = TabRegistry(self.keys.all("tabs"), settings.tab_grace, tab_store)
         self.visitors = Visitors(self.sessions, tabs, trusted_origins(settings, self.sessions))
         self.injector = _injector(self.visitors, self.sessions)
         if self.sessions is not None:

@@ -1,25 +1,33 @@
-"""The broker and session store an app runs on: the ones it was given, or NATS.
+"""The broker, session store and tab store an app runs on: the given ones, or NATS.
 
 ``App`` asks :func:`backends` once, at construction. With ``Settings.nats_url`` unset or
-empty nothing changes: the given broker or a ``MemoryBroker``, and the given session
-manager (``App(sessions=True)``: one on the in-memory store). With it set
-(``LIVEPAGES_NATS_URL``):
+empty nothing changes: the given broker or a ``MemoryBroker``, the given session
+manager (``App(sessions=True)``: one on the in-memory store), and tab state in the
+process. With it set (``LIVEPAGES_NATS_URL``):
 
 - the broker, unless ``App(broker=...)`` gives one, is a ``NATSBroker`` on that URL;
 - ``App(sessions=True)`` gets a ``SessionManager`` whose store is a ``NATSSessionStore``
   (JetStream KV). A ``SessionManager`` passed in keeps its own store.
-- When both are made here, the store shares the broker's connection: one NATS
-  connection per process. The broker starts first (``livepages.lifecycle``) and the
-  store takes its client when it first needs it. If the broker was given, the store
-  connects to ``nats_url`` on its own connection, since the given broker may be
-  elsewhere.
+- tab state (``tab.state``), unless ``App(tab_store=...)`` gives a store, is kept in
+  JetStream KV too (``NATSTabStore``), so an action on any process sees it.
+- The stores make their buckets with ``Settings.nats_kv_replicas`` replicas (1 to 5;
+  anything else is a ``ValueError`` here, when the app is made).
+- When the broker is made here, the stores share its connection: one NATS connection
+  per process. The broker starts first (``livepages.lifecycle``) and each store takes
+  its client when it first needs it. If the broker was given, each store connects to
+  ``nats_url`` on its own connection, since the given broker may be elsewhere.
 
 The NATS connection's options come from the settings too (:func:`nats_options`): the
 URL(s), ``nats_name``, ``nats_credentials`` and the ``nats_tls_*`` files, checked when
 the ``App`` is made, so a missing file is an error naming its setting before anything
-connects. Buckets are made with ``nats_kv_replicas`` copies (``livepages.kv``).
+connects. A store's own connection (the broker given) uses them too.
 
-nats-py is imported only when ``nats_url`` is set, so an app without it never needs it.
+Without ``nats_url``, a ``NATSBroker`` given with ``App(broker=...)`` puts the app on
+NATS just the same: ``App(sessions=True)`` and tab state go to JetStream KV on the given
+broker's connection.
+
+nats-py is imported only when ``nats_url`` is set (or a ``NATSBroker`` was made), so an
+app without it never needs it.
 """
 
 from __future__ import annotations
@@ -27,50 +35,93 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import ssl
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from livepages.broker.base import Broker, BrokerError
 from livepages.broker.memory import MemoryBroker
 from livepages.sessions.session import SessionManager
 from livepages.sessions.store import SessionStoreError
 from livepages.settings import Settings
+from livepages.tabs import TabStore, TabStoreError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from livepages.broker.nats import NATSBroker, NATSOptions
     from livepages.sessions.nats import NATSSessionStore
+    from livepages.tabs.nats import NATSTabStore
 
-__all__ = ["backends", "nats_options", "nats_servers"]
+__all__ = [
+    "MAX_REPLICAS",
+    "Backends",
+    "backends",
+    "kv_replicas",
+    "nats_broker_of",
+    "nats_options",
+    "nats_servers",
+]
+
+#: The most replicas NATS keeps of a JetStream stream (a KV bucket is one).
+MAX_REPLICAS = 5
+
+
+class Backends(NamedTuple):
+    """What an app runs on."""
+
+    #: The broker, before the app's subject prefix.
+    broker: Broker
+    sessions: SessionManager | None
+    #: Where tab state is shared between processes; None: in the process only.
+    tab_store: TabStore | None
 
 
 def backends(
-    settings: Settings, broker: Broker | None, sessions: SessionManager | bool | None
-) -> tuple[Broker, SessionManager | None]:
-    """The app's broker (before its subject prefix) and its session manager."""
+    settings: Settings,
+    broker: Broker | None,
+    sessions: SessionManager | bool | None,
+    tab_store: TabStore | None = None,
+) -> Backends:
+    """The app's broker, session manager and tab store: the given ones, else NATS's."""
     if not settings.nats_url:  # unset, or set empty (LIVEPAGES_NATS_URL=)
-        return broker or MemoryBroker(), _manager(sessions, None)
+        given = nats_broker_of(broker)
+        if given is not None:  # App(broker=NATSBroker(...)): the app runs on NATS
+            replicas = kv_replicas(settings)
+            store = _nats_store(None, given, replicas) if sessions is True else None
+            if tab_store is None:
+                tab_store = _nats_tabs(None, given, settings.tab_grace, replicas)
+            return Backends(given, _manager(sessions, store), tab_store)
+        return Backends(broker or MemoryBroker(), _manager(sessions, None), tab_store)
     options = nats_options(settings)
+    replicas = kv_replicas(settings)
     made = _nats_broker(options) if broker is None else None
-    store = _nats_store(options, made, settings.nats_kv_replicas) if sessions is True else None
-    return broker if broker is not None else _made(made), _manager(sessions, store)
+    store = _nats_store(options, made, replicas) if sessions is True else None
+    if tab_store is None:
+        tab_store = _nats_tabs(options, made, settings.tab_grace, replicas)
+    return Backends(
+        broker if broker is not None else _made(made), _manager(sessions, store), tab_store
+    )
+
+
+def nats_servers(url: str) -> list[str]:
+    """The server URLs of ``nats_url``: one, or several separated by commas."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError(f"nats_url names no server: {url!r}")
+    return servers
 
 
 def nats_options(settings: Settings) -> NATSOptions:
     """How to reach NATS, from ``settings`` (``nats_url`` must be set).
 
     ``ValueError`` naming the setting for a file that does not exist, a TLS key without
-    its certificate, credentials without the ``nkeys`` package, or replicas below 1.
+    its certificate, or credentials without the ``nkeys`` package.
     """
     from livepages.broker.nats import NATSOptions  # needs nats-py: only when asked for
 
     assert settings.nats_url, "nats_options() needs Settings.nats_url"
-    if settings.nats_kv_replicas < 1:
-        raise ValueError(
-            f"Settings.nats_kv_replicas must be at least 1, not {settings.nats_kv_replicas}"
-        )
     credentials = _file(settings.nats_credentials, "nats_credentials")
     if credentials is not None and importlib.util.find_spec("nkeys") is None:
         raise ValueError(
@@ -83,22 +134,6 @@ def nats_options(settings: Settings) -> NATSOptions:
         credentials=credentials,
         tls=_tls(settings),
     )
-
-
-def nats_servers(url: str) -> list[str]:
-    """The server URLs of ``nats_url``: one, or several separated by commas."""
-    servers = [part.strip() for part in url.split(",") if part.strip()]
-    if not servers:
-        raise ValueError(f"nats_url names no server: {url!r}")
-    return servers
-
-
-def _manager(
-    sessions: SessionManager | bool | None, store: NATSSessionStore | None
-) -> SessionManager | None:
-    if sessions is True:
-        return SessionManager(store=store)
-    return sessions or None
 
 
 def _tls(settings: Settings) -> ssl.SSLContext | None:
@@ -130,30 +165,75 @@ def _file(path: str | None, setting: str) -> Path | None:
     return Path(path)
 
 
+def _own(options: NATSOptions | None, store: str) -> NATSOptions:
+    """The options of a store's own connection: the app's, under a name of its own."""
+    assert options is not None  # nats_url is set whenever no broker is shared
+    return dataclasses.replace(options, name=f"{options.name or 'livepages'}-{store}")
+
+
+def kv_replicas(settings: Settings) -> int:
+    """``settings.nats_kv_replicas``, checked: NATS replicates a stream 1 to 5 times."""
+    replicas = settings.nats_kv_replicas
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"nats_kv_replicas must be 1 to {MAX_REPLICAS}, not {replicas}")
+    return replicas
+
+
+def _manager(
+    sessions: SessionManager | bool | None, store: NATSSessionStore | None
+) -> SessionManager | None:
+    if sessions is True:
+        return SessionManager(store=store)
+    return sessions or None
+
+
+def nats_broker_of(broker: Broker | None) -> NATSBroker | None:
+    """``broker`` if it is a ``NATSBroker`` (without importing nats-py to find out)."""
+    module = sys.modules.get("livepages.broker.nats")
+    if module is not None and isinstance(broker, module.NATSBroker):
+        given: NATSBroker = broker
+        return given
+    return None
+
+
 def _nats_broker(options: NATSOptions) -> NATSBroker:
     from livepages.broker.nats import NATSBroker  # needs nats-py: only when asked for
 
     return NATSBroker.from_options(options)
 
 
-def _nats_store(options: NATSOptions, broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
+def _nats_store(
+    options: NATSOptions | None, broker: NATSBroker | None, replicas: int
+) -> NATSSessionStore:
+    """On ``broker``'s connection, or else on a connection of its own with ``options``."""
     from livepages.sessions.nats import NATSSessionStore  # needs nats-py, as above
 
     if broker is None:
         # Its own connection: the given broker may be on another server.
-        own = dataclasses.replace(options, name=f"{options.name or 'livepages'}-sessions")
-        return NATSSessionStore(own, replicas=replicas)
-    return NATSSessionStore(_shared_client(broker), replicas=replicas)
+        return NATSSessionStore(_own(options, "sessions"), replicas=replicas)
+    return NATSSessionStore(_shared_client(broker, SessionStoreError), replicas=replicas)
 
 
-def _shared_client(broker: NATSBroker) -> Callable[[], Client]:
-    """The broker's client, for the store to take once the broker has started."""
+def _nats_tabs(
+    options: NATSOptions | None, broker: NATSBroker | None, grace: float, replicas: int
+) -> NATSTabStore:
+    from livepages.tabs.nats import NATSTabStore  # needs nats-py, as above
+
+    if broker is None:
+        return NATSTabStore(_own(options, "tabs"), grace=grace, replicas=replicas)
+    shared = _shared_client(broker, TabStoreError)
+    return NATSTabStore(shared, grace=grace, replicas=replicas)
+
+
+def _shared_client(broker: NATSBroker, error: type[Exception]) -> Callable[[], Client]:
+    """The broker's client, for a store to take once the broker has started; ``error``
+    (the store's own) if it has none."""
 
     def client() -> Client:
         try:
             return broker.client
         except BrokerError as exc:
-            raise SessionStoreError(f"the app's NATS connection is not open: {exc}") from exc
+            raise error(f"the app's NATS connection is not open: {exc}") from exc
 
     return client
 

@@ -38,6 +38,7 @@ from livepages.responses import (
     success_event,
     validation_event,
 )
+from livepages.tabs import Tab
 from livepages.visitors import Visitors
 
 __all__ = ["ACTION_METHODS", "Dispatcher"]
@@ -133,24 +134,35 @@ class Dispatcher:
             if not is_datastar(request):
                 raise
             return _Invalid(validation_event(exc.errors, fields))
-        if page is not None:
-            await self.refresh_caller(request)
+        await self.after(ctx)
         return _answer(request, result, fields)
 
-    async def refresh_caller(self, request: Request) -> None:
+    async def after(self, ctx: Context) -> None:
+        """After an action: store what it changed in ``tab.state``, and re-render the
+        caller's tab (after a page action, or any action that changed stored state)."""
+        tab = ctx.extras.get(Tab)
+        update = await self.visitors.tabs.save(tab) if tab is not None else b""
+        if ctx.page is not None or update:
+            await self.refresh_caller(ctx.request, tab, update)
+
+    async def refresh_caller(self, request: Request, tab: Tab | None, update: bytes) -> None:
         """Re-render the views of the tab that sent this request (a no-op if unchanged).
 
-        It goes through the broker, so it reaches the tab's stream on any process.
+        It goes through the broker, so it reaches the tab's stream on any process;
+        ``update`` (``TabRegistry.save``) carries the tab's new state there.
         """
-        header = request.headers.get(TAB_HEADER)
-        if header is None:
-            return
-        try:
-            tab_id = await self.visitors.tab_id(request, header)
-        except BadRequest:
-            return
+        if tab is not None:
+            tab_id = tab.id  # verified when the action took it
+        else:
+            header = request.headers.get(TAB_HEADER)
+            if header is None:
+                return
+            try:
+                tab_id = await self.visitors.tab_id(request, header)
+            except BadRequest:
+                return
         await self.started()
-        await self.broker.publish(TAB_REFRESH + tab_id, b"")
+        await self.broker.publish(TAB_REFRESH + tab_id, update)
 
     def _stream(
         self, entry: ActionEntry, ctx: Context, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -164,6 +176,7 @@ class Dispatcher:
                     kwargs[param.name] = sse
             try:
                 result = await plan.call(*args, **kwargs)
+                await self.after(ctx)
             except ValidationError as exc:
                 await sse.send(validation_event(exc.errors, fields))
                 return
@@ -181,8 +194,6 @@ class Dispatcher:
                 await sse.redirect(result.url)
             else:
                 await sse.send(success_event(fields))
-            if ctx.page is not None:
-                await self.refresh_caller(ctx.request)
 
         return stream
 

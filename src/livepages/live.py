@@ -554,6 +554,7 @@ class LiveEngine:
         self._session_subscription: Subscription | None = None
         self._reconnects = False  # whether _on_reconnect is registered with the broker
         self._watching = False  # whether end_session listens to the session manager
+        self._rerenders: set[asyncio.Task[None]] = set()  # after reconnects, under way
 
     async def start(self) -> None:
         """Subscribe to the engine's own subjects and to the broker's reconnects; return
@@ -571,6 +572,8 @@ class LiveEngine:
             self._watching = True
         if self._tab_subscription is not None:
             return
+        # (The tab store, if any, binds its bucket on first use: a store that cannot,
+        # a misconfigured bucket say, fails only what needs tab state, with a 503.)
         tabs = broker.subscribe(TAB_REFRESH + "*", self._on_tab_refresh)
         sessions = broker.subscribe(SESSION_CLOSED + "*", self._on_session_closed)
         try:
@@ -583,8 +586,18 @@ class LiveEngine:
         self._tab_subscription, self._session_subscription = tabs, sessions
 
     def _on_reconnect(self) -> None:
-        # Messages may have been lost while the broker was away: every view renders again
-        # (an unchanged render sends nothing).
+        # Messages may have been lost while the broker was away (tab refreshes among
+        # them): every view renders again, with its tab's state read afresh (an
+        # unchanged render sends nothing).
+        task = asyncio.get_running_loop().create_task(self._rerender_all())
+        self._rerenders.add(task)
+        task.add_done_callback(self._rerenders.discard)
+
+    async def _rerender_all(self) -> None:
+        try:
+            await self.tabs.reload_open()
+        except HTTPException as exc:  # the store is still away: render what we have
+            log.warning("re-rendering after a reconnect without fresh tab state: %s", exc.detail)
         for view in list(self.views.values()):
             view.invalidate()
 
@@ -621,7 +634,9 @@ class LiveEngine:
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
         # Only views that belong to the tab (or its session): a shared view changes
         # when an event says so, not because one viewer acted.
-        for connection in self.by_tab.get(message.subject[len(TAB_REFRESH) :], ()):
+        tab_id = message.subject[len(TAB_REFRESH) :]
+        self.tabs.refreshed(tab_id, message.data)  # the state the action stored, if any
+        for connection in self.by_tab.get(tab_id, ()):
             view = connection.view
             if view.plan.scope is not LiveScope.SHARED:
                 view.reload_session = True
@@ -699,7 +714,11 @@ class LiveEngine:
             # session: this page cannot resume, so it loads afresh instead of going stale.
             await _reload(send, scope)
             return
-        tab = ctx.extras[Tab] = self.tabs.get(tab_id)
+        try:
+            tab = ctx.extras[Tab] = await self._tab(plan, tab_id)
+        except HTTPException as exc:  # the tab store is away: come back shortly
+            await _unavailable(send, exc.detail)
+            return
         encoding = self.compression.negotiate(request.headers.get("accept-encoding"))
         headers = {"vary": "Accept-Encoding"}
         if encoding is not None:
@@ -732,6 +751,13 @@ class LiveEngine:
         finally:
             connection.release()
             await self._close(connection, tab, view)
+
+    async def _tab(self, plan: PagePlan, tab_id: str) -> Tab:
+        """The stream's tab; its state read from the tab store (with many processes) only
+        when the render depends on the tab: the stream may have moved from another process."""
+        if plan.scope is LiveScope.TAB and self.tabs.store is not None:
+            return await self.tabs.load(tab_id)
+        return self.tabs.get(tab_id)
 
     async def _open(self, connection: Connection, tab: Tab | None, view: View) -> None:
         self.connections.add(connection)
@@ -823,6 +849,9 @@ class LiveEngine:
             if not self.connections:
                 break
             await asyncio.sleep(0.01)
+        for task in list(self._rerenders):
+            task.cancel()
+        await self.tabs.close()
 
 
 def _session_end(request: Request) -> float:

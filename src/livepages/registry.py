@@ -23,6 +23,11 @@ rolling deploy therefore takes two steps, each deployed everywhere before the ne
 Registering before reading means that of two processes with different keys started
 at the same moment, at least the second sees the first (both may refuse).
 
+If NATS KV fails under the registry at start-up (a bucket it cannot make, say more
+replicas than the cluster has), the process starts, as it does when its session store
+cannot start, and logs the error; it registers and checks as soon as it can, and logs
+an error if it then finds processes with other keys (it is too late to refuse).
+
 Without ``Settings.secret_key`` a process outside debug mode has a random key of its
 own, which no other process can share, so it refuses to start on NATS at all. In debug
 mode the development secret (``.livepages/secret``) is shared by the processes started
@@ -45,15 +50,21 @@ import msgspec
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
-from nats.js.kv import KeyValue
 
 from livepages.broker.nats import NATSBroker
+from livepages.buckets import Bucket
 from livepages.guards import StartupRefused
 from livepages.keys import Keys
-from livepages.kv import Bucket, bind_bucket, live_keys
 from livepages.settings import Settings
 
-__all__ = ["BUCKET", "REGISTRY_BUCKET_TTL", "ProcessEntry", "ProcessRegistry", "compatible"]
+__all__ = [
+    "BUCKET",
+    "REGISTRY_BUCKET_TTL",
+    "ProcessEntry",
+    "ProcessRegistry",
+    "RegistryError",
+    "compatible",
+]
 
 log = logging.getLogger("livepages")
 
@@ -61,6 +72,10 @@ log = logging.getLogger("livepages")
 BUCKET = "livepages_processes"
 #: How long the bucket keeps an entry after its last write: a clean-up, not the check.
 REGISTRY_BUCKET_TTL = 3600.0
+
+
+class RegistryError(Exception):
+    """NATS KV failed under the registry (NATS away, a bucket it cannot make)."""
 
 
 class ProcessEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,15 +125,21 @@ class ProcessRegistry:
     ) -> None:
         if ttl <= 0:
             raise ValueError(f"the registry's ttl must be positive, not {ttl}")
-        self._client = client
         self.entry = entry
         #: The app's key prefix: its processes' entries are ``<app>.<process id>``.
         self.app = hashlib.sha256(app.encode()).hexdigest()[:16]
         self.key = f"{self.app}.{secrets.token_hex(8)}"
         self.ttl = ttl
-        self._replicas = replicas
+        self._bucket = Bucket(
+            client,
+            name=BUCKET,
+            ttl=REGISTRY_BUCKET_TTL,
+            replicas=replicas,
+            description="livepages processes",
+            error=RegistryError,
+        )
         self._ephemeral_key = ephemeral_key
-        self._kv: KeyValue | None = None
+        self._checked = False  # whether the others were checked (at start-up, or later)
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
@@ -153,10 +174,17 @@ class ProcessRegistry:
                 "random key per process cannot. Give every process the same "
                 "LIVEPAGES_SECRET_KEY (see docs/scaling.md)."
             )
-        bucket = Bucket(
-            BUCKET, "livepages processes", ttl=REGISTRY_BUCKET_TTL, replicas=self._replicas
-        )
-        self._kv = await bind_bucket(self._client().jetstream(), bucket)
+        try:
+            await self._register()
+        except RegistryError as exc:
+            # As a session store that cannot start: logged, not fatal (its requests
+            # answer 503 meanwhile). The heartbeat registers and checks when it can.
+            log.error("could not check the other processes' secret keys (%s); trying again", exc)
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _register(self) -> None:
+        """Write the entry, then check the others: ``StartupRefused`` on a clash (the
+        entry withdrawn), ``RegistryError`` if NATS KV fails."""
         await self._renew()
         try:
             clashing = [e for e in await self.others() if not compatible(self.entry, e)]
@@ -166,19 +194,19 @@ class ProcessRegistry:
         if clashing:
             await self._withdraw()
             raise StartupRefused(_clash(clashing, self.ttl))
-        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        self._checked = True
 
     async def others(self) -> list[ProcessEntry]:
         """The entries of the app's other processes, as the registry has them now."""
-        assert self._kv is not None
-        keys = await live_keys(self._client().jetstream(), self._kv, BUCKET, f"{self.app}.*")
+        kv = await self._bucket.kv()
         entries: list[ProcessEntry] = []
         now = time.time()
-        for key in keys:
+        for key in await self._bucket.live_keys(f"{self.app}.*"):
             if key == self.key:
                 continue
             try:
-                found = _decode((await self._kv.get(key)).value or b"")
+                with self._bucket.backend():
+                    found = _decode((await kv.get(key)).value or b"")
                 if found.alive(now):
                     entries.append(found)
             except nats.js.errors.KeyNotFoundError:
@@ -188,17 +216,21 @@ class ProcessRegistry:
         return entries
 
     async def _renew(self) -> None:
-        assert self._kv is not None
+        kv = await self._bucket.kv()
         self.entry = msgspec.structs.replace(self.entry, renewed_at=time.time(), ttl=self.ttl)
-        await self._kv.put(self.key, _encode(self.entry))
+        with self._bucket.backend():
+            await kv.put(self.key, _encode(self.entry))
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await self._renew()
-            except (nats.errors.Error, OSError) as exc:  # NATS away: the next one may pass
-                log.warning("could not renew this process's entry in %s: %r", BUCKET, exc)
+                await (self._renew() if self._checked else self._register())
+            except RegistryError as exc:  # NATS away: the next one may pass
+                log.warning("could not renew this process's entry in %s: %s", BUCKET, exc)
+            except StartupRefused as exc:  # too late to refuse: say it loudly
+                self._checked = True
+                log.error("this process runs beside processes it should not: %s", exc)
 
     async def stop(self) -> None:
         """Stop renewing and delete the entry. Idempotent; NATS away is not an error."""
@@ -210,10 +242,9 @@ class ProcessRegistry:
             await self._withdraw()
 
     async def _withdraw(self) -> None:
-        if self._kv is None:
-            return
-        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, OSError):
-            await self._kv.purge(self.key)
+        with contextlib.suppress(RegistryError, nats.errors.Error, OSError):
+            kv = await self._bucket.kv()
+            await kv.purge(self.key)
 
 
 def _clash(clashing: list[ProcessEntry], ttl: float) -> str:

@@ -77,9 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_tls_key: str | None = None
     #: The name of the app's NATS connection, as NATS's monitoring shows it.
     nats_name: str = "livepages"
-    #: How many copies of each KV bucket livepages creates (sessions, the process
-    #: registry) a NATS cluster keeps: 1 on one server, 3 in a three-node cluster. A
-    #: bucket that exists already keeps its own (``livepages.kv``).
+    #: Replicas of each JetStream KV bucket the app creates on NATS (sessions, tab state,
+    #: the process registry); an existing bucket keeps its own: 1 for one nats-server, 3
+    #: in a cluster of three or more, so the data outlive a node. 1 to 5, as NATS allows.
     nats_kv_replicas: int = 1
     #: Seconds a process's entry in the NATS process registry (its key fingerprints)
     #: outlives its last renewal, sent every third of it: how long a process that died

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from livepages.backends import nats_broker_of
 from livepages.broker.base import Broker
 from livepages.broker.memory import MemoryBroker
 from livepages.guards import Guard
@@ -24,9 +24,9 @@ def guards(settings: Settings, broker: Broker, keys: Keys, source: Path | None) 
         from livepages.process_lock import ProcessLock
 
         return [ProcessLock.for_app(source)] if source is not None else []
-    nats = sys.modules.get("livepages.broker.nats")  # imported if the broker is a NATSBroker
-    if nats is not None and isinstance(broker, nats.NATSBroker):
+    nats = nats_broker_of(broker)
+    if nats is not None:
         from livepages.registry import ProcessRegistry
 
-        return [ProcessRegistry.for_app(settings, broker, keys)]
+        return [ProcessRegistry.for_app(settings, nats, keys)]
     return []

@@ -103,7 +103,8 @@ class Visitors:
             header = ctx.request.headers.get(TAB_HEADER)
             if header is None:
                 raise BadRequest(f"this action needs the {TAB_HEADER} header of its page")
-            tab = ctx.extras[Tab] = self.tabs.get(await self.tab_id(ctx.request, header))
+            # Read afresh: with many processes, another one may have changed it.
+            tab = ctx.extras[Tab] = await self.tabs.load(await self.tab_id(ctx.request, header))
         return tab
 
     def session_resolver(self, annotation: Any) -> Callable[[Context], Awaitable[Any]]:

@@ -4,11 +4,18 @@ A real browser opens the page, gets a signed tab id in the document, and sends
 it with its stream request. The load client does not parse the document, so
 ``/stream`` is a thin shim that issues a tab id per connection (as the page GET
 would) and hands the request to the page's ``/_live`` endpoint unchanged.
+
+``create_app`` runs on the in-process broker; ``create_nats_app`` is the same
+app on the NATS server at ``$LIVEPAGES_NATS_URL``, so that several processes of
+it share their changes. Each process keeps its own counter and takes the
+counter an event carries, so a change made on one process renders the same
+board on all.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +34,7 @@ from livepages.events import Event, on
 #: revisions (``--before``), whose modules differ.
 TAB_HEADER = "X-LP-Tab"
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_nats_app"]
 
 
 @dataclass
@@ -39,6 +46,18 @@ class Changed(Event, subject="board"):
 
 def create_app() -> ASGIApp:
     """The livepages app under the harness's contract (``GET /stream``, ``POST /change``)."""
+    return _board(Settings(heartbeat=0, title="board"))
+
+
+def create_nats_app() -> ASGIApp:
+    """The same app on the NATS server(s) at ``$LIVEPAGES_NATS_URL``."""
+    url = os.environ.get("LIVEPAGES_NATS_URL")
+    if not url:
+        raise NotImplementedError("LIVEPAGES_NATS_URL is not set")
+    return _board(Settings(heartbeat=0, title="board", nats_url=url))
+
+
+def _board(settings: Settings) -> App:
     state = {"counter": 0}
 
     @asynccontextmanager
@@ -50,16 +69,20 @@ def create_app() -> ASGIApp:
         yield
 
     app = App(
-        settings=Settings(heartbeat=0, title="board"),
+        settings=settings,
         compression=CompressionSettings(encodings=("gzip",)),
         lifespan=lifespan,
     )
 
     @app.page("/")
-    @on(Changed)
     class Board(Page):
         def render(self) -> str:
             return render(state["counter"])
+
+        @on(Changed)
+        async def changed(self, event: Changed) -> None:
+            # Another process's change: take its counter, then re-render (nothing patched).
+            state["counter"] = max(state["counter"], event.counter)
 
     async def change(request: Request) -> Response:
         state["counter"] += 1

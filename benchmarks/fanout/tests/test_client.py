@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from benchmarks.fanout.client import Crowd, RunError, Stream, Tracker, stream_request
 from benchmarks.fanout.page import render
-from benchmarks.fanout.targets.raw import chunk
+from benchmarks.fanout.targets.raw import Connection, Hub, chunk
 from benchmarks.fanout.targets.starlette_app import create_app
 from livepages.datastar import patch_elements
 from livepages.testing import LiveServer
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_crowd_times_every_stream_for_every_change(raw_port: int, gzip: bool) -> None:
-    crowd = Crowd(raw_port, 20, gzip=gzip)
+    crowd = Crowd([raw_port], 20, gzip=gzip)
     try:
         async with asyncio.timeout(10):
             await crowd.open(concurrency=4)
@@ -39,10 +39,37 @@ async def test_crowd_times_every_stream_for_every_change(raw_port: int, gzip: bo
     assert crowd.tracker.failure is None
 
 
+async def test_a_crowd_spreads_its_streams_over_its_ports() -> None:
+    # Two listening sockets on one hub: two "processes" that share their changes.
+    hub = Hub(gzip_level=1, gzip_wbits=12, gzip_mem_level=4)
+    loop = asyncio.get_running_loop()
+    servers = [await loop.create_server(lambda: Connection(hub), "127.0.0.1", 0) for _ in "ab"]
+    ports = [server.sockets[0].getsockname()[1] for server in servers]
+    crowd = Crowd(ports, 5, gzip=False)
+    try:
+        async with asyncio.timeout(10):
+            await crowd.open(concurrency=5)
+            assert [crowd.port_of(stream) for stream in crowd.streams] == [*ports, *ports, ports[0]]
+            assert len(hub.plain) == 5
+            assert len(await crowd.change()) == 5
+            assert crowd.latest == 1
+    finally:
+        await crowd.close()
+        for server in servers:
+            server.close()
+        for transport in hub.plain:
+            transport.close()
+
+
+def test_a_crowd_needs_a_port() -> None:
+    with pytest.raises(ValueError, match="at least one port"):
+        Crowd([], 1, gzip=False)
+
+
 async def test_compressed_streams_receive_fewer_bytes(raw_port: int) -> None:
     received = {}
     for gzip in (False, True):
-        crowd = Crowd(raw_port, 2, gzip=gzip)
+        crowd = Crowd([raw_port], 2, gzip=gzip)
         try:
             async with asyncio.timeout(10):
                 await crowd.open(concurrency=2)
@@ -57,7 +84,7 @@ async def test_compressed_streams_receive_fewer_bytes(raw_port: int) -> None:
 
 async def test_crowd_reads_uvicorn_streams_of_the_starlette_target() -> None:
     with LiveServer(create_app()) as server:
-        crowd = Crowd(server.port, 5, gzip=True)
+        crowd = Crowd([server.port], 5, gzip=True)
         try:
             async with asyncio.timeout(10):
                 await crowd.open(concurrency=5)
@@ -71,7 +98,7 @@ async def test_crowd_reads_uvicorn_streams_of_the_starlette_target() -> None:
 
 
 async def test_a_stream_closed_by_the_server_fails_the_wait(raw_port: int) -> None:
-    crowd = Crowd(raw_port, 3, gzip=False)
+    crowd = Crowd([raw_port], 3, gzip=False)
     try:
         async with asyncio.timeout(10):
             await crowd.open(concurrency=3)
@@ -91,7 +118,7 @@ async def test_a_change_answered_with_an_error_is_a_run_error() -> None:
 
     server = await asyncio.start_server(reject, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    crowd = Crowd(port, 0, gzip=False)
+    crowd = Crowd([port], 0, gzip=False)
     try:
         with pytest.raises(RunError, match="403"):
             async with asyncio.timeout(10):

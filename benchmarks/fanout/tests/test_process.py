@@ -60,3 +60,14 @@ async def test_a_server_that_never_listens_times_out() -> None:
     finally:
         await server.stop()
     assert server.popen.returncode is not None
+
+
+async def test_a_server_gets_the_environment_it_is_given() -> None:
+    port = free_port()
+    code = "import os, sys; print(os.environ['BENCH_GREETING'], flush=True); sys.exit(5)"
+    server = ServerProcess([sys.executable, "-c", code], port, CPU, env={"BENCH_GREETING": "hi"})
+    try:
+        with pytest.raises(RuntimeError, match="status 5: hi"):
+            await server.wait_ready(30)
+    finally:
+        await server.stop()

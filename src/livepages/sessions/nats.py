@@ -30,14 +30,13 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import NamedTuple
 
 import msgspec
 
 try:
-    import nats
     import nats.errors
     import nats.js.errors
     from nats.aio.client import Client
@@ -48,8 +47,7 @@ try:
 except ImportError as error:  # pragma: no cover - the nats extra is installed in tests
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
-from livepages.broker.nats import NATSOptions, open_connection
-from livepages.kv import Bucket, bind_bucket, live_keys
+from livepages.buckets import Bucket, Server
 from livepages.protocol import SessionNotice
 from livepages.sessions.store import (
     Deleted,
@@ -115,8 +113,8 @@ class NATSSessionStore:
     """Keeps sessions in a NATS JetStream KV bucket, shared by every process.
 
     ``server`` is a NATS URL, or a cluster's URLs separated by commas, or the
-    :class:`~livepages.broker.nats.NATSOptions` of a connection (credentials, TLS) (the
-    store connects, and closes the connection in :meth:`close`); a connected
+    ``NATSOptions`` of a connection (credentials, TLS) (the store connects, and
+    closes the connection in :meth:`close`); a connected
     ``nats.aio.client.Client`` to share one connection per process; or a function
     that returns such a client when the store first needs it (so a store can be
     made before the connection it shares, e.g. ``lambda: broker.client``; it raises
@@ -128,17 +126,15 @@ class NATSSessionStore:
     so it must be at least the session lifetime (``SessionManager.max_age``); a
     write of a record that would outlive it raises :class:`SessionStoreError`.
     ``expires_at`` is checked on every read, so expiry is exact whatever the TTL.
-    ``replicas`` is the bucket's replica count in a NATS cluster (``livepages.kv``
-    says how buckets are made). A connection the store makes from a URL gives up its
-    first attempt after ``connect_timeout`` seconds (from ``NATSOptions``: after its
-    ``timeout``), or at once if NATS refuses its TLS or credentials; the next call
-    tries again. Once made, it reconnects for as long as it takes.
+    ``replicas`` is the bucket's replica count in a NATS cluster. A connection the
+    store makes gives up its first attempt after ``connect_timeout`` seconds (the
+    next call tries again) and, once made, reconnects for as long as it takes.
     ``clock`` returns the current Unix time.
     """
 
     def __init__(
         self,
-        server: str | NATSOptions | Client | Callable[[], Client] = "nats://127.0.0.1:4222",
+        server: Server = "nats://127.0.0.1:4222",
         *,
         bucket: str = "livepages_sessions",
         max_age: float = DEFAULT_MAX_AGE,
@@ -146,23 +142,30 @@ class NATSSessionStore:
         connect_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if isinstance(server, str):
-            # A cluster: comma-separated.
-            servers = tuple(url.strip() for url in server.split(",") if url.strip())
-            server = NATSOptions(servers, name="livepages-sessions", timeout=connect_timeout)
-        self._options = server if isinstance(server, NATSOptions) else None
-        self._client = server if isinstance(server, Client) else None
-        # A shared connection that may not exist yet: asked for on first use.
-        self._shared = None if isinstance(server, NATSOptions | Client) else server
+        self._store = Bucket(
+            server,
+            name=bucket,
+            ttl=max_age,
+            replicas=replicas,
+            description="livepages sessions",
+            error=SessionStoreError,
+            connect_timeout=connect_timeout,
+            connection_name="livepages-sessions",
+        )
         self._bucket_name = bucket
-        self._max_age = max_age
-        self._replicas = replicas
         self._clock = clock
-        self._kv: KeyValue | None = None
-        self._ttl = max_age  # the bound bucket's own TTL, read by start()
-        self._starting = asyncio.Lock()
         self._watches: set[SessionWatch] = set()
         self._closed = False
+
+    @property
+    def client(self) -> Client:
+        """The store's NATS connection, once :meth:`start` has made or taken it."""
+        return self._store.client
+
+    @property
+    def replicas(self) -> int:
+        """The replicas of the bucket, when this store makes it."""
+        return self._store.replicas
 
     # -- the protocol ----------------------------------------------------------------
 
@@ -239,11 +242,7 @@ class NATSSessionStore:
         self._closed = True
         for watch in list(self._watches):
             await watch.stop()
-        if self._options is not None and self._client is not None:
-            # A connection NATS already dropped has nothing left to flush: no error.
-            with suppress(nats.errors.Error, OSError):
-                await self._client.close()
-        self._kv = None
+        await self._store.close()
 
     # -- the watch -------------------------------------------------------------------
 
@@ -259,7 +258,6 @@ class NATSSessionStore:
         it stopped. :meth:`close` stops every watch; :meth:`SessionWatch.stop` one.
         """
         await self._bucket()
-        assert self._client is not None  # connected by _bucket()
         prefix = f"$KV.{self._bucket_name}."
 
         async def on_message(msg: Msg) -> None:
@@ -271,9 +269,9 @@ class NATSSessionStore:
             except Exception:
                 logger.exception("a session deletion watcher failed")
 
-        with self._backend():
+        with self._store.backend():
             # ``*`` matches the one-token session keys, not the two-token index.
-            subscription = await self._client.jetstream().subscribe(
+            subscription = await self._store.client.jetstream().subscribe(
                 prefix + "*",
                 stream=f"KV_{self._bucket_name}",
                 cb=on_message,
@@ -289,42 +287,12 @@ class NATSSessionStore:
     async def _bucket(self) -> KeyValue:
         """The bound bucket, connecting and creating it on first use."""
         self._check_open()
-        if self._kv is not None:
-            self._check_connected()
-            return self._kv
-        async with self._starting:
-            self._check_open()
-            if self._kv is None:
-                with self._backend():
-                    self._kv = await self._bind()
-            return self._kv
-
-    async def _bind(self) -> KeyValue:
-        if self._client is None and self._shared is not None:
-            self._client = self._shared()
-        if self._client is None:
-            assert self._options is not None
-            self._client = await self._connect(self._options)
-        bucket = Bucket(
-            self._bucket_name, "livepages sessions", ttl=self._max_age, replicas=self._replicas
-        )
-        kv = await bind_bucket(self._client.jetstream(), bucket)
-        ttl = (await kv.status()).ttl
-        self._ttl = ttl if ttl else math.inf  # 0 or None: keys never age out
-        return kv
-
-    @staticmethod
-    async def _connect(options: NATSOptions) -> Client:
-        async def log_error(error: Exception) -> None:
-            logger.warning("session store, NATS connection: %r", error)
-
-        # Reconnects forever: the store must come back however long NATS was away.
-        return await open_connection(options, error_cb=log_error)
+        return await self._store.kv()
 
     async def _read(self, id: str) -> _Found | None:
         """What the key ``id`` holds now, expired or not; ``None`` if nothing."""
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             try:
                 entry = await kv.get(id)
             except nats.js.errors.KeyNotFoundError as missing:
@@ -341,7 +309,7 @@ class NATSSessionStore:
     async def _write(self, key: str, value: bytes, last: int) -> int:
         """Write ``value`` under ``key`` if its revision is ``last`` (0: if absent)."""
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             try:
                 return await kv.update(key, value, last=last)
             except nats.js.errors.KeyWrongLastSequenceError as error:
@@ -377,54 +345,33 @@ class NATSSessionStore:
         """Put ``record`` in its user's index (before the record: see the module's doc)."""
         if record.user_id is not None:
             kv = await self._bucket()
-            with self._backend():
+            with self._store.backend():
                 await kv.put(f"{_user_key(record.user_id)}.{record.id}", b"")
 
     async def _unindex(self, user_id: str, id: str) -> None:
         kv = await self._bucket()
-        with self._backend():
+        with self._store.backend():
             await kv.delete(f"{_user_key(user_id)}.{id}")
 
     async def _indexed(self, user_id: str) -> list[str]:
         """The ids in ``user_id``'s index."""
-        kv = await self._bucket()
-        assert self._client is not None  # connected by _bucket()
+        self._check_open()
         prefix = _user_key(user_id)
-        with self._backend():
-            keys = await live_keys(self._client.jetstream(), kv, self._bucket_name, f"{prefix}.*")
+        keys = await self._store.live_keys(f"{prefix}.*")
         return [key.removeprefix(prefix + ".") for key in keys]
 
     def _value(self, record: SessionRecord) -> bytes:
         """``record`` encoded, once checked that the bucket keeps it long enough."""
-        if record.expires_at - self._clock() > self._ttl:
+        if record.expires_at - self._clock() > self._store.ttl:
             raise SessionStoreError(
                 f"session {record.id} lives longer than the bucket "
-                f"{self._bucket_name!r} keeps keys ({self._ttl:g} s): raise its max_age"
+                f"{self._bucket_name!r} keeps keys ({self._store.ttl:g} s): raise its max_age"
             )
         return _encode(_Stored(record.expires_at, record))
-
-    def _check_connected(self) -> None:
-        """Fail at once while the connection is reconnecting, rather than after a
-        JetStream timeout: the request answers 503 now, as a publish does."""
-        if self._client is not None and not self._client.is_connected:
-            raise SessionStoreError(
-                f"session store (NATS KV bucket {self._bucket_name!r}): "
-                "NATS is unreachable (reconnecting), try again shortly"
-            )
 
     def _check_open(self) -> None:
         if self._closed:
             raise SessionStoreError("the session store is closed")
-
-    @contextmanager
-    def _backend(self) -> Iterator[None]:
-        """Turn NATS and network failures into :class:`SessionStoreError`."""
-        try:
-            yield
-        except (nats.errors.Error, OSError) as error:  # OSError covers TimeoutError
-            raise SessionStoreError(
-                f"session store (NATS KV bucket {self._bucket_name!r}): {error!r}"
-            ) from error
 
 
 def _user_key(user_id: str) -> str:

@@ -275,8 +275,14 @@ class SessionManager:
         if sealed is None:
             session.cookie = ""  # forged: clear it
             return
-        with _available():
+        try:
             entry = await self.store.get(session_id(sealed.token))
+        except SessionStoreError as exc:
+            if sealed.stored:
+                raise _unavailable(exc) from exc
+            # A guest whose session was never stored needs no store: with the store
+            # away (NATS restarting), it stays the guest its cookie says it is.
+            entry = None
         if entry is not None and entry.record is not None:
             session.token, session.record, session.revision = (
                 sealed.token,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.fanout.page import find_counter
-from benchmarks.fanout.targets.livepages_app import create_app
+from benchmarks.fanout.targets.livepages_app import Changed, create_app, create_nats_app
+from livepages import App
 from livepages.testing import Client
 
 
@@ -21,3 +22,24 @@ async def test_a_change_reaches_an_open_stream() -> None:
         second = await stream.next_event()
         assert find_counter(second.elements.encode()) == 1
         await stream.close()
+
+
+@pytest.mark.anyio
+async def test_a_change_from_another_process_brings_its_counter() -> None:
+    # What a process on NATS hears from another one: an event with a higher counter.
+    app = create_app()
+    assert isinstance(app, App)
+    async with Client(app) as client:
+        stream = await client.stream("/stream").open()
+        await stream.next_event()
+        await app.publish(Changed(counter=7))
+        assert find_counter((await stream.next_event()).elements.encode()) == 7
+        assert (await client.http.post("/change")).status_code == 204
+        assert find_counter((await stream.next_event()).elements.encode()) == 8
+        await stream.close()
+
+
+def test_the_nats_app_needs_a_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIVEPAGES_NATS_URL", raising=False)
+    with pytest.raises(NotImplementedError, match="LIVEPAGES_NATS_URL is not set"):
+        create_nats_app()

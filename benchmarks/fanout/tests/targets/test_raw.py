@@ -37,7 +37,7 @@ def test_hub_encodes_the_event_once_per_change() -> None:
 async def test_post_change_answers_204_and_bumps_the_counter(raw_port: int) -> None:
     answer = await _exchange(raw_port, b"POST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 204 ")
-    crowd = Crowd(raw_port, 1, gzip=False)
+    crowd = Crowd([raw_port], 1, gzip=False)
     try:
         async with asyncio.timeout(5):
             await crowd.open(1)

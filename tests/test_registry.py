@@ -19,6 +19,8 @@ from pathlib import Path
 import msgspec
 import nats
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from livepages import App, Settings, StartupRefused
 from livepages.keys import Keys
@@ -224,3 +226,13 @@ async def test_a_registry_nats_cannot_keep_is_logged_not_fatal(
     finally:
         await app.shutdown()
         stop_nats_server(process)
+
+
+@given(st.binary(max_size=256))
+def test_an_entry_from_the_registry_decodes_or_fails_cleanly(data: bytes) -> None:
+    # Entries come from other processes (or from whoever can write the bucket).
+    try:
+        decoded = msgspec.msgpack.decode(data, type=ProcessEntry)
+    except msgspec.DecodeError:
+        return
+    assert isinstance(decoded, ProcessEntry)

@@ -16,7 +16,10 @@ from pathlib import Path
 import nats
 import nats.js.errors
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from msgspec.structs import replace
+from nats.aio.msg import Msg
 
 from livepages.protocol import ClosedReason, SessionNotice
 from livepages.sessions import (
@@ -26,7 +29,7 @@ from livepages.sessions import (
     SessionStore,
     SessionStoreError,
 )
-from livepages.sessions.nats import NATSSessionStore
+from livepages.sessions.nats import NATSSessionStore, _deletion
 from livepages.sessions.store import SharedSessionStore
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.sessions.contract import Clock, StoreContract, record, record_of
@@ -342,3 +345,13 @@ async def test_nats_going_away_raises_store_error_not_a_hang(tmp_path: Path) -> 
     finally:
         stop_nats_server(process)
         await store.close()
+
+
+@given(st.binary(max_size=256), st.sampled_from([None, {}, {"KV-Operation": "DEL"}]))
+def test_a_message_on_a_session_key_is_a_deletion_or_not(
+    data: bytes, headers: dict[str, str] | None
+) -> None:
+    # The watch reads whatever is written to the bucket: never an exception.
+    msg = Msg(_client=None, subject="$KV.b.x", data=data, headers=headers)  # type: ignore[arg-type]
+    found = _deletion(msg)
+    assert found is None or found.record is None

@@ -23,6 +23,7 @@ from livepages.errors import (
 )
 from livepages.events import TAB, USER, Event, on
 from livepages.expressions import js_value
+from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
@@ -72,6 +73,7 @@ __all__ = [
     "SessionManager",
     "Settings",
     "Signals",
+    "StartupRefused",
     "Store",
     "StoreConflict",
     "Tab",

@@ -50,7 +50,7 @@ from livepages.lifecycle import Lifecycle
 from livepages.live import BODY_SEND, LiveEngine, passes_bodies_through
 from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
-from livepages.paths import caller_folder, resolve_folder
+from livepages.paths import caller_file, resolve_folder
 from livepages.plans import PagePlan, plan_action
 from livepages.presence import Members, Presence, PresenceBackend
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
@@ -59,6 +59,7 @@ from livepages.routing import PageRoutes, SlashRedirect
 from livepages.sessions.session import Session, SessionManager
 from livepages.settings import Settings
 from livepages.shell import Shell
+from livepages.startup import guards
 from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
@@ -117,7 +118,8 @@ class App(Starlette):
         self.injector = _injector(self.visitors, self.sessions)
         if self.sessions is not None:
             self.sessions.bind(self.keys, self.announce_session_closed)
-        here = caller_folder()
+        source = caller_file()  # the app's module: its folders, its process lock
+        here = source.parent if source is not None else None
         self.assets = _assets(settings, resolve_folder(static, here, "static") if static else None)
         self.templates = _templates(templates, here, self.asset if self.assets else None, settings)
         self.shell = Shell(lang=settings.lang, app_head=head)
@@ -141,7 +143,10 @@ class App(Starlette):
         self.store = store
         if store is not None:
             store.bind(self.broker, self.live.reads, self.startup)
-        self.lifecycle = Lifecycle(self.broker, self.sessions, self.live, self.presence, store)
+        checks = guards(settings, broker, self.keys, source)
+        self.lifecycle = Lifecycle(
+            self.broker, self.sessions, self.live, self.presence, store, checks
+        )
         self._user_lifespan = lifespan
         self._bodies_pass_through = False
         super().__init__(

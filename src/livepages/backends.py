@@ -17,6 +17,11 @@ process. With it set (``LIVEPAGES_NATS_URL``):
   its client when it first needs it. If the broker was given, each store connects to
   ``nats_url`` on its own connection, since the given broker may be elsewhere.
 
+The NATS connection's options come from the settings too (:func:`nats_options`): the
+URL(s), ``nats_name``, ``nats_credentials`` and the ``nats_tls_*`` files, checked when
+the ``App`` is made, so a missing file is an error naming its setting before anything
+connects. A store's own connection (the broker given) uses them too.
+
 Without ``nats_url``, a ``NATSBroker`` given with ``App(broker=...)`` puts the app on
 NATS just the same: ``App(sessions=True)`` and tab state go to JetStream KV on the given
 broker's connection, and so does presence.
@@ -30,8 +35,12 @@ Presence (who is on which page) is in memory without NATS; on NATS, a ``NATSPres
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import ssl
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from livepages.broker.base import Broker, BrokerError
@@ -46,21 +55,19 @@ from livepages.tabs import TabStore, TabStoreError
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
-    from livepages.broker.nats import NATSBroker
+    from livepages.broker.nats import NATSBroker, NATSOptions
     from livepages.sessions.nats import NATSSessionStore
     from livepages.tabs.nats import NATSTabStore
 
 __all__ = [
-    "CONNECTION_NAME",
     "MAX_REPLICAS",
     "Backends",
     "backends",
     "kv_replicas",
+    "nats_broker_of",
+    "nats_options",
     "nats_servers",
 ]
-
-#: How the app's NATS connection is named in NATS's monitoring (``nats server report``).
-CONNECTION_NAME = "livepages"
 
 #: The most replicas NATS keeps of a JetStream stream (a KV bucket is one).
 MAX_REPLICAS = 5
@@ -86,23 +93,24 @@ def backends(
 ) -> Backends:
     """What the app runs on: the given broker, session manager and tab store, else NATS's
     (with ``nats_url``, or a given ``NATSBroker``), else the in-process ones."""
-    given = _given_nats(broker)
+    given = nats_broker_of(broker)
     if not settings.nats_url and given is None:  # unset, or set empty (LIVEPAGES_NATS_URL=)
         memory = broker or MemoryBroker()
         return Backends(memory, _manager(sessions, None), tab_store, MemoryPresence())
     replicas = kv_replicas(settings)
     if settings.nats_url:
-        servers = nats_servers(settings.nats_url)
-        made = _nats_broker(servers) if broker is None else None
+        options: NATSOptions | None = nats_options(settings)
+        assert options is not None
+        made = _nats_broker(options) if broker is None else None
         # The broker's connection when it is made here; else one of each store's own,
         # since the given broker may be on another server.
-        shared, url = made, ",".join(servers)
+        shared = made
     else:  # App(broker=NATSBroker(...)): the app runs on NATS, on that connection
-        made, shared, url = None, given, ""
-    store = _nats_store(url, shared, replicas) if sessions is True else None
+        options, made, shared = None, None, given
+    store = _nats_store(options, shared, replicas) if sessions is True else None
     if tab_store is None:
-        tab_store = _nats_tabs(url, shared, settings.tab_grace, replicas)
-    presence = _nats_presence(url, shared, settings, replicas)
+        tab_store = _nats_tabs(options, shared, settings.tab_grace, replicas)
+    presence = _nats_presence(options, shared, settings, replicas)
     chosen = broker if broker is not None else _made(made)
     return Backends(chosen, _manager(sessions, store), tab_store, presence)
 
@@ -113,6 +121,64 @@ def nats_servers(url: str) -> list[str]:
     if not servers:
         raise ValueError(f"nats_url names no server: {url!r}")
     return servers
+
+
+def nats_options(settings: Settings) -> NATSOptions:
+    """How to reach NATS, from ``settings`` (``nats_url`` must be set).
+
+    ``ValueError`` naming the setting for a file that does not exist, a TLS key without
+    its certificate, or credentials without the ``nkeys`` package.
+    """
+    from livepages.broker.nats import NATSOptions  # needs nats-py: only when asked for
+
+    assert settings.nats_url, "nats_options() needs Settings.nats_url"
+    credentials = _file(settings.nats_credentials, "nats_credentials")
+    if credentials is not None and importlib.util.find_spec("nkeys") is None:
+        raise ValueError(
+            "Settings.nats_credentials needs the nkeys package to sign with its seed: "
+            "pip install nkeys"
+        )
+    return NATSOptions(
+        servers=tuple(nats_servers(settings.nats_url)),
+        name=settings.nats_name or None,
+        credentials=credentials,
+        tls=_tls(settings),
+    )
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The client TLS context of the ``nats_tls_*`` settings; None if none is set."""
+    ca = _file(settings.nats_tls_ca, "nats_tls_ca")
+    cert = _file(settings.nats_tls_cert, "nats_tls_cert")
+    key = _file(settings.nats_tls_key, "nats_tls_key")
+    if ca is None and cert is None and key is None:
+        return None
+    if key is not None and cert is None:
+        raise ValueError("Settings.nats_tls_key is set without nats_tls_cert, its certificate")
+    context = ssl.create_default_context(cafile=ca)
+    if cert is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"Settings.nats_tls_cert / nats_tls_key: cannot load {cert}: {exc}"
+            ) from None
+    return context
+
+
+def _file(path: str | None, setting: str) -> Path | None:
+    """The file a setting names, which must exist; None if the setting is unset or empty."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise ValueError(f"Settings.{setting}: no file at {path}")
+    return Path(path)
+
+
+def _own(options: NATSOptions | None, store: str) -> NATSOptions:
+    """The options of a store's own connection: the app's, under a name of its own."""
+    assert options is not None  # nats_url is set whenever no broker is shared
+    return dataclasses.replace(options, name=f"{options.name or 'livepages'}-{store}")
 
 
 def kv_replicas(settings: Settings) -> int:
@@ -131,7 +197,7 @@ def _manager(
     return sessions or None
 
 
-def _given_nats(broker: Broker | None) -> NATSBroker | None:
+def nats_broker_of(broker: Broker | None) -> NATSBroker | None:
     """``broker`` if it is a ``NATSBroker`` (without importing nats-py to find out)."""
     module = sys.modules.get("livepages.broker.nats")
     if module is not None and isinstance(broker, module.NATSBroker):
@@ -140,34 +206,45 @@ def _given_nats(broker: Broker | None) -> NATSBroker | None:
     return None
 
 
-def _nats_broker(servers: list[str]) -> NATSBroker:
+def _nats_broker(options: NATSOptions) -> NATSBroker:
     from livepages.broker.nats import NATSBroker  # needs nats-py: only when asked for
 
-    return NATSBroker(servers, name=CONNECTION_NAME)
+    return NATSBroker.from_options(options)
 
 
-def _nats_store(url: str, broker: NATSBroker | None, replicas: int) -> NATSSessionStore:
+def _nats_store(
+    options: NATSOptions | None, broker: NATSBroker | None, replicas: int
+) -> NATSSessionStore:
+    """On ``broker``'s connection, or else on a connection of its own with ``options``."""
     from livepages.sessions.nats import NATSSessionStore  # needs nats-py, as above
 
     if broker is None:
-        return NATSSessionStore(url, replicas=replicas)
+        # Its own connection: the given broker may be on another server.
+        return NATSSessionStore(_own(options, "sessions"), replicas=replicas)
     return NATSSessionStore(_shared_client(broker, SessionStoreError), replicas=replicas)
 
 
-def _nats_tabs(url: str, broker: NATSBroker | None, grace: float, replicas: int) -> NATSTabStore:
+def _nats_tabs(
+    options: NATSOptions | None, broker: NATSBroker | None, grace: float, replicas: int
+) -> NATSTabStore:
     from livepages.tabs.nats import NATSTabStore  # needs nats-py, as above
 
-    server = url if broker is None else _shared_client(broker, TabStoreError)
-    return NATSTabStore(server, grace=grace, replicas=replicas)
+    if broker is None:
+        return NATSTabStore(_own(options, "tabs"), grace=grace, replicas=replicas)
+    shared = _shared_client(broker, TabStoreError)
+    return NATSTabStore(shared, grace=grace, replicas=replicas)
 
 
 def _nats_presence(
-    url: str, broker: NATSBroker | None, settings: Settings, replicas: int
+    options: NATSOptions | None, broker: NATSBroker | None, settings: Settings, replicas: int
 ) -> PresenceBackend:
     """Presence on NATS KV: its bucket follows the subject prefix, its TTL ``presence_ttl``."""
     from livepages.presence.nats import NATSPresence, bucket_name  # needs nats-py, as above
 
-    server = url if broker is None else _shared_client(broker, BrokerError)
+    if broker is None:
+        server: NATSOptions | Callable[[], Client] = _own(options, "presence")
+    else:
+        server = _shared_client(broker, BrokerError)
     bucket = bucket_name(settings.subject_prefix)
     return NATSPresence(server, ttl=settings.presence_ttl, bucket=bucket, replicas=replicas)
 

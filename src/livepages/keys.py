@@ -25,12 +25,16 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["DEV_SECRET_FILE", "Keys"]
+from livepages.paths import PRIVATE_FOLDER, private_folder
+
+__all__ = ["DEV_SECRET_FILE", "FINGERPRINT_LABEL", "Keys"]
 
 log = logging.getLogger("livepages")
 
 #: Where a development secret persists, relative to the working directory.
-DEV_SECRET_FILE = Path(".livepages") / "secret"
+DEV_SECRET_FILE = Path(PRIVATE_FOLDER) / "secret"
+#: What a secret's fingerprint is the HMAC of (``Keys.fingerprints``).
+FINGERPRINT_LABEL = "livepages key fingerprint"
 
 _MISSING_KEY_WARNING = (
     "Settings.secret_key is not set: this process uses a random secret. Every restart "
@@ -69,6 +73,15 @@ class Keys:
         """The current key for ``purpose``, then those of the previous secrets (verify only)."""
         return [self.derive(purpose), *(_derive(old, purpose) for old in self._previous)]
 
+    def fingerprints(self) -> list[str]:
+        """The fingerprints of the current secret, then of the previous ones.
+
+        Each is the HMAC of a fixed label under the secret (hex, 128 bits): equal for
+        equal secrets, and safe to show other processes, since it gives away nothing of
+        the secret nor of the keys derived for other purposes.
+        """
+        return [key[:16].hex() for key in self.all(FINGERPRINT_LABEL)]
+
     def warn_if_ephemeral(self) -> None:
         """Log, once per start-up, what a per-process secret breaks."""
         if self.ephemeral:
@@ -81,11 +94,7 @@ def dev_secret(folder: Path) -> str:
     The folder gets a ``.gitignore`` of ``*`` so the secret is never committed.
     Two processes starting at once agree on one secret.
     """
-    path = folder / DEV_SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ignore = path.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
+    path = private_folder(folder) / DEV_SECRET_FILE.name
     if not path.exists():
         # Written whole under another name, then linked: a reader never sees it half
         # written, and of two processes starting at once the first link wins.

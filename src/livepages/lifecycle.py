@@ -1,7 +1,9 @@
 """Lifecycle: starting and stopping an app's broker, stores, presence and live engine.
 
 The app starts once, whoever asks first: the lifespan, the first request or
-the first publish (a mounted app whose lifespan nobody runs). Concurrent
+the first publish (a mounted app whose lifespan nobody runs). Its start-up guards
+(``livepages.guards``) run once the broker is connected, before anything serves:
+one that refuses fails the start. Concurrent
 callers wait for the same start; a start that fails reaches each of them and
 is tried again by the next caller. Stopping ends the live streams first, then
 waits for a start still under way (it could reopen what is being closed), then
@@ -14,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Sequence
 
 from livepages.broker.base import Broker
+from livepages.guards import Guard
 from livepages.live import LiveEngine
 from livepages.presence import Presence
 from livepages.sessions.session import SessionManager
@@ -43,13 +47,16 @@ class Lifecycle:
         live: LiveEngine,
         presence: Presence,
         store: Store | None = None,
+        guards: Sequence[Guard] = (),
     ) -> None:
         self.broker = broker
         self.sessions = sessions
         self.live = live
         self.presence = presence
         self.store = store
+        self.guards = tuple(guards)
         self.stage = Stage.NEW
+        self._broker_started = False  # closed at stop, even after a start that failed
         self._starting: asyncio.Task[None] | None = None  # the one start under way
 
     async def start(self) -> None:
@@ -65,6 +72,9 @@ class Lifecycle:
     async def _start(self) -> None:
         try:
             await self.broker.start()
+            self._broker_started = True
+            for guard in self.guards:
+                await guard.start()
             if self.sessions is not None:
                 await self.sessions.start()
             await self.presence.start()  # its roster is loaded before any stream opens
@@ -85,8 +95,10 @@ class Lifecycle:
         if starting is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(starting)
+        for guard in self.guards:
+            await guard.stop()
         await self.presence.stop()  # on the broker's connection, if it shares it
-        if self.stage is not Stage.NEW:
+        if self.stage is not Stage.NEW or self._broker_started:
             await self.broker.close()
         self.stage = Stage.STOPPED
         if self.sessions is not None:

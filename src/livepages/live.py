@@ -95,6 +95,7 @@ BODY_SEND = "livepages.body_send"
 _BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
 _HEARTBEAT = b": \n\n"
+_NEVER = float("inf")
 #: Seconds a client should wait before reopening a stream refused during shutdown.
 _RETRY_AFTER = b"1"
 #: What viewers see when a live render or an event handler fails (outside debug mode).
@@ -185,6 +186,7 @@ class Connection:
     __slots__ = (
         "compressor",
         "engine",
+        "expires_at",
         "opened_at",
         "reason",
         "root",
@@ -219,6 +221,8 @@ class Connection:
         self.task = task
         self.state = _OPEN
         self.session: str | None = None
+        #: When the stored session it belongs to expires (Unix time): it ends then.
+        self.expires_at = _NEVER
         #: The mount prefix of the app that serves this stream.
         self.root = ""
         self.timer: asyncio.TimerHandle | None = None
@@ -560,6 +564,7 @@ class LiveEngine:
         self._tab_subscription: Subscription | None = None
         self._session_subscription: Subscription | None = None
         self._reconnects = False  # whether _on_reconnect is registered with the broker
+        self._watching = False  # whether end_session listens to the session manager
         self._rerenders: set[asyncio.Task[None]] = set()  # after reconnects, under way
 
     async def start(self) -> None:
@@ -571,6 +576,11 @@ class LiveEngine:
         if not self._reconnects:
             broker.add_reconnect_listener(self._on_reconnect)
             self._reconnects = True
+        manager = self.host.visitors.sessions
+        if manager is not None and not self._watching:
+            # A shared store's watch: closed sessions end here even if a notice is lost.
+            manager.add_close_listener(self.end_session)
+            self._watching = True
         if self._tab_subscription is not None:
             return
         # (The tab store, if any, binds its bucket on first use: a store that cannot,
@@ -603,22 +613,34 @@ class LiveEngine:
             view.invalidate()
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
-        key = message.subject[len(SESSION_CLOSED) :]
-        target = self.host.visitors.closed_url
         try:
             notice = SessionNotice.decode(message.data)
         except ValueError:
             log.warning("ignoring a malformed notice on %s", message.subject)
             return
-        caller = notice.caller_tab
+        self.end_session(message.subject[len(SESSION_CLOSED) :], notice)
+
+    def end_session(self, key: str, notice: SessionNotice) -> None:
+        """End the streams of the closed session ``key`` as ``notice`` says.
+
+        Heard twice (the broker's notice and the session store's watch), the second
+        finds its streams ended or ending and leaves them be.
+        """
         for connection in [c for c in self.connections if c.session == key]:
-            if notice.reason is ClosedReason.REPLACED or (
-                caller and connection.tab and connection.tab.id == caller
-            ):
-                # It reconnects with the new cookie, or follows its own action's redirect.
-                connection.end()
-            else:
-                connection.end(events.redirect(within_mount(target, connection.root)))
+            self._end_one(connection, notice)
+
+    def _end_one(self, connection: Connection, notice: SessionNotice) -> None:
+        if connection.state in (_ENDING, _CLOSED):
+            return  # ended already: by the other notice, say
+        caller = notice.caller_tab
+        if notice.reason is ClosedReason.REPLACED or (
+            caller and connection.tab and connection.tab.id == caller
+        ):
+            # It reconnects with the new cookie, or follows its own action's redirect.
+            connection.end()
+        else:
+            target = self.host.visitors.closed_url
+            connection.end(events.redirect(within_mount(target, connection.root)))
 
     def _on_tab_refresh(self, message: BrokerMessage) -> None:
         # Only views that belong to the tab (or its session): a shared view changes
@@ -725,6 +747,7 @@ class LiveEngine:
         connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
         connection.server_send = scope.get(SERVER_SEND)
         connection.session = Visitors.session_id(request)
+        connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
         try:
             await self._open(connection, tab, view, ctx)
@@ -804,8 +827,14 @@ class LiveEngine:
         try:
             while self.connections:
                 await asyncio.sleep(self.heartbeat)
+                now = time.time()
+                expired = SessionNotice(ClosedReason.CLOSED)
                 for connection in list(self.connections):
-                    connection.deliver(_HEARTBEAT)
+                    if now >= connection.expires_at:
+                        # Its session expired: as if closed, noticed within a heartbeat.
+                        self._end_one(connection, expired)
+                    else:
+                        connection.deliver(_HEARTBEAT)
         finally:
             self._heartbeat_task = None
 
@@ -831,6 +860,10 @@ class LiveEngine:
         if self._reconnects:
             self.host.broker.remove_reconnect_listener(self._on_reconnect)
             self._reconnects = False
+        manager = self.host.visitors.sessions
+        if self._watching and manager is not None:
+            manager.remove_close_listener(self.end_session)
+            self._watching = False
         for _ in range(100):  # let the stream tasks notice and clean up
             if not self.connections:
                 break
@@ -838,6 +871,15 @@ class LiveEngine:
         for task in list(self._rerenders):
             task.cancel()
         await self.tabs.close()
+
+
+def _session_end(request: Request) -> float:
+    """When the request's stored session expires; never without one (a guest's draft
+    is not a session that can end)."""
+    session = request.scope.get(SESSION_SCOPE_KEY)
+    if session is None or not session.stored or session.expires_at is None:
+        return _NEVER
+    return float(session.expires_at)
 
 
 async def _reload(send: Send, scope: Scope) -> None:

@@ -13,14 +13,34 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["caller_folder", "resolve_folder"]
+__all__ = ["PRIVATE_FOLDER", "caller_file", "caller_folder", "private_folder", "resolve_folder"]
+
+#: The folder livepages keeps its own files in (a development secret, process locks).
+PRIVATE_FOLDER = ".livepages"
+
+
+def caller_file(depth: int = 2) -> Path | None:
+    """The source file ``depth`` frames up (the module that made the App), if it has one."""
+    frame = sys._getframe(depth)
+    filename = frame.f_globals.get("__file__")
+    return Path(filename).resolve() if isinstance(filename, str) else None
 
 
 def caller_folder(depth: int = 2) -> Path | None:
     """The folder of the source file ``depth`` frames up (the module that made the App)."""
-    frame = sys._getframe(depth)
-    filename = frame.f_globals.get("__file__")
-    return Path(filename).resolve().parent if isinstance(filename, str) else None
+    file = caller_file(depth + 1)
+    return file.parent if file is not None else None
+
+
+def private_folder(base: Path) -> Path:
+    """``base/.livepages``, created with a ``.gitignore`` of ``*`` so nothing in it is
+    ever committed."""
+    folder = base / PRIVATE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return folder
 
 
 def resolve_folder(folder: str | Path, base: Path | None, what: str) -> Path:

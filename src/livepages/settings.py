@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,28 +63,59 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: runs on NATS instead of in process, so many processes can serve it. Its broker is a
     #: ``NATSBroker`` unless ``App(broker=...)`` is given, and ``App(sessions=True)``
     #: keeps sessions in JetStream KV (``NATSSessionStore``), both on one connection.
-    #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md.
+    #: Needs nats-py (``pip install 'livepages[nats]'``). See docs/scaling.md. A user and
+    #: password, or a token, go in the URL: ``nats://user:password@host:4222``.
     nats_url: str | None = None
-    #: Replicas of the JetStream KV bucket that ``nats_url`` keeps sessions in, when the
-    #: app creates it (an existing bucket keeps its own): 1 for one nats-server, 3 in a
-    #: cluster of three or more, so the sessions outlive a node. 1 to 5, as NATS allows.
+    #: A NATS ``.creds`` file (a user JWT and its NKey seed, as ``nsc`` writes them) that
+    #: the connection authenticates with. Needs the ``nkeys`` package.
+    nats_credentials: str | None = None
+    #: TLS to NATS: the CA file (PEM) that signed the server's certificate, instead of
+    #: the system's CAs; and a client certificate and its key (PEM files), for a server
+    #: that verifies its clients. Any of them turns TLS on.
+    nats_tls_ca: str | None = None
+    nats_tls_cert: str | None = None
+    nats_tls_key: str | None = None
+    #: The name of the app's NATS connection, as NATS's monitoring shows it.
+    nats_name: str = "livepages"
+    #: Replicas of each JetStream KV bucket the app creates on NATS (sessions, tab state,
+    #: the process registry); an existing bucket keeps its own: 1 for one nats-server, 3
+    #: in a cluster of three or more, so the data outlive a node. 1 to 5, as NATS allows.
     nats_kv_replicas: int = 1
     #: Seconds within which the members of a process that died without a word (SIGKILL,
     #: a lost machine) leave every page's presence, when the app runs on NATS: each
     #: process re-writes its members every ``presence_ttl / 3`` s. See docs/presence.md.
     presence_ttl: float = 10.0
+    #: Seconds a process's entry in the NATS process registry (its key fingerprints)
+    #: outlives its last renewal, sent every third of it: how long a process that died
+    #: without stopping still counts when another starts (``livepages.registry``).
+    nats_registry_ttl: float = 30.0
+    #: Refuse to start where running would break the app (``livepages.guards``): a
+    #: second process of it on the in-process broker, on the same machine; a process on
+    #: NATS whose secret keys and those of the running ones do not open each other's
+    #: cookies, or that has no ``secret_key`` outside debug mode. ``False`` turns the
+    #: checks off.
+    startup_checks: bool = True
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, prefix: str = "LIVEPAGES_", **overrides: Any
     ) -> Settings:
-        """Settings from environment variables (``LIVEPAGES_DEBUG=1``), then ``overrides``."""
+        """Settings from environment variables (``LIVEPAGES_DEBUG=1``), then ``overrides``.
+
+        A list (``previous_secret_keys``, ``trusted_origins``) is written comma-separated.
+        """
         environ = os.environ if environ is None else environ
         names = set(cls.__struct_fields__)
-        values: dict[str, Any] = {
-            key[len(prefix) :].lower(): value
-            for key, value in environ.items()
-            if key.startswith(prefix) and key[len(prefix) :].lower() in names
-        }
+        lists = {f.name for f in msgspec.structs.fields(cls) if typing.get_origin(f.type) is tuple}
+        values: dict[str, Any] = {}
+        for key, value in environ.items():
+            name = key[len(prefix) :].lower()
+            if key.startswith(prefix) and name in names:
+                values[name] = _split(value) if name in lists else value
         values.update(overrides)
         return msgspec.convert(values, cls, strict=False)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """``"a, b"`` as ``("a", "b")``; empty parts are dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from livepages import App, Page, action
+from livepages import App, Page, Settings, action
 from livepages.broker import Broker, Message
 from livepages.broker.nats import BrokerUnavailable, NATSBroker
 from livepages.events import Event, on
@@ -193,7 +193,7 @@ async def test_an_action_on_one_app_re_renders_a_stream_on_another(server: Serve
     count = {"n": 0}
 
     def make() -> App:
-        app = App(broker=NATSBroker(server.url))
+        app = App(settings=Settings(secret_key="k"), broker=NATSBroker(server.url))
 
         @app.page("/")
         @on(Bumped)
@@ -223,7 +223,10 @@ async def test_an_action_on_one_app_re_renders_a_stream_on_another(server: Serve
 
 
 async def test_an_action_that_publishes_while_nats_is_away_answers_503(server: Server) -> None:
-    app = App(broker=NATSBroker(server.url, reconnect_wait=RECONNECT_WAIT))
+    app = App(
+        settings=Settings(secret_key="k"),
+        broker=NATSBroker(server.url, reconnect_wait=RECONNECT_WAIT),
+    )
 
     @app.page("/")
     class Home(Page):

@@ -37,7 +37,9 @@ def test_with_a_given_broker_presence_connects_on_its_own() -> None:
     app = App(settings=settings, broker=MemoryBroker())
     backend = app.presence.backend
     assert isinstance(backend, NATSPresence)
-    assert backend._url == f"{URL},nats://127.0.0.1:4223"
+    assert backend._options is not None
+    assert backend._options.servers == (URL, "nats://127.0.0.1:4223")
+    assert backend._options.name == "livepages-presence"
     assert backend.bucket == bucket_name("shop")
 
 

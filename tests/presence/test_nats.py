@@ -221,7 +221,9 @@ async def test_two_apps_with_two_prefixes_on_one_nats_do_not_see_each_other(
     nats_server: str,
 ) -> None:
     def app(prefix: str) -> App:
-        made = App(settings=Settings(nats_url=nats_server, subject_prefix=prefix))
+        made = App(
+            settings=Settings(nats_url=nats_server, subject_prefix=prefix, secret_key=prefix * 8)
+        )
 
         @made.page("/rooms/{room}")
         class Room(Page):
@@ -335,7 +337,9 @@ async def test_an_app_that_shuts_down_withdraws_its_members_at_once(nats_server:
     """Through the app's lifecycle: presence stops before the broker's shared connection."""
 
     def app() -> App:
-        settings = Settings(nats_url=nats_server, subject_prefix=prefix, presence_ttl=LONG_TTL)
+        settings = Settings(
+            nats_url=nats_server, subject_prefix=prefix, presence_ttl=LONG_TTL, secret_key="k" * 32
+        )
         made = App(settings=settings)
 
         @made.page("/rooms/{room}")

@@ -16,8 +16,12 @@ from pathlib import Path
 import nats
 import nats.js.errors
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from msgspec.structs import replace
+from nats.aio.msg import Msg
 
+from livepages.protocol import ClosedReason, SessionNotice
 from livepages.sessions import (
     SessionConflict,
     SessionEntry,
@@ -25,7 +29,8 @@ from livepages.sessions import (
     SessionStore,
     SessionStoreError,
 )
-from livepages.sessions.nats import NATSSessionStore
+from livepages.sessions.nats import NATSSessionStore, _deletion
+from livepages.sessions.store import SharedSessionStore
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 from tests.sessions.contract import Clock, StoreContract, record, record_of
 
@@ -106,7 +111,7 @@ async def test_a_deletion_through_one_store_reaches_anothers_watch(
     one, two = pair
     seen: asyncio.Queue[str] = asyncio.Queue()
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         await seen.put(id)
 
     watch = await two.watch_deleted(on_deleted)
@@ -129,13 +134,40 @@ async def test_a_deletion_through_one_store_reaches_anothers_watch(
     assert seen.empty()
 
 
+async def test_the_watch_hands_over_the_reason_kept_with_the_tombstone(
+    pair: tuple[NATSSessionStore, NATSSessionStore],
+) -> None:
+    one, two = pair
+    assert isinstance(one, SharedSessionStore)
+    seen: asyncio.Queue[tuple[str, SessionNotice | None]] = asyncio.Queue()
+
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
+        await seen.put((id, notice))
+
+    await two.watch_deleted(on_deleted)
+    replaced = SessionNotice(ClosedReason.REPLACED)
+    by_tab = SessionNotice(ClosedReason.CLOSED, caller_tab="tab-1")
+    first, second, third = now_record(), now_record("bob"), now_record()
+    for r in (first, second, third):
+        await one.create(r)
+    await one.delete(first.id, replaced)
+    await one.delete(first.id, by_tab)  # deleted already: no second tombstone, no event
+    await one.delete_user("bob", by_tab)
+    await one.delete(third.id)  # nothing said
+    got = [await asyncio.wait_for(seen.get(), timeout=1) for _ in range(3)]
+    assert got == [(first.id, replaced), (second.id, by_tab), (third.id, None)]
+    entry = await one.get(first.id)
+    assert entry is not None
+    assert entry.record is None  # a tombstone, whatever it keeps
+
+
 async def test_a_failing_watcher_is_logged_and_the_watch_goes_on(
     pair: tuple[NATSSessionStore, NATSSessionStore], caplog: pytest.LogCaptureFixture
 ) -> None:
     one, two = pair
     seen: asyncio.Queue[str] = asyncio.Queue()
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         await seen.put(id)
         raise RuntimeError("watcher bug")
 
@@ -153,7 +185,7 @@ async def test_close_stops_the_watches(nats_server: str) -> None:
     store = NATSSessionStore(nats_server, bucket=bucket(), max_age=DAY)
     seen: list[str] = []
 
-    async def on_deleted(id: str) -> None:
+    async def on_deleted(id: str, notice: SessionNotice | None) -> None:
         seen.append(id)
 
     await store.watch_deleted(on_deleted)
@@ -313,3 +345,13 @@ async def test_nats_going_away_raises_store_error_not_a_hang(tmp_path: Path) -> 
     finally:
         stop_nats_server(process)
         await store.close()
+
+
+@given(st.binary(max_size=256), st.sampled_from([None, {}, {"KV-Operation": "DEL"}]))
+def test_a_message_on_a_session_key_is_a_deletion_or_not(
+    data: bytes, headers: dict[str, str] | None
+) -> None:
+    # The watch reads whatever is written to the bucket: never an exception.
+    msg = Msg(_client=None, subject="$KV.b.x", data=data, headers=headers)  # type: ignore[arg-type]
+    found = _deletion(msg)
+    assert found is None or found.record is None

@@ -54,7 +54,9 @@ def create_nats_app() -> ASGIApp:
     url = os.environ.get("LIVEPAGES_NATS_URL")
     if not url:
         raise NotImplementedError("LIVEPAGES_NATS_URL is not set")
-    return _board(Settings(heartbeat=0, title="board", nats_url=url))
+    # Processes on one NATS share one key (livepages refuses to start otherwise).
+    settings = Settings(heartbeat=0, title="board", nats_url=url, secret_key="fanout-benchmark")
+    return _board(settings)
 
 
 def _board(settings: Settings) -> App:

@@ -24,11 +24,11 @@ import contextlib
 import enum
 import logging
 import ssl
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from livepages.broker.base import (
     BrokerClosed,
@@ -54,7 +54,14 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription as _NATSSubscription
 
-__all__ = ["BrokerUnavailable", "NATSBroker", "NATSOptions"]
+__all__ = [
+    "BrokerUnavailable",
+    "NATSBroker",
+    "NATSOptions",
+    "NATSRefused",
+    "open_connection",
+    "redact",
+]
 
 logger = logging.getLogger("livepages.broker")
 
@@ -266,8 +273,22 @@ class NATSBroker:
         self._delivered = 0
         self._dropped = 0
 
+    @classmethod
+    def from_options(cls, options: NATSOptions) -> NATSBroker:
+        """A broker on ``options`` (``livepages.backends.nats_options`` makes them from
+        the app's settings)."""
+        return cls(
+            options.servers,
+            name=options.name,
+            credentials=options.credentials,
+            tls=options.tls,
+            reconnect_wait=options.reconnect_wait,
+            timeout=options.timeout,
+            pending_limit=options.pending_limit,
+        )
+
     def __repr__(self) -> str:
-        servers = ",".join(self.options.servers)
+        servers = ",".join(map(redact, self.options.servers))
         return f"<NATSBroker {servers} {self._state.value} subscriptions={self.subscriptions}>"
 
     @property
@@ -335,31 +356,13 @@ class NATSBroker:
         await asyncio.shield(self._starting)
 
     async def _connect(self) -> _Client:
-        options = self.options
-        nc = _Client()
-        connecting = nc.connect(
-            servers=list(options.servers),
-            name=options.name,
-            user_credentials=str(options.credentials) if options.credentials else None,
-            tls=options.tls,
-            # Typed int, used as seconds for asyncio: a float works.
-            connect_timeout=options.timeout,  # type: ignore[arg-type]
-            reconnect_time_wait=options.reconnect_wait,  # type: ignore[arg-type]
-            max_reconnect_attempts=-1,  # a web app keeps trying for as long as it runs
-            allow_reconnect=True,
+        return await open_connection(
+            self.options,
             pending_size=0,  # no buffer while disconnected: a publish fails fast
+            error_cb=self._error,
             reconnected_cb=self._reconnected,
             disconnected_cb=self._disconnected,
-            error_cb=self._error,
         )
-        try:
-            # nats-py retries a first connection as long as it retries a lost one
-            # (forever): the timeout bounds the first one alone.
-            await asyncio.wait_for(connecting, options.timeout)
-        except BaseException:
-            await nc.close()
-            raise
-        return nc
 
     async def close(self) -> None:
         """End every subscription (queue iterators stop) and close the connection."""
@@ -430,7 +433,7 @@ class NATSBroker:
 
     def _client_url(self) -> str:
         url = self._nc.connected_url if self._nc is not None else None
-        return url.geturl() if url is not None else "?"
+        return redact(url.geturl()) if url is not None else "?"
 
     async def force_reconnect(self) -> None:
         """Drop the connection and connect again (to the next server of the pool).
@@ -534,5 +537,133 @@ class NATSBroker:
 
 
 def _cannot_connect(broker: NATSBroker, exc: BaseException) -> BrokerError:
-    servers = ", ".join(broker.options.servers)
-    return BrokerError(f"cannot connect to NATS at {servers}: {exc!r}")
+    servers = ", ".join(map(redact, broker.options.servers))
+    return BrokerError(f"cannot connect to NATS at {servers}: {str(exc) or repr(exc)}")
+
+
+# -- connecting ---------------------------------------------------------------------------
+
+
+def redact(url: str) -> str:
+    """``url`` without its password or token, for messages and logs."""
+    scheme, found, rest = url.partition("://")
+    if not found or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user, has_password, _ = userinfo.partition(":")
+    shown = f"{user}:***" if has_password else "***"
+    return f"{scheme}://{shown}@{host}"
+
+
+class NATSRefused(ConnectionError):
+    """NATS refused this client for good: TLS or credentials. Trying again cannot help."""
+
+
+ErrorListener = Callable[[Exception], Awaitable[None]]
+Listener = Callable[[], Awaitable[None]]
+
+
+async def open_connection(
+    options: NATSOptions,
+    *,
+    error_cb: ErrorListener,
+    reconnected_cb: Listener | None = None,
+    disconnected_cb: Listener | None = None,
+    pending_size: int = 2 * 1024 * 1024,
+) -> _Client:
+    """A nats-py client connected with ``options``, which reconnects for as long as it runs.
+
+    The first connection is bounded: :class:`NATSRefused` as soon as a server refuses
+    the client's TLS or credentials (nats-py would retry them forever), ``TimeoutError``
+    naming the last error if none answers within ``options.timeout``. The callbacks
+    hear only what happens once connected. ``pending_size`` is how many bytes nats-py
+    buffers while reconnecting (0: a publish fails at once).
+    """
+    first = _FirstConnect(error_cb)
+    nc = _Client()
+    connecting = asyncio.ensure_future(
+        nc.connect(
+            servers=list(options.servers),
+            name=options.name,
+            user_credentials=str(options.credentials) if options.credentials else None,
+            tls=options.tls,
+            # Typed int, used as seconds for asyncio: a float works.
+            connect_timeout=options.timeout,  # type: ignore[arg-type]
+            reconnect_time_wait=options.reconnect_wait,  # type: ignore[arg-type]
+            max_reconnect_attempts=-1,  # a web app keeps trying for as long as it runs
+            allow_reconnect=True,
+            pending_size=pending_size,
+            reconnected_cb=reconnected_cb,
+            disconnected_cb=disconnected_cb,
+            error_cb=first.error,
+        )
+    )
+    try:
+        # nats-py retries a first connection as long as it retries a lost one
+        # (forever): the timeout bounds the first one alone.
+        either: list[asyncio.Future[Any]] = [connecting, first.refused]
+        await asyncio.wait(either, timeout=options.timeout, return_when="FIRST_COMPLETED")
+        if not connecting.done():
+            connecting.cancel()
+            raise first.failure(options.timeout)
+        connecting.result()
+    except BaseException:
+        connecting.cancel()
+        await nc.close()
+        raise
+    first.connected = True
+    return nc
+
+
+class _FirstConnect:
+    """Watches nats-py's errors while it makes the first connection."""
+
+    def __init__(self, error_cb: ErrorListener) -> None:
+        self._error_cb = error_cb
+        self.connected = False
+        self.last: Exception | None = None
+        # Set by the first refusal: the errors that follow (the server hanging up) say less.
+        self.refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def error(self, error: Exception) -> None:
+        if self.connected:
+            await self._error_cb(error)
+            return
+        self.last = error  # reported by failure(), not logged once per retry
+        reason = _refusal(error)
+        if reason is not None and not self.refused.done():
+            self.refused.set_result(reason)
+
+    def failure(self, timeout: float) -> Exception:
+        """What to raise once the first connection gave up."""
+        if self.refused.done():
+            return NATSRefused(self.refused.result())
+        last = f" (last error: {self.last!r})" if self.last is not None else ""
+        return TimeoutError(f"no NATS server answered within {timeout:g} s{last}")
+
+
+def _refusal(error: Exception) -> str | None:
+    """Why ``error`` means this client will never be let in, or ``None`` if it might."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"the server's TLS certificate is not trusted ({error.verify_message}): "
+            "give the CA that signed it (Settings.nats_tls_ca, or NATSBroker(tls=...))"
+        )
+    if isinstance(error, ssl.SSLError):
+        if "CERTIFICATE_REQUIRED" in str(error):
+            return (
+                "the server requires a client certificate "
+                "(Settings.nats_tls_cert and nats_tls_key, or NATSBroker(tls=...))"
+            )
+        return f"TLS failed: {error}"
+    if isinstance(error, nats.errors.AuthorizationError) or (
+        isinstance(error, nats.errors.Error) and "authorization violation" in str(error).lower()
+    ):
+        return (
+            "the server refused this client's credentials (Authorization Violation): check "
+            "the credentials file (Settings.nats_credentials) or the user, password or "
+            "token in the URL"
+        )
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"cannot read {error.filename}: {error.strerror}"
+    return None

@@ -50,6 +50,7 @@ from datetime import datetime
 from typing import Any
 
 from livepages.broker.base import BrokerError
+from livepages.broker.nats import NATSOptions, open_connection
 from livepages.presence.base import PresenceBackend, PresenceError
 from livepages.presence.members import Member
 from livepages.presence.roster import Entry
@@ -66,6 +67,16 @@ except ImportError as error:  # pragma: no cover - the nats extra is installed i
     raise ImportError("NATSPresence needs nats-py: pip install 'livepages[nats]'") from error
 
 __all__ = ["BUCKET", "DEFAULT_TTL", "NATSPresence", "bucket_name"]
+
+
+def _options(server: str | NATSOptions, timeout: float) -> NATSOptions:
+    """A connection of the presence's own: the given options, or a URL (a cluster's
+    URLs separated by commas) under the name ``livepages-presence``."""
+    if isinstance(server, NATSOptions):
+        return server
+    servers = tuple(part.strip() for part in server.split(",") if part.strip())
+    return NATSOptions(servers=servers, name="livepages-presence", timeout=timeout)
+
 
 log = logging.getLogger("livepages.presence")
 
@@ -128,7 +139,7 @@ class NATSPresence(PresenceBackend):
 
     def __init__(
         self,
-        server: str | Callable[[], Client] = "nats://127.0.0.1:4222",
+        server: str | NATSOptions | Callable[[], Client] = "nats://127.0.0.1:4222",
         *,
         ttl: float = DEFAULT_TTL,
         bucket: str = BUCKET,
@@ -147,8 +158,12 @@ class NATSPresence(PresenceBackend):
         #: This process's token in its keys: random, new at each start of the app.
         self.process = secrets.token_hex(8)
         self._beacon = f"{self.process}.{_BEACON}"
-        self._url = server if isinstance(server, str) else None
-        self._shared = None if isinstance(server, str) else server
+        self._options: NATSOptions | None = None
+        self._shared: Callable[[], Client] | None = None
+        if isinstance(server, str | NATSOptions):
+            self._options = _options(server, timeout)  # a connection of its own
+        else:
+            self._shared = server
         self._replicas = replicas
         self._timeout = timeout
         self._client: Client | None = None
@@ -231,7 +246,7 @@ class NATSPresence(PresenceBackend):
         self._own.clear()
         self._pending.clear()
         await self._unwatch()
-        if self._url is not None and self._client is not None:
+        if self._options is not None and self._client is not None:
             with contextlib.suppress(*_NATS_ERRORS):
                 await self._client.close()
         self._client = None
@@ -283,17 +298,12 @@ class NATSPresence(PresenceBackend):
 
     async def _connect(self) -> Client:
         """A connection of its own, that reconnects for as long as it takes once made."""
-        assert self._url is not None
-        client = Client()
-        servers = [server.strip() for server in self._url.split(",")]
-        connecting = client.connect(servers, name="livepages-presence", max_reconnect_attempts=-1)
-        try:
-            # nats-py retries a first connection as long as a lost one: bound it here.
-            await asyncio.wait_for(connecting, self._timeout)
-        except BaseException:
-            await client.close()
-            raise
-        return client
+        assert self._options is not None
+
+        async def log_error(error: Exception) -> None:
+            log.warning("presence, NATS connection: %r", error)
+
+        return await open_connection(self._options, error_cb=log_error)
 
     async def _bucket(self, js: JetStreamContext) -> KeyValue:
         """The bucket, created if missing; its ``max_age`` made the ttl if it differs."""

@@ -4,7 +4,10 @@ Everything lives in one KV bucket (``livepages_sessions`` by default):
 
 - ``<id>``, the session id (64 hex digits, one key token), holds a :class:`_Stored`
   encoded with msgpack: the record, or ``None`` for a tombstone, and when it
-  expires. The key's KV revision is the session's revision.
+  expires; a tombstone also keeps why the session was deleted (a
+  ``SessionNotice``: closed or replaced, and the tab that did it), which
+  :meth:`NATSSessionStore.watch_deleted` hands to every process. The key's KV
+  revision is the session's revision.
 - ``<user-key>.<id>`` (two tokens) is an empty entry in a user's index, where
   ``<user-key>`` is the SHA-256 hex of the user id (any user id, a KV-safe key).
 
@@ -27,7 +30,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from typing import NamedTuple
 
@@ -45,7 +48,9 @@ except ImportError as error:  # pragma: no cover - the nats extra is installed i
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
 from livepages.buckets import Bucket, Server
+from livepages.protocol import SessionNotice
 from livepages.sessions.store import (
+    Deleted,
     SessionConflict,
     SessionEntry,
     SessionRecord,
@@ -59,19 +64,18 @@ logger = logging.getLogger("livepages.sessions")
 #: Two weeks (``SessionManager``'s default ``max_age``) and a day for clock skew.
 DEFAULT_MAX_AGE = 15 * 24 * 3600.0
 
-#: How long a listing of a user's sessions waits for NATS to send the next key.
-_LIST_TIMEOUT = 5.0
-
 # Headers that mark a KV delete or purge (nats-server 2.11 also marks age-outs).
 _KV_OPERATION = "KV-Operation"
 _MARKER_REASON = "Nats-Marker-Reason"
 
 
 class _Stored(msgspec.Struct, frozen=True, array_like=True):
-    """The value under a session's key: the record (``None``: deleted) and its end."""
+    """The value under a session's key: the record (``None``: deleted) and its end, and
+    for a tombstone why it was deleted, if the deleter said."""
 
     expires_at: float
     record: SessionRecord | None
+    notice: SessionNotice | None = None  # last: values written without it still decode
 
 
 class _Found(NamedTuple):
@@ -108,8 +112,9 @@ class SessionWatch:
 class NATSSessionStore:
     """Keeps sessions in a NATS JetStream KV bucket, shared by every process.
 
-    ``server`` is a NATS URL, or a cluster's URLs separated by commas (the store
-    connects, and closes the connection in :meth:`close`); a connected
+    ``server`` is a NATS URL, or a cluster's URLs separated by commas, or the
+    ``NATSOptions`` of a connection (credentials, TLS) (the store connects, and
+    closes the connection in :meth:`close`); a connected
     ``nats.aio.client.Client`` to share one connection per process; or a function
     that returns such a client when the store first needs it (so a store can be
     made before the connection it shares, e.g. ``lambda: broker.client``; it raises
@@ -204,9 +209,10 @@ class NATSSessionStore:
         await self._index(record)
         return await self._write(record.id, value, revision)
 
-    async def delete(self, id: str) -> None:
-        """Delete the record under ``id`` for good, leaving a tombstone. Idempotent."""
-        await self._bury(id, None)
+    async def delete(self, id: str, notice: SessionNotice | None = None) -> None:
+        """Delete the record under ``id`` for good, leaving a tombstone that keeps
+        ``notice`` for the watchers. Idempotent."""
+        await self._bury(id, None, notice)
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
         """Return the user's unexpired sessions, oldest first."""
@@ -223,10 +229,10 @@ class NATSSessionStore:
         ]
         return sorted(records, key=lambda record: (record.issued_at, record.id))
 
-    async def delete_user(self, user_id: str) -> list[str]:
+    async def delete_user(self, user_id: str, notice: SessionNotice | None = None) -> list[str]:
         """Delete all of the user's sessions (expired ones too); return their ids."""
         ids = await self._indexed(user_id)
-        buried = await asyncio.gather(*(self._bury(id, user_id) for id in ids))
+        buried = await asyncio.gather(*(self._bury(id, user_id, notice) for id in ids))
         return sorted(id for id, done in zip(ids, buried, strict=True) if done)
 
     async def close(self) -> None:
@@ -240,10 +246,12 @@ class NATSSessionStore:
 
     # -- the watch -------------------------------------------------------------------
 
-    async def watch_deleted(self, callback: Callable[[str], Awaitable[None]]) -> SessionWatch:
-        """Call ``callback(id)`` for each session deleted from now on, by any process.
+    async def watch_deleted(self, callback: Deleted) -> SessionWatch:
+        """Call ``callback(id, notice)`` for each session deleted from now on, by any process.
 
-        Deletions made through this store count too. The watch is in place when
+        ``notice`` is what the deleter gave :meth:`delete` (``None`` if nothing, or if
+        the key was deleted by other means, ``nats kv del``). Deletions made through
+        this store count too. The watch is in place when
         this returns. Calls come one at a time, in the order of the deletions; an
         exception from ``callback`` is logged and the watch goes on. A JetStream
         ordered consumer delivers them, so after a reconnection it resumes where
@@ -253,10 +261,11 @@ class NATSSessionStore:
         prefix = f"$KV.{self._bucket_name}."
 
         async def on_message(msg: Msg) -> None:
-            if not _is_deletion(msg):
+            deletion = _deletion(msg)
+            if deletion is None:
                 return
             try:
-                await callback(msg.subject.removeprefix(prefix))
+                await callback(msg.subject.removeprefix(prefix), deletion.notice)
             except Exception:
                 logger.exception("a session deletion watcher failed")
 
@@ -306,7 +315,7 @@ class NATSSessionStore:
             except nats.js.errors.KeyWrongLastSequenceError as error:
                 raise SessionConflict(f"session {key} is at another revision") from error
 
-    async def _bury(self, id: str, user_id: str | None) -> bool:
+    async def _bury(self, id: str, user_id: str | None, notice: SessionNotice | None) -> bool:
         """Leave a tombstone over the record ``id`` (if it is ``user_id``'s, when given).
 
         Whether a record was buried. A write that lands in between is read again,
@@ -323,7 +332,7 @@ class NATSSessionStore:
                 return False
             if user_id is not None and found.record.user_id != user_id:
                 return False  # moved to another user; the stale entry goes with the TTL
-            tombstone = _encode(_Stored(found.record.expires_at, None))
+            tombstone = _encode(_Stored(found.record.expires_at, None, notice))
             try:
                 await self._write(id, tombstone, found.revision)
             except SessionConflict:
@@ -346,19 +355,10 @@ class NATSSessionStore:
 
     async def _indexed(self, user_id: str) -> list[str]:
         """The ids in ``user_id``'s index."""
-        kv = await self._bucket()
+        self._check_open()
         prefix = _user_key(user_id)
-        ids: list[str] = []
-        with self._store.backend():
-            watcher = await kv.watch(f"{prefix}.*", meta_only=True, ignore_deletes=True)
-            try:
-                # A bound per key, not for the listing: a lost connection raises
-                # instead of leaving the listing waiting for its end marker.
-                while (entry := await watcher.updates(_LIST_TIMEOUT)) is not None:  # type: ignore[no-untyped-call]
-                    ids.append(entry.key.removeprefix(prefix + "."))
-            finally:
-                await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
-        return ids
+        keys = await self._store.live_keys(f"{prefix}.*")
+        return [key.removeprefix(prefix + ".") for key in keys]
 
     def _value(self, record: SessionRecord) -> bytes:
         """``record`` encoded, once checked that the bucket keeps it long enough."""
@@ -384,12 +384,14 @@ def _revision(entry: KeyValue.Entry) -> int:
     return entry.revision
 
 
-def _is_deletion(msg: Msg) -> bool:
-    """Whether ``msg`` on a session key deletes the session (tombstone or KV marker)."""
+def _deletion(msg: Msg) -> _Stored | None:
+    """The tombstone ``msg`` writes on a session key (a KV marker: one that says
+    nothing), or ``None`` if it writes a record or something unreadable."""
     headers = msg.headers or {}
     if _KV_OPERATION in headers or _MARKER_REASON in headers:
-        return True
+        return _Stored(math.inf, None)
     try:
-        return _decode(msg.data).record is None
+        stored = _decode(msg.data)
     except msgspec.DecodeError:
-        return False
+        return None
+    return stored if stored.record is None else None

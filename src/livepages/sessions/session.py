@@ -38,10 +38,12 @@ from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
 from livepages.sessions.memory import MemorySessionStore
 from livepages.sessions.store import (
+    DeletionWatch,
     SessionConflict,
     SessionRecord,
     SessionStore,
     SessionStoreError,
+    SharedSessionStore,
     session_id,
 )
 
@@ -51,6 +53,8 @@ log = logging.getLogger("livepages.sessions")
 
 #: How a session manager tells the app's streams that a session ended.
 Announce: TypeAlias = Callable[[str, SessionNotice], Awaitable[None]]
+#: Told, in this process, of each session closed by any process (a shared store's watch).
+CloseListener: TypeAlias = Callable[[str, SessionNotice], None]
 
 D = TypeVar("D")
 
@@ -187,6 +191,8 @@ class SessionManager:
         self.closed_url = closed_url or sign_in_url
         self.trusted_origins = tuple(trusted_origins)
         self._announce: Announce | None = None
+        self._listeners: list[CloseListener] = []
+        self._watch: DeletionWatch | None = None
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
         self._old_csrf: list[CSRF] = []
@@ -213,11 +219,35 @@ class SessionManager:
         """
         try:
             await self.store.start()
+            await self._watch_store()
         except SessionStoreError as exc:
             _log_failure(exc)
 
+    async def _watch_store(self) -> None:
+        """On a store shared by processes, hear of every deletion, whoever made it."""
+        if self._watch is None and isinstance(self.store, SharedSessionStore):
+            self._watch = await self.store.watch_deleted(self._deleted)
+
+    async def _deleted(self, key: str, notice: SessionNotice | None) -> None:
+        # A deletion without a reason (a KV marker, an older tombstone) closed the session.
+        said = notice if notice is not None else SessionNotice(ClosedReason.CLOSED)
+        for listener in list(self._listeners):
+            listener(key, said)
+
+    def add_close_listener(self, listener: CloseListener) -> None:
+        """Call ``listener(id, notice)`` when any process closes a session, if the store
+        tells (``SharedSessionStore``): the live engine ends the session's streams with
+        it, as it does on the broker's notice, which may be lost."""
+        self._listeners.append(listener)
+
+    def remove_close_listener(self, listener: CloseListener) -> None:
+        """Stop calling ``listener``; harmless if it is not registered."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     async def stop(self) -> None:
         """Close the store (the app calls this at shutdown). Idempotent."""
+        self._watch = None  # closing the store stops it
         try:
             await self.store.close()
         except SessionStoreError as exc:
@@ -425,16 +455,23 @@ class SessionManager:
         """
         if key is None:
             return
+        reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
+        notice = SessionNotice(reason, caller_tab)
         with _available():
-            await self.store.delete(key)
+            if isinstance(self.store, SharedSessionStore):
+                await self.store.delete(key, notice)  # kept for the other processes' watch
+            else:
+                await self.store.delete(key)
         if self._announce is not None:
-            reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
-            await self._announce(key, SessionNotice(reason, caller_tab))
+            await self._announce(key, notice)
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""
         with _available():
-            keys = await self.store.delete_user(user_id)
+            if isinstance(self.store, SharedSessionStore):
+                keys = await self.store.delete_user(user_id, SessionNotice(ClosedReason.CLOSED))
+            else:
+                keys = await self.store.delete_user(user_id)
         for key in keys:
             await self.close(key)
         return keys

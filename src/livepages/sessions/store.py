@@ -7,16 +7,22 @@ SHA-256 hex digest), so a copy of the store does not yield usable cookies.
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from livepages.protocol import SessionNotice
+
 __all__ = [
+    "Deleted",
+    "DeletionWatch",
     "SessionConflict",
     "SessionEntry",
     "SessionRecord",
     "SessionStore",
     "SessionStoreError",
+    "SharedSessionStore",
     "session_id",
 ]
 
@@ -152,4 +158,40 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         """Release the store's resources; later calls raise :class:`SessionStoreError`."""
+        ...
+
+
+#: ``callback(id, notice)``: a session was deleted, and why (``None``: nobody said).
+Deleted = Callable[[str, SessionNotice | None], Awaitable[None]]
+
+
+class DeletionWatch(Protocol):
+    """A running :meth:`SharedSessionStore.watch_deleted`."""
+
+    async def stop(self) -> None:
+        """Stop watching. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SharedSessionStore(SessionStore, Protocol):
+    """A store that many processes share and that tells every one of them about each
+    deletion, with the reason it was deleted for (``NATSSessionStore`` is one).
+
+    A ``SessionManager`` on such a store hands the reason to ``delete`` and
+    ``delete_user``, which keep it with the tombstone, and watches the deletions: so a
+    closed session ends its live streams on every process even when the broker's
+    at-most-once notice was lost.
+    """
+
+    async def delete(self, id: str, notice: SessionNotice | None = None) -> None:
+        """Delete as :meth:`SessionStore.delete` does, keeping ``notice`` for the watchers."""
+        ...
+
+    async def delete_user(self, user_id: str, notice: SessionNotice | None = None) -> list[str]:
+        """Delete as :meth:`SessionStore.delete_user` does, keeping ``notice`` for each."""
+        ...
+
+    async def watch_deleted(self, callback: Deleted) -> DeletionWatch:
+        """Call ``callback(id, notice)`` for each session deleted from now on, by any process."""
         ...

@@ -53,6 +53,7 @@ from livepages.pages import Page, root_path
 from livepages.paths import caller_folder, resolve_folder
 from livepages.plans import PagePlan, plan_action
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
+from livepages.registration import defer
 from livepages.reports import ErrorHook, Reporter
 from livepages.routing import PageRoutes, SlashRedirect
 from livepages.sessions.session import Session, SessionManager
@@ -182,7 +183,12 @@ class App(Starlette):
         """Register a page class at ``path`` (``{name}`` segments are its path fields)."""
 
         def register(cls: P) -> P:
-            plan = PagePlan.build(cls, path, self.injector)
+            try:
+                plan = PagePlan.build(cls, path, self.injector)
+            except (TypeError, ValueError) as error:
+                if defer(error, cls):  # livepages check: report it, carry on
+                    return cls
+                raise
             plan.spec.app = self
             self.pages.append(plan)
             if plan.spec.path == "/":
@@ -216,7 +222,11 @@ class App(Starlette):
         def register(f: F) -> F:
             marked = action_spec(f) or action_spec(action(method=method, name=name, auth=auth)(f))
             assert marked is not None
-            self.dispatcher.actions[marked.name] = plan_action(f, marked, self.injector)
+            try:
+                self.dispatcher.actions[marked.name] = plan_action(f, marked, self.injector)
+            except TypeError as error:
+                if not defer(error, f):
+                    raise
             return f
 
         return register(func) if func is not None else register

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from livepages.cli.check import check
+from livepages.cli.routes import routes
 from livepages.cli.version import version
 
 __all__ = ["main"]
@@ -19,4 +21,6 @@ def main() -> None:
     """livepages: server-driven, real-time web apps in Python on Datastar."""
 
 
+main.add_command(check)
+main.add_command(routes)
 main.add_command(version)

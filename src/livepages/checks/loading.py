@@ -1,5 +1,8 @@
 """Loading the app for a check: registrations that fail are collected, an import that fails
 is a finding at the line that raised.
+
+The import itself is the caller's (``livepages.cli.project.load_app`` for the command), so
+the checks know nothing of how a project names its app.
 """
 
 from __future__ import annotations
@@ -7,16 +10,16 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from livepages.checks.findings import Code, Finding
 from livepages.checks.sources import Location, locate
-from livepages.cli.project import load_app
 from livepages.registration import Kind, Rejected, collecting
 
-__all__ = ["Loaded", "load"]
+__all__ = ["Loaded", "Loader", "load"]
 
 _CODES = {
     Kind.DEFINITION: Code.PAGE_DEFINITION,
@@ -45,13 +48,18 @@ class Loaded:
     findings: list[Finding] = field(default_factory=list)
 
 
-def load(spec: str, root: Path) -> Loaded:
-    """Import the app named ``spec``; ``ProjectError`` for a spec that names nothing."""
+#: Imports the app named by a spec (``module:attribute``) from a project folder.
+Loader = Callable[[str, Path], Any]
+
+
+def load(spec: str, root: Path, loader: Loader) -> Loaded:
+    """Import the app named ``spec`` with ``loader``; an ``ImportError`` of the spec's own
+    module (it does not exist) and the loader's own errors propagate."""
     app: Any = None
     findings: list[Finding] = []
     with collecting() as rejected:
         try:
-            app = load_app(spec, root)
+            app = loader(spec, root)
         except ImportError as error:
             if not _inside_project(error, root):
                 raise

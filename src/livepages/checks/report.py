@@ -9,7 +9,7 @@ from typing import Any
 from livepages.app import App
 from livepages.checks.conflicts import action_clashes, route_conflicts
 from livepages.checks.findings import Finding, read_text, unsuppressed
-from livepages.checks.loading import load
+from livepages.checks.loading import Loader, load
 from livepages.checks.sources import Location, TemplateUse, locate, template_uses
 from livepages.checks.table import RouteEntry, apps_in, route_table
 from livepages.checks.templates import TemplateChecker
@@ -30,9 +30,10 @@ class Report:
     routes: int = 0
 
 
-def check(spec: str, root: Path) -> Report:
-    """Import the app named ``spec`` (``module:attribute``) from ``root`` and check it."""
-    loaded = load(spec, root)
+def check(spec: str, root: Path, loader: Loader) -> Report:
+    """Import the app named ``spec`` (``module:attribute``) from ``root`` with ``loader``
+    (``livepages.cli.project.load_app``) and check it."""
+    loaded = load(spec, root, loader)
     report = Report(loaded=loaded.app is not None)
     findings = list(loaded.findings)
     sources: dict[str, str] = {}

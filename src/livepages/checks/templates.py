@@ -122,16 +122,13 @@ class TemplateChecker:
         self.parsed[name] = parsed
         try:
             tree = self.env.parse(source, name, filename)
+        except jinja2.TemplateSyntaxError as error:
+            self._template_error(parsed, error)
+            return parsed
+        try:
             self.env.compile(tree, name, filename)  # unknown filters and tests fail here
         except jinja2.TemplateSyntaxError as error:
-            self._add(
-                Code.TEMPLATE_ERROR,
-                parsed.file,
-                error.lineno or 1,
-                str(error.message),
-                "fix the template's syntax (see the Jinja2 documentation)",
-            )
-            return parsed
+            self._template_error(parsed, error)  # the tree is still worth reading
         parsed.tree = tree
         parsed.locals = frozenset(
             n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
@@ -154,6 +151,10 @@ class TemplateChecker:
                     self._where_templates(),
                 )
         return parsed
+
+    def _template_error(self, parsed: Parsed, error: jinja2.TemplateSyntaxError) -> None:
+        hint = "fix the template (see the Jinja2 documentation)"
+        self._add(Code.TEMPLATE_ERROR, parsed.file, error.lineno or 1, str(error.message), hint)
 
     def _where_templates(self) -> str:
         folders = getattr(self.env.loader, "searchpath", None)

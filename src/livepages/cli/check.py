@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from livepages.checks import check as check_app
-from livepages.cli.project import ProjectError, find_project
+from livepages.cli.project import ProjectError, find_project, load_app
 
 __all__ = ["check"]
 
@@ -32,7 +32,7 @@ def check(app: str | None) -> None:
     try:
         project = find_project()
         spec = project.app_spec(app)
-        report = check_app(spec, project.root)
+        report = check_app(spec, project.root, load_app)
     except (ProjectError, ImportError) as error:
         raise click.UsageError(str(error)) from error
     for finding in report.findings:

@@ -128,6 +128,16 @@ def test_no_app_to_check_is_a_usage_error(tmp_path: Path) -> None:
 
 # -- the pieces, in process -------------------------------------------------------------
 
+#: Pieces of templates that reach the checker's branches (written-out URLs, url(), action()).
+TEMPLATE_BITS = [
+    '<a href="/items/{{ x }}">',
+    "{{ url(Item, id=3) }}{{ url(Item, id='x', y=1) }}{{ url('a') }}{{ url(Nope) }}",
+    "{{ action(page.x) }}",
+    "@post('/items/1/_action/x')",
+    '{% include "nope.html" %}{% extends x %}',
+    "{% if %}",
+]
+
 
 @pytest.mark.parametrize(
     ("lines", "line", "codes"),
@@ -174,10 +184,18 @@ def test_a_route_after_a_mount_of_its_prefix_is_shadowed() -> None:
     assert all("Home" not in f.message for f in findings)
 
 
-@given(st.text(max_size=300))
+@given(st.text(max_size=300) | st.sampled_from(TEMPLATE_BITS).map(lambda bit: bit * 3))
 def test_any_template_text_gives_findings_never_an_exception(source: str) -> None:
     templates = Templates(loader=jinja2.DictLoader({"t.html": source}))
     app = App(templates=templates)
+
+    @app.page("/items/{id}")
+    class Item(Page):
+        id: int
+
+        def render(self) -> str:
+            return ""
+
     findings = TemplateChecker(app, [], route_table(app)).run()
     assert all(isinstance(f, Finding) and f.line >= 1 for f in findings)
 

@@ -78,6 +78,16 @@ class Orders(Page):
         return ""
 
 
+@app.page("/cart")
+class Cart(Page):
+    def render(self) -> str:
+        return ""
+
+    @action
+    async def pay(self, db: Database) -> None:  # expect: injection
+        pass
+
+
 @app.page("/ping")
 class Ping(Page):
     def render(self) -> str:

@@ -59,7 +59,9 @@ def init(folder: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return run(sys.executable, "-m", "livepages", "init", folder, *flags, cwd=folder.parent)
 
 
-@pytest.mark.parametrize("flags", [(), ("--sessions",), ("--nats",), ("--sessions", "--nats")])
+# The two forms of the app's code: without and with sessions (--nats changes only the
+# README and the requirement, which test_the_options_show_in_the_files reads).
+@pytest.mark.parametrize("flags", [(), ("--sessions", "--nats")])
 def test_the_new_project_passes_its_tests_check_ruff_and_mypy(
     tmp_path: Path, flags: tuple[str, ...], mypy_cache: Path
 ) -> None:

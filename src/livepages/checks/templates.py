@@ -118,6 +118,8 @@ class TemplateChecker:
             source, filename, _ = loader.get_source(self.env, name)
         except jinja2.TemplateNotFound:
             return None
+        except (OSError, UnicodeDecodeError):
+            return None  # not a text file (an image in the templates folder, say)
         parsed = Parsed(name, filename or name, source, None)
         self.parsed[name] = parsed
         try:

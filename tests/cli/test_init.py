@@ -8,16 +8,25 @@ project with ``pip install -e`` and its own test, ``check`` and ``routes``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from livepages import Settings
 from livepages.cli.init import package_name, requirement
+from livepages.testing import LiveServer, goto_live, watch_console
+
+if TYPE_CHECKING:
+    from tests.fixtures.browser import NewContext
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -160,6 +169,49 @@ def test_help_says_what_it_writes() -> None:
     for option in ("--name", "--sessions", "--nats", "--livepages-source"):
         assert option in result.stdout
     assert "refuses to overwrite" in result.stdout
+
+
+@pytest.fixture
+def board_server(tmp_path: Path, datastar_js: Path) -> Iterator[LiveServer]:
+    """A new project (with sessions), imported and served with a local Datastar build."""
+    package = f"board_{uuid.uuid4().hex[:8]}"
+    assert init(tmp_path / "board", "--name", package, "--sessions").returncode == 0
+    sys.path.insert(0, str(tmp_path / "board"))
+    try:
+        module = importlib.import_module(f"{package}.app")
+        app = module.create_app(Settings(datastar_file=str(datastar_js)))
+        with LiveServer(app) as server:
+            yield server
+    finally:
+        sys.path.remove(str(tmp_path / "board"))
+        for name in [name for name in sys.modules if name.startswith(package)]:
+            del sys.modules[name]
+
+
+def test_the_new_project_works_in_a_browser(
+    board_server: LiveServer, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import expect
+
+    alice, bob = (browser_context().new_page() for _ in range(2))
+    problems = [watch_console(alice), watch_console(bob)]
+    for page in (alice, bob):
+        goto_live(page, board_server.url + "/")
+    alice.click("button[type=submit]")  # nothing typed: refused, next to each input
+    expect(alice.locator(".error").nth(0)).to_have_text("is required")
+    expect(alice.locator(".error").nth(1)).to_have_text("write something first")
+
+    alice.fill("#name", "Ada")
+    alice.fill("#text", "Hello from Ada")
+    alice.click("button[type=submit]")
+    expect(bob.locator("#messages li").first).to_have_text("AdaHello from Ada")
+    expect(alice.locator("#text")).to_have_value("")  # emptied; the name stays
+    expect(alice.locator("#name")).to_have_value("Ada")
+    expect(alice.locator(".error").nth(1)).to_have_text("")
+
+    goto_live(alice, board_server.url + "/")  # the session remembers the name
+    expect(alice.locator("#name")).to_have_value("Ada")
+    assert problems == [[], []]
 
 
 @pytest.mark.timeout(600)

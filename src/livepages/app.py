@@ -54,6 +54,7 @@ from livepages.paths import caller_file, resolve_folder
 from livepages.plans import PagePlan, plan_action
 from livepages.presence import Members, Presence, PresenceBackend
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
+from livepages.registration import planned
 from livepages.reports import ErrorHook, Reporter
 from livepages.routing import PageRoutes, SlashRedirect
 from livepages.sessions.session import Session, SessionManager
@@ -196,7 +197,9 @@ class App(Starlette):
         """Register a page class at ``path`` (``{name}`` segments are its path fields)."""
 
         def register(cls: P) -> P:
-            plan = PagePlan.build(cls, path, self.injector)
+            plan = planned(cls, PagePlan.build, cls, path, self.injector)
+            if plan is None:  # livepages check: reported, and the import carries on
+                return cls
             plan.spec.app = self
             self.pages.append(plan)
             if plan.spec.path == "/":
@@ -230,7 +233,9 @@ class App(Starlette):
         def register(f: F) -> F:
             marked = action_spec(f) or action_spec(action(method=method, name=name, auth=auth)(f))
             assert marked is not None
-            self.dispatcher.actions[marked.name] = plan_action(f, marked, self.injector)
+            entry = planned(f, plan_action, f, marked, self.injector)
+            if entry is not None:  # (None: livepages check reported why)
+                self.dispatcher.actions[marked.name] = entry
             return f
 
         return register(func) if func is not None else register
@@ -289,12 +294,8 @@ class App(Starlette):
     # -- lifecycle --------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Start the broker, the session store, the store and the live engine's
-        subscriptions, once.
-
-        The lifespan does this; so do the first request and the first publish if no
-        lifespan ran (``livepages.lifecycle``).
-        """
+        """Start the broker, the stores, presence and the live engine, once: the lifespan
+        does, or else the first request or publish (``livepages.lifecycle``)."""
         await self.lifecycle.start()
 
     async def close_streams(self) -> None:

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 
 from livepages.inputs import is_signals_type, read_form, read_input, read_query
+from livepages.registration import Kind, RegistrationError
 from livepages.settings import Settings
 
 __all__ = ["Context", "Injector", "Plan", "Query", "Signals"]
@@ -148,7 +149,7 @@ class Injector:
             parameters = parameters[1:]
         planned = tuple(self._param(func, p, hints.get(p.name), events) for p in parameters)
         if sum(1 for p in planned if p.kind == "signals") > 1:
-            raise TypeError(f"{func.__qualname__}: only one parameter can receive the signals")
+            raise _cannot(func, f"{func.__qualname__}: only one parameter can receive the signals")
         return Plan(func, planned, inspect.iscoroutinefunction(func))
 
     def _param(
@@ -156,7 +157,7 @@ class Injector:
     ) -> Param:
         where = f"{func.__qualname__}(): parameter {param.name!r}"
         if hint is None:
-            raise TypeError(f"{where} needs a type annotation to be injected")
+            raise _cannot(func, f"{where} needs a type annotation to be injected")
         base, extras = _unwrap(hint)
         if events and _is_event(base):
             return Param(param.name, "provide", base, lambda ctx: ctx.extras[base])
@@ -173,7 +174,7 @@ class Injector:
             return Param(param.name, "provide", base, factory(base), param.default)
         if base is FormData:
             return Param(param.name, "provide", base, None, param.default)
-        raise TypeError(f"{where}: livepages cannot inject a value of type {hint!r}")
+        raise _cannot(func, f"{where}: livepages cannot inject a value of type {hint!r}")
 
     async def arguments(self, plan: Plan, ctx: Context) -> dict[str, Any]:
         """Build the keyword arguments of one call of ``plan``."""
@@ -189,6 +190,10 @@ class Injector:
                 value = param.resolver(ctx)
                 kwargs[param.name] = await value if inspect.isawaitable(value) else value
         return kwargs
+
+
+def _cannot(func: Callable[..., Any], message: str) -> RegistrationError:
+    return RegistrationError(message, func, kind=Kind.INJECTION)
 
 
 def _settings(ctx: Context) -> Settings:

@@ -30,6 +30,7 @@ from starlette.convertors import PathConvertor
 from starlette.routing import compile_path
 
 from livepages.params import Converter, ParamError, converter_for, parse_param
+from livepages.registration import Kind, RegistrationError
 
 __all__ = ["Page", "PageSpec", "page_spec", "root_path", "url", "within_mount"]
 
@@ -129,11 +130,20 @@ class PageSpec:
         in_path = tuple(_path_names(path))
         for name in in_path:
             if name not in fields:
-                raise TypeError(f"{page.__name__}: path parameter {{{name}}} has no field")
+                raise RegistrationError(
+                    f"{page.__name__}: path parameter {{{name}}} has no field",
+                    page,
+                    kind=Kind.DEFINITION,
+                )
         for name in fields:
             # A field named "title" would replace Page.title() and break every render.
             if name in _RESERVED:
-                raise TypeError(f"{page.__name__}: a parameter cannot be named {name!r}")
+                raise RegistrationError(
+                    f"{page.__name__}: a parameter cannot be named {name!r}",
+                    page,
+                    kind=Kind.DEFINITION,
+                    member=name,
+                )
         spec = cls(page, path, _format=path_format, path_params=in_path)
         spec.slash_params = frozenset(
             name for name, conv in convertors.items() if isinstance(conv, PathConvertor)
@@ -141,7 +151,11 @@ class PageSpec:
         spec.query_params = tuple(n for n in fields if n not in in_path)
         for name, f in fields.items():
             spec.annotations[name] = hints[name]
-            spec.converters[name] = converter_for(hints[name])
+            try:
+                spec.converters[name] = converter_for(hints[name])
+            except TypeError as exc:
+                message = f"{page.__name__}: parameter {name!r}: {exc}"
+                raise RegistrationError(message, page, kind=Kind.PARAMETER, member=name) from None
             if f.default is not dataclasses.MISSING:
                 spec.defaults[name] = f.default
             elif f.default_factory is not dataclasses.MISSING:

@@ -25,6 +25,7 @@ from livepages.injection import Injector, Plan
 from livepages.inputs import field_names
 from livepages.pages import Page, PageSpec
 from livepages.presence.topic import PresencePlan
+from livepages.registration import Kind, RegistrationError
 from livepages.tabs import Tab
 
 __all__ = ["ActionEntry", "Hook", "LiveScope", "PagePlan", "Subscription", "plan_action"]
@@ -100,7 +101,8 @@ class PagePlan:
         spec = PageSpec.build(page, path)  # its parameters first: they shape the rest
         render = getattr(page, "render", None)
         if render is None:
-            raise TypeError(f"{page.__name__} needs a render() method")
+            message = f"{page.__name__} needs a render() method"
+            raise RegistrationError(message, page, kind=Kind.DEFINITION)
         render_plan = injector.plan(render, skip_first=True)
         subscriptions = tuple(_subscriptions(page, injector))
         hooks = {

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import click
 
+from livepages.cli.check import check
+from livepages.cli.init import init
+from livepages.cli.routes import routes
 from livepages.cli.version import version
 
 __all__ = ["main"]
@@ -19,4 +22,7 @@ def main() -> None:
     """livepages: server-driven, real-time web apps in Python on Datastar."""
 
 
+main.add_command(init)
+main.add_command(check)
+main.add_command(routes)
 main.add_command(version)

@@ -40,6 +40,7 @@ from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
 from livepages.csrf import trusted_origins
 from livepages.datastar import ServerSentEventGenerator
+from livepages.dev.mode import DevMode
 from livepages.dispatch import ACTION_METHODS, Dispatcher
 from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
@@ -99,7 +100,13 @@ class App(Starlette):
     ) -> None:
         if debug is not None:
             settings = msgspec.structs.replace(settings or Settings(), debug=debug)
-        self.settings = settings = settings or Settings()
+        settings = settings or Settings()
+        #: Development mode, in a process of ``livepages dev`` (``livepages.dev.mode``).
+        self.dev = DevMode.from_env()
+        if self.dev is not None:
+            settings = self.dev.settings(settings)
+            sessions = self.dev.sessions(sessions, settings)
+        self.settings = settings
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
         # Given ones, or NATS when settings.nats_url is set (livepages.backends).
         broker, self.sessions, tab_store = backends(settings, broker, sessions, tab_store)
@@ -150,6 +157,8 @@ class App(Starlette):
             ACTION_PREFIX + "{_action}", self._app_action, methods=[*ACTION_METHODS]
         )
         self.router.routes.append(app_actions)
+        if self.dev is not None:
+            self.dev.attach(self)
 
     def build_middleware_stack(self) -> ASGIApp:
         """The app's stack: ``livepages.middleware.build_stack`` around the router."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from livepages.cli.dev import dev
+from livepages.cli.run import run
 from livepages.cli.version import version
 
 __all__ = ["main"]
@@ -20,3 +22,5 @@ def main() -> None:
 
 
 main.add_command(version)
+main.add_command(dev)
+main.add_command(run)

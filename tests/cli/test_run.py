@@ -56,7 +56,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_workers_need_nats_and_a_shared_secret(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_need_nats_and_a_shared_secret(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(project)
     monkeypatch.delenv("LIVEPAGES_NATS_URL", raising=False)
     monkeypatch.delenv("LIVEPAGES_SECRET_KEY", raising=False)

@@ -74,7 +74,9 @@ watch = [
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     write(tmp_path, "pyproject.toml", PYPROJECT)
-    write(tmp_path, "copy_css.py", "import shutil\nshutil.copy('styles/app.css', 'static/app.css')\n")
+    write(
+        tmp_path, "copy_css.py", "import shutil\nshutil.copy('styles/app.css', 'static/app.css')\n"
+    )
     write(tmp_path, "site_app.py", APP)
     write(tmp_path, "templates/home.html", TEMPLATE)
     write(tmp_path, "static/app.css", "p { color: black }\n")

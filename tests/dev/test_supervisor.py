@@ -175,6 +175,9 @@ def test_watchers_run_on_matching_changes_and_their_failures_show(
     overlay = page.locator("#lp-dev-overlay")
     expect(overlay).to_contain_text("failed with status 3", timeout=RESTART_MS)
     expect(overlay).to_contain_text("watcher-said-this")
+    page.reload()  # a page opened afterwards shows it too, until files change again
+    expect(overlay).to_contain_text("watcher-said-this", timeout=RESTART_MS)
+    expect(page.locator("#py")).to_have_text("python one")
 
 
 def test_an_action_error_shows_in_the_overlay(
@@ -189,6 +192,8 @@ def test_an_action_error_shows_in_the_overlay(
     overlay = page.locator("#lp-dev-overlay")
     expect(overlay).to_contain_text("RuntimeError: the action broke", timeout=RESTART_MS)
     expect(overlay.locator(".lp-where")).to_contain_text("site_app.py:")
+    overlay.get_by_role("button", name="close").click()
+    expect(overlay).to_have_count(0)
     expect(page.locator("#py")).to_have_text("python one")  # the page itself lives on
 
 

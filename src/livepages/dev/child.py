@@ -93,6 +93,9 @@ class DevServer:
         self.boot = boot
         self.app = app
         self.problem = problem
+        #: A problem the supervisor said to show (a watcher failed), until files change:
+        #: pages that open their stream meanwhile get it too.
+        self.shown: Problem | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open = 0
@@ -114,6 +117,8 @@ class DevServer:
             if boot is not None and boot != self.boot:
                 await _stream(send, scope, _RELOAD, more=False)
                 return
+            if self.shown is not None and boot is not None:  # a page's stream
+                scope, send = _showing(scope, send, show_event(self.shown))
         if self.app is None:  # a websocket while the app cannot run
             await send({"type": "websocket.close", "code": 1011})
             return
@@ -129,9 +134,11 @@ class DevServer:
         """Act on one message of the supervisor."""
         apps = list(livepages_apps(self.app)) if self.problem is None else []
         if isinstance(message, Show):
+            self.shown = message.problem
             for app in apps:
                 _broadcast(app, show_event(message.problem))
             return
+        self.shown = None
         for app in apps:
             _broadcast(app, hide_event())  # an earlier error is stale once code changes
             static = app.assets.directory if app.assets is not None else None
@@ -284,6 +291,21 @@ class _InnerLifespan:
 async def _stream(send: Send, scope: Scope, body: bytes, *, more: bool) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": sse_headers(scope, {})})
     await send({"type": _BODY, "body": body, "more_body": more})
+
+
+def _showing(scope: Scope, send: Send, payload: bytes) -> tuple[Scope, Send]:
+    """A stream request whose response starts with ``payload``: uncompressed (asked
+    for without ``Accept-Encoding``), so the event can go first as it is."""
+    headers = [(name, value) for name, value in scope["headers"] if name != b"accept-encoding"]
+
+    async def first_payload(message: ASGIMessage) -> None:
+        await send(message)
+        if message["type"] == "http.response.start" and message.get("status") == 200:
+            types = [value for name, value in message.get("headers", []) if name == b"content-type"]
+            if types and types[0].startswith(b"text/event-stream"):
+                await send({"type": _BODY, "body": payload, "more_body": True})
+
+    return {**scope, "headers": headers}, first_payload
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -52,14 +52,20 @@ STOP_TIMEOUT = 5.0
 
 class WatchFilter(DefaultFilter):
     """watchfiles' default filter (``.git``, ``__pycache__``, ``.venv``, ``node_modules``,
-    editors' swap files, ...), and livepages' own ``.livepages`` folder (the sessions
-    database changes with every request) and the caches of common tools."""
+    editors' swap files, ...), livepages' own ``.livepages`` folder (the sessions
+    database changes with every request), the caches of common tools, log files and
+    SQLite's journals: files that change because the app runs, not because of an edit."""
 
     ignore_dirs = (
         *DefaultFilter.ignore_dirs,
         ".livepages",
         ".ruff_cache",
         ".nox",
+    )
+    ignore_entity_patterns = (
+        *DefaultFilter.ignore_entity_patterns,
+        r"\.log$",
+        r"-(journal|wal|shm)$",
     )
 
 

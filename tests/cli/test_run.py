@@ -161,3 +161,11 @@ def test_ten_tabs_of_one_page_stay_live_over_http2(
         expect(page.locator("#count")).to_have_text("1", timeout=15_000)
     protocol = pages[-1].evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol")
     assert protocol == "h2"
+
+
+def test_dev_and_run_have_help() -> None:
+    for name in ("dev", "run"):
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0
+        assert f"Usage: main {name} [OPTIONS] [APP]" in result.output
+        assert "--tls-cert" in result.output

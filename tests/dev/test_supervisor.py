@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fixtures.browser import NewContext
 from tests.fixtures.dev import LivepagesProcess, write
+from tests.fixtures.tls import self_signed_files
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -198,11 +201,89 @@ def test_an_action_error_shows_in_the_overlay(
 
 
 def _wait_for(condition: object, seconds: float) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
             return
         time.sleep(0.1)
     raise AssertionError(f"not within {seconds} s")
+
+
+def _serve(folder: Path, args: list[str], scheme: str = "http") -> LivepagesProcess:
+    server = LivepagesProcess(folder, ["dev", *args], scheme=scheme)
+    server.wait_until_serving()
+    return server
+
+
+def test_an_app_that_fails_to_start_shows_the_overlay(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.livepages]\napp = "site_app:app"\n')
+    write(
+        tmp_path,
+        "site_app.py",
+        """
+        import contextlib
+        from livepages import App
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app):
+            raise ConnectionError("no database here")
+            yield
+
+        app = App(lifespan=lifespan)
+        """,
+    )
+    server = _serve(tmp_path, [])
+    try:
+        response = httpx.get(server.url + "/", timeout=10)
+        assert response.status_code == 500
+        assert "The app failed to start" in response.text
+        assert f"{tmp_path / 'site_app.py'}:7" in response.text  # the raise
+        assert "no database here" in response.text
+        assert server.process.poll() is None  # the server keeps running
+    finally:
+        server.stop()
+
+
+def test_an_app_process_that_exits_is_replaced_by_the_overlay(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.livepages]\napp = "site_app:app"\n')
+    write(tmp_path, "site_app.py", "import os\nos._exit(3)\n")
+    server = LivepagesProcess(tmp_path, ["dev"])
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # the first process dies before it serves; the next shows why
+            try:
+                response = httpx.get(server.url + "/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.1)
+        assert response.status_code == 500
+        assert "exited with status 3" in response.text
+    finally:
+        server.stop()
+
+
+def test_dev_with_a_certificate_serves_http2(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.livepages]\napp = "site_app:app"\n')
+    write(
+        tmp_path,
+        "site_app.py",
+        """
+        from livepages import App, Page
+        app = App()
+
+        @app.page("/")
+        class Home(Page):
+            def render(self) -> str:
+                return "<p>secure</p>"
+        """,
+    )
+    cert, key = self_signed_files(tmp_path)
+    server = _serve(tmp_path, ["--tls-cert", cert, "--tls-key", key], scheme="https")
+    try:
+        with httpx.Client(http2=True, verify=False) as client:
+            response = client.get(server.url + "/")
+        assert response.http_version == "HTTP/2"
+        assert "<p>secure</p>" in response.text
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ import contextlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livepages.dev.overlay import Problem, hide_event, overlay_html, show_event
+from livepages.dev.overlay import MAX_TEXT, Problem, hide_event, overlay_html, show_event
 
 
 def test_a_syntax_error_is_located_at_its_line() -> None:
@@ -50,3 +50,10 @@ def test_decoding_arbitrary_bytes_gives_a_problem_or_a_value_error(data: bytes) 
 @given(st.builds(Problem, title=st.text(), text=st.text(), line=st.none() | st.integers()))
 def test_problems_round_trip_through_json(problem: Problem) -> None:
     assert Problem.decode(problem.encode()) == problem
+
+
+def test_only_the_end_of_a_long_text_is_shown() -> None:
+    text = "early " + "x" * MAX_TEXT + " late"
+    html = overlay_html(Problem(title="t", text=text))
+    assert "late" in html
+    assert "early" not in html

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from livepages.dev.supervisor import STOP_TIMEOUT
 from tests.fixtures.browser import NewContext
 from tests.fixtures.dev import LivepagesProcess, write
 from tests.fixtures.tls import self_signed_files
@@ -287,3 +288,43 @@ def test_dev_with_a_certificate_serves_http2(tmp_path: Path) -> None:
         assert "<p>secure</p>" in response.text
     finally:
         server.stop()
+
+
+def test_an_app_process_that_does_not_stop_is_killed_after_the_timeout(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.livepages]\napp = "site_app:app"\n')
+    module = write(
+        tmp_path,
+        "site_app.py",
+        """
+        import asyncio, contextlib
+        from livepages import App, Page
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app):
+            yield
+            await asyncio.sleep(3600)  # a shutdown that never ends
+
+        app = App(lifespan=lifespan)
+
+        @app.page("/")
+        class Home(Page):
+            def render(self) -> str:
+                return "<p>version 1</p>"
+        """,
+    )
+    server = _serve(tmp_path, [])
+    try:
+        started = time.monotonic()
+        module.write_text(module.read_text().replace("version 1", "version 2"))
+        _wait_for(lambda: "did not stop within 5 s: killing it" in server.log(), 30)
+        assert time.monotonic() - started >= STOP_TIMEOUT
+        _wait_for(lambda: _text(server.url) == "version 2", 30)
+    finally:
+        server.stop()
+
+
+def _text(url: str) -> str:
+    try:
+        return "version 2" if "version 2" in httpx.get(url + "/", timeout=2).text else ""
+    except httpx.TransportError:
+        return ""

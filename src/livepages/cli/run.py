@@ -67,7 +67,8 @@ def run(
     scheme = "https" if tls else "http"
     server = "hypercorn, HTTP/2" if tls else "uvicorn"
     where = f"{scheme}://{host}:{sock.getsockname()[1]}"
-    click.echo(f"livepages run: serving {spec} at {where} ({server}, {count} process)", err=True)
+    processes = f"{count} processes" if count > 1 else "1 process"
+    click.echo(f"livepages run: serving {spec} at {where} ({server}, {processes})", err=True)
     if count == 1:
         serve(target, sock, tls=tls, access_log=log)
         return

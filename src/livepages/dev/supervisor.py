@@ -48,6 +48,8 @@ __all__ = ["STOP_TIMEOUT", "Supervisor", "WatchFilter"]
 
 #: Seconds an app process may take to stop before it is killed. Its streams end at once.
 STOP_TIMEOUT = 5.0
+#: How an app process ends when a signal stopped it.
+_STOPPED = (0, -signal.SIGINT, -signal.SIGTERM)
 
 
 class WatchFilter(DefaultFilter):
@@ -175,6 +177,11 @@ class Supervisor:
 
     async def _exited(self, child: _Process) -> None:
         code = await child.process.wait()
+        if code in _STOPPED:
+            # Ctrl-C reaches the whole process group: the app process may stop before
+            # this one has noticed the signal itself.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 1.0)
         if child.stopping or child is not self._child or self._stopping.is_set():
             return
         if child.problem:

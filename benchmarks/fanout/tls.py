@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import ipaddress
+import os
 import ssl
 import sys
 import tempfile
@@ -308,8 +310,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--servers", default=",".join(SERVERS))
     args = parser.parse_args(argv)
-    import os
-
     os.sched_setaffinity(0, {1})
     print(
         "| server | streams | connections | p50 ms | p99 ms | last ms | patches/s | CPU µs/patch |"

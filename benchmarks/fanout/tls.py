@@ -62,7 +62,6 @@ def self_signed(folder: Path) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
 
     certificate = (
         x509.CertificateBuilder()

@@ -18,6 +18,7 @@ timeout on a slow head; put the server behind a proxy that has one if that matte
 from __future__ import annotations
 
 import asyncio
+import asyncio.constants
 import signal
 import socket
 from typing import Any
@@ -29,11 +30,16 @@ from hypercorn.utils import wrap_app
 from livepages.limits import ServerLimits
 from livepages.server import stream_owners
 
-__all__ = ["MAX_STREAMS", "run_tls"]
+__all__ = ["MAX_STREAMS", "TLS_CLOSE_TIMEOUT", "run_tls"]
 
 #: Concurrent streams per HTTP/2 connection: open tabs of one browser, plus their
 #: requests. hypercorn's default; browsers' own limits are higher.
 MAX_STREAMS = 100
+#: Seconds a closing connection waits for the client's TLS ``close_notify``. hypercorn
+#: closes each connection gracefully when it stops and waits for that close however
+#: long it takes (asyncio's default bound is 30 s), so a client that does not read
+#: (or is gone) would hold the stop; a browser answers in milliseconds.
+TLS_CLOSE_TIMEOUT = 0.5
 
 
 def run_tls(
@@ -73,6 +79,9 @@ def run_tls(
 
 
 async def _serve(app: Any, config: Config, sockets: Sockets | None) -> None:
+    # hypercorn passes no shutdown timeout to asyncio, which then reads this constant
+    # for every TLS connection; this process serves nothing else.
+    asyncio.constants.SSL_SHUTDOWN_TIMEOUT = TLS_CLOSE_TIMEOUT
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):

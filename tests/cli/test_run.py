@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from livepages.cli import main
+from livepages.http2 import TLS_CLOSE_TIMEOUT
 from tests.fixtures.browser import NewContext
 from tests.fixtures.dev import LivepagesProcess, write
 from tests.fixtures.tls import self_signed_files
@@ -83,11 +84,17 @@ def _stream(url: str, client: httpx.Client) -> httpx.Response:
     return client.send(request, stream=True)
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 def test_two_workers_on_nats_serve_and_stop_within_2_s_on_sigterm(
-    project: Path, nats_server: str
+    project: Path, nats_server: str, tls: bool
 ) -> None:
     env = {"LIVEPAGES_NATS_URL": nats_server, "LIVEPAGES_SECRET_KEY": "one secret for all"}
-    server = LivepagesProcess(project, ["run", "--workers", "2", "--no-access-log"], env)
+    args = ["run", "--workers", "2", "--no-access-log"]
+    if tls:
+        cert, key = self_signed_files(project)
+        args += ["--tls-cert", cert, "--tls-key", key]
+    scheme = "https" if tls else "http"
+    server = LivepagesProcess(project, args, env, scheme=scheme)
     streams: list[httpx.Response] = []
     readers = []
     clients: list[httpx.Client] = []
@@ -95,15 +102,16 @@ def test_two_workers_on_nats_serve_and_stop_within_2_s_on_sigterm(
         server.wait_until_serving()
         pids = set()
         for _ in range(6):  # fresh connections: the kernel spreads them over the workers
-            client = httpx.Client(timeout=10)
+            client = httpx.Client(timeout=10, http2=tls, verify=False)
             clients.append(client)
             response = _stream(server.url, client)
+            assert response.http_version == ("HTTP/2" if tls else "HTTP/1.1")
             streams.append(response)
             reader = response.iter_bytes()
             readers.append(reader)
             first = next(reader)
             pids.update(re.findall(rb'id="pid">(\d+)<', first))
-        assert httpx.post(server.url + "/bump", timeout=10).status_code == 204
+        assert httpx.post(server.url + "/bump", timeout=10, verify=False).status_code == 204
         for reader in readers:  # every stream, on either worker, sees the event (NATS)
             assert b'id="count">1<' in next(reader)
         started = time.monotonic()
@@ -169,3 +177,18 @@ def test_dev_and_run_have_help() -> None:
         assert result.exit_code == 0
         assert f"Usage: main {name} [OPTIONS] [APP]" in result.output
         assert "--tls-cert" in result.output
+
+
+def test_tls_stops_within_2_s_though_a_client_stays_connected_without_reading(
+    tls_server: LivepagesProcess,
+) -> None:
+    # The client neither reads nor closes: it never answers the server's TLS close.
+    with httpx.Client(http2=True, verify=False) as client:
+        assert client.get(tls_server.url + "/").status_code == 200
+        started = time.monotonic()
+        tls_server.terminate()
+        assert tls_server.process.wait(timeout=10) == 0
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.0, (
+        f"stopped after {elapsed:.2f} s (TLS_CLOSE_TIMEOUT is {TLS_CLOSE_TIMEOUT} s)"
+    )

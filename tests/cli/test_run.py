@@ -15,6 +15,7 @@ from livepages.cli import main
 from livepages.http2 import TLS_CLOSE_TIMEOUT
 from tests.fixtures.browser import NewContext
 from tests.fixtures.dev import LivepagesProcess, write
+from tests.fixtures.servers import ROOT
 from tests.fixtures.tls import self_signed_files
 
 pytestmark = pytest.mark.timeout(60)
@@ -192,3 +193,30 @@ def test_tls_stops_within_2_s_though_a_client_stays_connected_without_reading(
     assert elapsed < 2.0, (
         f"stopped after {elapsed:.2f} s (TLS_CLOSE_TIMEOUT is {TLS_CLOSE_TIMEOUT} s)"
     )
+
+
+def test_the_examples_run_on_two_workers_on_nats(nats_server: str) -> None:
+    env = {"LIVEPAGES_NATS_URL": nats_server, "LIVEPAGES_SECRET_KEY": "one secret for all"}
+    args = ["run", "examples.index:from_env()", "--workers", "2", "--no-access-log"]
+    server = LivepagesProcess(ROOT, args, env)
+    try:
+        server.wait_until_serving()
+        with httpx.Client(timeout=10) as client:
+            assert "Counter" in client.get(server.url + "/").text
+            document = client.get(server.url + "/counter/").text
+            tab = re.search(r"_tab: &#x27;([^&]+)&#x27;", document)
+            assert tab is not None
+            live = client.build_request(
+                "GET", server.url + "/counter/_live", headers={"X-LP-Tab": tab.group(1)}
+            )
+            stream = client.send(live, stream=True)
+            assert stream.status_code == 200
+            assert b"datastar-patch-elements" in next(stream.iter_bytes())
+            started = time.monotonic()
+            server.terminate()  # with the stream open
+            assert server.process.wait(timeout=10) == 0, server.log()
+            elapsed = time.monotonic() - started
+            stream.close()
+        assert elapsed < 2.0, f"stopped after {elapsed:.2f} s"
+    finally:
+        server.stop()

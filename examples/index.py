@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 from livepages import Settings
 from livepages.middleware import SecurityHeaders
 
-__all__ = ["EXAMPLES", "Example", "create_app", "mounted"]
+__all__ = ["EXAMPLES", "Example", "create_app", "from_env", "mounted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,12 @@ def _index_page(examples: list[Example]) -> str:
         "</style></head>"
         f'<body><h1>livepages examples</h1><ul id="examples">{items}</ul></body></html>'
     )
+
+
+def from_env() -> Starlette:
+    """Every example with its settings from ``LIVEPAGES_*`` variables, for ``livepages
+    run 'examples.index:from_env()'`` (with ``LIVEPAGES_NATS_URL``, on many workers)."""
+    return create_app(Settings.from_env())
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -2,6 +2,11 @@
 
 ``python -m benchmarks.fanout.serve --server uvicorn --app module:factory --port PORT``
 
+``--server`` is uvicorn (as the benchmark has always served), granian or hypercorn
+(``livepages.http2.run_tls``, which needs ``--certfile`` and ``--keyfile``). With a
+certificate uvicorn and granian serve TLS too: uvicorn HTTP/1.1 only, granian
+HTTP/1.1 or HTTP/2 as the client offers.
+
 The factory is called once here first: if it cannot be imported or raises
 ``NotImplementedError``, the process prints the reason as its last line and
 exits with :data:`EXIT_UNAVAILABLE`, which the harness reports as
@@ -38,7 +43,8 @@ def load_app(spec: str) -> ASGIApp:
     return factory()
 
 
-def _serve_uvicorn(app: ASGIApp, port: int) -> None:
+def _serve_uvicorn(app: ASGIApp, port: int, tls: tuple[str, str] | None) -> None:
+    certfile, keyfile = tls or (None, None)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -50,11 +56,31 @@ def _serve_uvicorn(app: ASGIApp, port: int) -> None:
         access_log=False,
         backlog=4096,
         timeout_graceful_shutdown=1,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
     uvicorn.Server(config).run()
 
 
-def _exec_granian(spec: str, port: int, backpressure: int) -> None:
+def _serve_hypercorn(app: ASGIApp, port: int, tls: tuple[str, str] | None) -> None:
+    from livepages.http2 import run_tls
+
+    if tls is None:
+        raise ValueError("hypercorn is measured over TLS: give --certfile and --keyfile")
+    run_tls(
+        app,
+        certfile=tls[0],
+        keyfile=tls[1],
+        port=port,
+        access_log=False,
+        log_level="warning",
+        max_streams=1000,
+    )
+
+
+def _exec_granian(
+    spec: str, port: int, backpressure: int, tls: tuple[str, str] | None, http: str
+) -> None:
     granian = shutil.which("granian", path=str(Path(sys.executable).parent)) or shutil.which(
         "granian"
     )
@@ -75,6 +101,8 @@ def _exec_granian(spec: str, port: int, backpressure: int) -> None:
         "--loop",
         "uvloop",
         "--no-ws",
+        "--http",
+        http,
         "--log-level",
         "warning",
         "--backpressure",
@@ -82,17 +110,23 @@ def _exec_granian(spec: str, port: int, backpressure: int) -> None:
         "--factory",
         spec,
     ]
+    if tls is not None:
+        args[-2:-2] = ["--ssl-certificate", tls[0], "--ssl-keyfile", tls[1]]
     os.execv(granian, args)  # keeps this PID, so the harness still owns the server
 
 
 def main(argv: list[str] | None = None) -> int:
     """Check the factory, then serve it until the process is stopped."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
+    parser.add_argument("--server", choices=["uvicorn", "granian", "hypercorn"], default="uvicorn")
     parser.add_argument("--app", required=True, help="module:factory")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--backpressure", type=int, default=16384, help="granian only")
+    parser.add_argument("--http", choices=["auto", "1", "2"], default="auto", help="granian only")
+    parser.add_argument("--certfile", help="serve TLS with this certificate (PEM)")
+    parser.add_argument("--keyfile", help="and this key (PEM)")
     args = parser.parse_args(argv)
+    tls = (args.certfile, args.keyfile) if args.certfile and args.keyfile else None
     try:
         app = load_app(args.app)
     except (ImportError, AttributeError, ValueError, NotImplementedError) as exc:
@@ -100,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNAVAILABLE
     if args.server == "granian":
         try:
-            _exec_granian(args.app, args.port, args.backpressure)
+            _exec_granian(args.app, args.port, args.backpressure, tls, args.http)
         except OSError as exc:
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return EXIT_UNAVAILABLE
-    _serve_uvicorn(app, args.port)
+    if args.server == "hypercorn":
+        _serve_hypercorn(app, args.port, tls)
+    else:
+        _serve_uvicorn(app, args.port, tls)
     return 0
 
 

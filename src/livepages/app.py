@@ -40,9 +40,11 @@ from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
 from livepages.csrf import trusted_origins
 from livepages.datastar import ServerSentEventGenerator
+from livepages.dev.mode import DevMode
 from livepages.dispatch import ACTION_METHODS, Dispatcher
 from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
+from livepages.guards import Guard
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
@@ -104,7 +106,9 @@ class App(Starlette):
     ) -> None:
         if debug is not None:
             settings = msgspec.structs.replace(settings or Settings(), debug=debug)
-        self.settings = settings = settings or Settings()
+        #: Development mode, in a process of ``livepages dev`` (``livepages.dev.mode``).
+        self.dev, settings, sessions = DevMode.enter(settings or Settings(), sessions)
+        self.settings = settings
         self.keys = Keys(settings.secret_key, settings.previous_secret_keys, debug=settings.debug)
         # Given ones, or NATS when settings.nats_url is set (livepages.backends).
         broker, self.sessions, tab_store, presence = backends(settings, broker, sessions, tab_store)
@@ -142,12 +146,7 @@ class App(Starlette):
         self.live = LiveEngine(self, tabs)
         #: The reactive store: its commits re-render the views that read what changed.
         self.store = store
-        if store is not None:
-            store.bind(self.broker, self.live.reads, self.startup)
-        checks = guards(settings, broker, self.keys, source)
-        self.lifecycle = Lifecycle(
-            self.broker, self.sessions, self.live, self.presence, store, checks
-        )
+        self.lifecycle = _lifecycle(self, guards(settings, broker, self.keys, source))
         self._user_lifespan = lifespan
         self._bodies_pass_through = False
         super().__init__(
@@ -165,6 +164,8 @@ class App(Starlette):
             ACTION_PREFIX + "{_action}", self._app_action, methods=[*ACTION_METHODS]
         )
         self.router.routes.append(app_actions)
+        if self.dev is not None:
+            self.dev.attach(self)
 
     def build_middleware_stack(self) -> ASGIApp:
         """The app's stack: ``livepages.middleware.build_stack`` around the router."""
@@ -319,6 +320,13 @@ class App(Starlette):
                     yield state  # Starlette hands a yielded mapping to request.state
         finally:
             await self.shutdown()
+
+
+def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
+    """What starts and stops the app's parts (its store bound to its live engine first)."""
+    if app.store is not None:
+        app.store.bind(app.broker, app.live.reads, app.startup)
+    return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
 
 
 def _presence(app: App, backend: PresenceBackend) -> Presence:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,6 +64,8 @@ class Documents:
         self.reporter = reporter
         self.datastar_url = datastar_url
         self.error_pages: dict[int, ErrorPage] = {}
+        #: More headers for every page's stream request (``livepages dev`` adds one).
+        self.stream_headers: dict[str, str] = {}
 
     # -- pages ----------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ class Documents:
             title=page.title() or self.settings.title,
             head=page.head(),
             live_url=plan.spec.url_for(page, LIVE_PATH) if live else None,
-            live_options=live_options(plan.cls),
+            live_options=live_options(plan.cls, self.stream_headers),
             csrf_token=self.visitors.csrf_token(request),
             tab_id=tab_id,
         )
@@ -188,14 +190,15 @@ def _default_error_body(status: int, message: str, detail: str) -> Markup:
     return body
 
 
-def live_options(cls: type[Page]) -> str:
-    """The ``@get`` options of a page's stream, with its tab header.
+def live_options(cls: type[Page], headers: Mapping[str, str] | None = None) -> str:
+    """The ``@get`` options of a page's stream, with its tab header (and ``headers``).
 
     ``retry: 'always'`` makes the browser reconnect after a stream ends (a server
     restart) or answers 503 (one shutting down); a refused stream answers 204,
     which stops the retries.
     """
-    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}}}, retry: 'always'"
+    fixed = "".join(f", {js_string(k)}: {js_string(v)}" for k, v in (headers or {}).items())
+    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}{fixed}}}, retry: 'always'"
     if cls.live_when_hidden:
         options += ", openWhenHidden: true"
     return options

@@ -14,6 +14,7 @@ import msgspec
 
 __all__ = [
     "ACTION_PREFIX",
+    "BOOT_HEADER",
     "CSRF_HEADER",
     "CSRF_SIGNAL",
     "ERRORS_SIGNAL",
@@ -37,6 +38,9 @@ __all__ = [
 CSRF_HEADER = "X-CSRF-Token"
 #: The request header that carries the page's tab id (its stream and its actions).
 TAB_HEADER = "X-LP-Tab"
+#: Under ``livepages dev``: the app process that rendered the page, sent with its stream
+#: so that a page rendered before a restart reloads itself (``livepages.dev``).
+BOOT_HEADER = "X-LP-Boot"
 #: A page's live stream, below the page's own path.
 LIVE_PATH = "/_live"
 #: A page's actions (``/_action/<name>``), below the page's path; app-wide ones at the root.

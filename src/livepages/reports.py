@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection
 
 from livepages.hooks import ErrorReported, Hooks
 
-__all__ = ["GENERIC_MESSAGE", "ErrorHook", "Reporter", "describe"]
+__all__ = ["GENERIC_MESSAGE", "ErrorHook", "Reporter", "app_frame", "describe"]
 
 log = logging.getLogger("livepages")
 
@@ -83,13 +83,14 @@ def describe(exc: BaseException) -> str:
     over: the line worth reading is the app's own.
     """
     text = traceback.format_exception_only(exc)[-1].strip()
-    frame = _innermost_app_frame(exc)
+    frame = app_frame(exc)
     if frame is None:
         return text
     return f"{text} ({Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
-def _innermost_app_frame(exc: BaseException) -> traceback.FrameSummary | None:
+def app_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of ``exc``'s traceback in the app's own code, if any."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
         if not _is_library(frame.filename):

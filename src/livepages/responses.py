@@ -97,16 +97,19 @@ def success_event(fields: tuple[str, ...] = ()) -> bytes:
     return events.patch_signals(patch)
 
 
-#: Reload the page, at most once in 10 s per browser tab (``sessionStorage``), so a
-#: server that keeps refusing the new page's stream cannot drive a reload loop.
+#: Reload the page, at most once in ``{ms}`` ms per browser tab (``sessionStorage``), so
+#: a server that keeps refusing the new page's stream cannot drive a reload loop.
 _RELOAD = (
     "const t = Number(sessionStorage.getItem('livepages.reloaded') || 0);"
-    " if (Date.now() - t > 10000) {"
+    " if (Date.now() - t > {ms}) {{"
     " sessionStorage.setItem('livepages.reloaded', String(Date.now()));"
-    " window.location.reload() }"
+    " window.location.reload() }}"
 )
 
 
-def reload_event() -> bytes:
-    """The script event that reloads the page (its stream cannot resume)."""
-    return events.execute_script(_RELOAD)
+def reload_event(once_in: float = 10.0) -> bytes:
+    """The script event that reloads the page (its stream cannot resume), at most once
+    in ``once_in`` seconds per tab; 0 reloads every time (where no loop can follow)."""
+    if once_in <= 0:
+        return events.execute_script("window.location.reload()")
+    return events.execute_script(_RELOAD.format(ms=round(once_in * 1000)))

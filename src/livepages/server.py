@@ -14,6 +14,7 @@ its connection at once, mounted apps included (``livepages.abort``).
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -25,19 +26,35 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from livepages.abort import record_server_send
 from livepages.limits import HTTP, Config, ServerLimits
 
-__all__ = ["livepages_apps", "run"]
+__all__ = ["livepages_apps", "run", "stream_owners"]
 
 
 def livepages_apps(app: Any) -> Iterator[Any]:
-    """Every livepages ``App`` in an ASGI app tree: the app itself and what it mounts."""
+    """Every livepages ``App`` in an ASGI app tree: the app itself, what it mounts, and
+    the app inside a middleware that wraps it (its ``app`` attribute)."""
     from livepages.app import App
 
-    if isinstance(app, App):
-        yield app
+    return (node for node in _tree(app) if isinstance(node, App))
+
+
+def stream_owners(app: Any) -> Iterator[Any]:
+    """What a stopping server tells to end its live streams (``close_streams()``): every
+    livepages ``App`` in the tree, and any other layer that has the method (the dev
+    server's own, ``livepages.dev.child``)."""
+    return (node for node in _tree(app) if callable(getattr(node, "close_streams", None)))
+
+
+def _tree(app: Any) -> Iterator[Any]:
+    from livepages.app import App
+
+    yield app
     routes = getattr(getattr(app, "router", None), "routes", None) or getattr(app, "routes", [])
     for route in routes:
         if isinstance(route, Mount):
-            yield from livepages_apps(route.app)
+            yield from _tree(route.app)
+    inner = getattr(app, "app", None)
+    if inner is not None and inner is not app and not isinstance(app, App):
+        yield from _tree(inner)
 
 
 class _ServerSend:
@@ -70,8 +87,8 @@ class _Server(uvicorn.Server):
         except RuntimeError:
             loop = None
         if loop is not None and not self.should_exit:
-            for app in livepages_apps(self.served):
-                loop.create_task(app.close_streams())
+            for owner in stream_owners(self.served):
+                loop.create_task(owner.close_streams())
         super().handle_exit(sig, frame)
 
 
@@ -84,6 +101,7 @@ def run(
     max_header_size: int = ServerLimits.max_header_size,
     header_timeout: float = ServerLimits.header_timeout,
     idle_timeout: float = ServerLimits.idle_timeout,
+    sock: socket.socket | None = None,
     **options: Any,
 ) -> None:
     """Serve ``app`` with uvicorn (uvloop and httptools when installed) until stopped.
@@ -97,9 +115,11 @@ def run(
     - ``idle_timeout`` (5 s): with no request under way, from the moment the
       connection opens and between requests; past it, the connection closes.
 
-    ``options`` go to ``uvicorn.Config`` (``log_level``, ``ssl_certfile``, ...).
+    ``sock`` serves a listening socket made elsewhere (``host`` and ``port`` are then
+    not used): a supervisor's, which outlives this server (``livepages dev``, ``livepages
+    run --workers``). ``options`` go to ``uvicorn.Config`` (``log_level``, ...).
     """
     options.setdefault("timeout_graceful_shutdown", 5)
     limits = ServerLimits(max_header_size, header_timeout, idle_timeout)
     config = Config(_ServerSend(app), host=host, port=port, http=http, limits=limits, **options)
-    _Server(config, app).run()
+    _Server(config, app).run(sockets=[sock] if sock is not None else None)

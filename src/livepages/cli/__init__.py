@@ -10,8 +10,10 @@ from __future__ import annotations
 import click
 
 from livepages.cli.check import check
+from livepages.cli.dev import dev
 from livepages.cli.init import init
 from livepages.cli.routes import routes
+from livepages.cli.run import run
 from livepages.cli.version import version
 
 __all__ = ["main"]
@@ -26,3 +28,5 @@ main.add_command(init)
 main.add_command(check)
 main.add_command(routes)
 main.add_command(version)
+main.add_command(dev)
+main.add_command(run)

@@ -45,10 +45,16 @@ class ProjectError(Exception):
 
 
 class Watcher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A command the dev server runs when a file matching ``glob`` changes, before it reloads."""
+    """A command the dev server runs when a file matching ``glob`` changes, before it reloads.
+
+    ``glob`` is matched against the path relative to the project folder, with ``/``
+    between folders; ``*`` matches across folders too (``*.css`` is any CSS file). The
+    command runs in a shell in the project folder and is stopped after ``timeout`` seconds.
+    """
 
     glob: str
     command: str
+    timeout: float = 60.0
 
 
 class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

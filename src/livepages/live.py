@@ -36,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -47,6 +48,7 @@ from livepages.broker.base import Broker, BrokerError
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
+from livepages.decoding import DECODE_ERRORS
 from livepages.documents import Documents
 from livepages.eager import run_eagerly
 from livepages.events import TAB, USER, Handler
@@ -100,6 +102,8 @@ _NEVER = float("inf")
 _RETRY_AFTER = b"1"
 #: What viewers see when a live render or an event handler fails (outside debug mode).
 _UPDATE_FAILED = "This page failed to update."
+#: What decoding an event from the broker raises for bytes that are not that event.
+_MALFORMED: tuple[type[Exception], ...] = (*DECODE_ERRORS, msgspec.ValidationError)
 
 
 class LiveHost(Protocol):
@@ -521,7 +525,15 @@ class View:
         if plan is None:
             self.invalidate()
             return
-        event = handler.event.decode(message.data)
+        try:
+            event = handler.event.decode(message.data)
+        except _MALFORMED as exc:
+            # Anyone who reaches the broker can publish on the subject: a message that
+            # is not this event is dropped, never a handler call with garbage.
+            log.warning(
+                "ignoring a malformed %s on %s: %s", handler.event.__name__, message.subject, exc
+            )
+            return
         asyncio.get_running_loop().create_task(self._handle(plan, event))
 
     async def _handle(self, plan: Plan, event: Any) -> None:

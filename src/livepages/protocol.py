@@ -12,6 +12,8 @@ import enum
 
 import msgspec
 
+from livepages.decoding import DECODE_ERRORS
+
 __all__ = [
     "ACTION_PREFIX",
     "BOOT_HEADER",
@@ -103,5 +105,5 @@ class SessionNotice(msgspec.Struct, frozen=True):
         """A notice from the broker (``ValueError`` if it is not one)."""
         try:
             return msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as exc:
+        except DECODE_ERRORS as exc:
             raise ValueError(f"not a session notice: {exc}") from None

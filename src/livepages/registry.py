@@ -53,6 +53,7 @@ from nats.aio.client import Client
 
 from livepages.broker.nats import NATSBroker
 from livepages.buckets import Bucket
+from livepages.decoding import DECODE_ERRORS
 from livepages.guards import StartupRefused
 from livepages.keys import Keys
 from livepages.settings import Settings
@@ -211,7 +212,7 @@ class ProcessRegistry:
                     entries.append(found)
             except nats.js.errors.KeyNotFoundError:
                 continue  # gone meanwhile: stopped, or aged out
-            except msgspec.DecodeError:
+            except DECODE_ERRORS:
                 log.warning("ignoring an unreadable entry %r in %s", key, BUCKET)
         return entries
 

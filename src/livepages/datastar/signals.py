@@ -22,6 +22,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
+from livepages.decoding import DECODE_ERRORS
 from livepages.errors import BadRequest, HTTPError, PayloadTooLarge, RequestTimeout
 
 __all__ = [
@@ -222,7 +223,7 @@ def decode_signals(
         return msgspec.json.decode(data, type=into)
     except msgspec.ValidationError as exc:
         raise SignalsError(f"invalid signals: {exc}") from None
-    except msgspec.DecodeError as exc:
+    except DECODE_ERRORS as exc:
         raise SignalsError(f"signals are not valid JSON: {exc}") from None
 
 

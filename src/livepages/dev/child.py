@@ -43,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 
 from livepages.cli.project import ProjectError, load_app
 from livepages.datastar.response import sse_headers
+from livepages.decoding import DECODE_ERRORS
 from livepages.protocol import BOOT_HEADER
 from livepages.responses import error_event, is_datastar, reload_event
 from livepages.server import livepages_apps
@@ -76,7 +77,7 @@ def decode_message(line: bytes) -> Message:
     """One line of the control socket; ``ValueError`` when it is not a message."""
     try:
         return _DECODER.decode(line)
-    except msgspec.DecodeError as exc:
+    except DECODE_ERRORS as exc:
         raise ValueError(f"not a dev server message: {exc}") from None
 
 

@@ -23,6 +23,7 @@ from html import escape
 import msgspec
 
 from livepages.datastar import events
+from livepages.decoding import DECODE_ERRORS
 from livepages.expressions import js_string
 from livepages.reports import app_frame
 
@@ -90,7 +91,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
         """From JSON; ``ValueError`` when ``data`` is not a problem."""
         try:
             return msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as exc:
+        except DECODE_ERRORS as exc:
             raise ValueError(f"not a problem: {exc}") from None
 
 

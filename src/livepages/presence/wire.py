@@ -13,6 +13,7 @@ from typing import Annotated
 
 import msgspec
 
+from livepages.decoding import DECODE_ERRORS
 from livepages.presence.members import MAX_NAME, Member
 from livepages.presence.roster import Entry
 
@@ -47,7 +48,7 @@ def decode_entry(data: bytes) -> Entry:
     """An entry from a KV value; ``ValueError`` if it is not one."""
     try:
         stored = _decode(data)
-    except msgspec.DecodeError as exc:
+    except DECODE_ERRORS as exc:
         raise ValueError(f"not a presence entry: {exc}") from None
     if not math.isfinite(stored.named_at):
         raise ValueError("not a presence entry: named_at is not a finite number")
@@ -73,5 +74,5 @@ class RenameNotice(msgspec.Struct, frozen=True):
         """A notice from the broker (``ValueError`` if it is not one)."""
         try:
             return msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as exc:
+        except DECODE_ERRORS as exc:
             raise ValueError(f"not a rename notice: {exc}") from None

@@ -48,6 +48,7 @@ except ImportError as error:  # pragma: no cover - the nats extra is installed i
     raise ImportError("NATSSessionStore needs nats-py: pip install 'livepages[nats]'") from error
 
 from livepages.buckets import Bucket, Server
+from livepages.decoding import DECODE_ERRORS
 from livepages.protocol import SessionNotice
 from livepages.sessions.store import (
     Deleted,
@@ -302,7 +303,7 @@ class NATSSessionStore:
                 return _Found(None, math.inf, _revision(missing.entry))
         try:
             stored = _decode(entry.value or b"")
-        except msgspec.DecodeError as error:
+        except DECODE_ERRORS as error:
             raise SessionStoreError(f"session {id}: unreadable value: {error}") from error
         return _Found(stored.record, stored.expires_at, _revision(entry))
 
@@ -392,6 +393,6 @@ def _deletion(msg: Msg) -> _Stored | None:
         return _Stored(math.inf, None)
     try:
         stored = _decode(msg.data)
-    except msgspec.DecodeError:
+    except DECODE_ERRORS:
         return None
     return stored if stored.record is None else None

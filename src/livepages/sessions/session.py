@@ -32,6 +32,7 @@ import msgspec
 from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
+from livepages.decoding import DECODE_ERRORS
 from livepages.errors import Conflict, ServiceUnavailable
 from livepages.keys import Keys
 from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
@@ -556,7 +557,7 @@ def _stored_data(session: Session[Any]) -> bytes:
 def _decode(raw: bytes, data_type: Any) -> Any:
     try:
         return msgspec.json.decode(raw, type=data_type)
-    except msgspec.DecodeError as exc:
+    except DECODE_ERRORS as exc:
         log.warning("session data does not fit %r (%s); using its defaults", data_type, exc)
         return _defaults(data_type)
 

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Iterator
 
 import msgspec
 
+from livepages.decoding import DECODE_ERRORS
 from livepages.store.backend import Key, Write
 
 __all__ = ["StoreChanges"]
@@ -48,5 +49,5 @@ class StoreChanges(msgspec.Struct, frozen=True):
         """Changes from the broker (``ValueError`` if ``data`` is not such a message)."""
         try:
             return msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as exc:
+        except DECODE_ERRORS as exc:
             raise ValueError(f"not a store change message: {exc}") from None

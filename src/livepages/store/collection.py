@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from livepages.decoding import DECODE_ERRORS
 from livepages.reads import record, recording_active
 from livepages.store.backend import Check, Key, Row, Scalar, Scan, StoreBackend, Write
 from livepages.store.errors import CorruptRecord
@@ -170,7 +171,7 @@ class Collection(Generic[T]):
         """A stored record (``CorruptRecord`` if ``data`` is not a valid ``T``)."""
         try:
             return self._decoder.decode(data)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except DECODE_ERRORS as exc:
             raise CorruptRecord(f"a stored {self.name} record does not decode: {exc}") from None
 
     def _encoded_name(self, name: str, value: object) -> str:

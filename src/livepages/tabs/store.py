@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
+from livepages.decoding import DECODE_ERRORS
+
 __all__ = [
     "TabConflict",
     "TabEntry",
@@ -95,7 +97,7 @@ def decode_state(data: bytes) -> dict[str, Any]:
     """Stored state back as a dict; :class:`TabStoreError` if it is not one."""
     try:
         return _state_decoder.decode(data)
-    except msgspec.DecodeError as error:
+    except DECODE_ERRORS as error:
         raise TabStoreError(f"unreadable tab state: {error}") from error
 
 
@@ -110,7 +112,7 @@ def decode_update(data: bytes) -> TabUpdate | None:
         return None
     try:
         return _update_decoder.decode(data)
-    except msgspec.DecodeError:
+    except DECODE_ERRORS:
         return None
 
 

@@ -8,14 +8,20 @@ so that morphing the root never restarts the stream.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from livepages.expressions import js_string
+from livepages.expressions import js_string, js_value
 from livepages.protocol import CSRF_SIGNAL, ERROR_SIGNAL, ROOT_ID, TAB_SIGNAL
 
-__all__ = ["Shell", "root", "to_html"]
+__all__ = ["Shell", "nonce_attribute", "root", "to_html"]
+
+
+def nonce_attribute(nonce: str) -> str:
+    """`` nonce="..."`` for a script element, or "" without a nonce."""
+    return f' nonce="{escape(nonce)}"' if nonce else ""
 
 
 def to_html(body: Any) -> str:
@@ -53,27 +59,48 @@ class Shell:
         csrf_token: str = "",
         tab_id: str = "",
         live_options: str = "",
+        signals: Mapping[str, Any] | None = None,
+        url_sync: str = "",
+        url_restore: str = "",
+        nonce: str = "",
     ) -> str:
-        """The full document for one response."""
+        """The full document for one response.
+
+        ``signals`` are more page signals (their first values). With ``url_sync`` (a
+        statement, ``livepages.reflect``) the stream opens from a ``data-effect`` that
+        runs it first and reopens the stream at the page's path plus the current
+        query whenever a signal it reads changes; ``url_restore`` runs on ``popstate``.
+        ``nonce`` is the response's CSP nonce, put on the document's script.
+        """
         # _error is declared, so a page can bind $_error.message before anything failed.
-        signals = escape(
+        declared = escape(
             "{"
             + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}, "
             + f"{ERROR_SIGNAL}: {{status: 0, message: ''}}"
+            + "".join(f", {name}: {js_value(value)}" for name, value in (signals or {}).items())
             + "}"
         )
         live = ""
         if live_url is not None:
             options = ", {" + live_options + "}" if live_options else ""
-            expression = escape(f"@get({js_string(live_url)}{options})")
-            live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
+            if url_sync:
+                get = f"@get({js_string(live_url)} + location.search{options})"
+                effect = escape(f"{url_sync}; {get}")
+                restore = escape(url_restore)
+                live = (
+                    f'<div id="lp-live" hidden data-effect="{effect}"'
+                    f' data-on:popstate__window="{restore}"></div>'
+                )
+            else:
+                expression = escape(f"@get({js_string(live_url)}{options})")
+                live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
         return (
             "<!doctype html>"
             f'<html lang="{escape(self.lang)}"><head>'
             '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title>"
-            f'<script type="module" src="{escape(datastar_url)}"></script>'
+            f'<script type="module"{nonce_attribute(nonce)} src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
-            f'<body data-signals="{signals}">{live}{root(body)}</body></html>'
+            f'<body data-signals="{declared}">{live}{root(body)}</body></html>'
         )

@@ -28,6 +28,7 @@ from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
+from livepages.reflect import Reflect
 from livepages.responses import Redirect, redirect, safe_next
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
 from livepages.sessions.session import Session, SessionManager
@@ -65,6 +66,7 @@ __all__ = [
     "PresenceEvent",
     "Query",
     "Redirect",
+    "Reflect",
     "RequestTimeout",
     "SQLiteSessionStore",
     "ServerSentEventGenerator",

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from tests.fixtures.browser import NewContext
 
 from examples.index import create_app, mounted
 from livepages import Settings
 from livepages.testing import LiveServer, goto_live, watch_console
-from tests.fixtures.browser import NewContext
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

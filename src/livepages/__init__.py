@@ -8,6 +8,7 @@ from livepages.app import App
 from livepages.assets import Assets
 from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
+from livepages.csp import ContentSecurityPolicy, csp_nonce
 from livepages.csrf import CSRFError
 from livepages.datastar import ServerSentEventGenerator
 from livepages.errors import (
@@ -50,6 +51,7 @@ __all__ = [
     "CSRFError",
     "CompressionSettings",
     "Conflict",
+    "ContentSecurityPolicy",
     "Converter",
     "Event",
     "Forbidden",
@@ -82,6 +84,7 @@ __all__ = [
     "Templates",
     "ValidationError",
     "action",
+    "csp_nonce",
     "invoke",
     "js_value",
     "on",

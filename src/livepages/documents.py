@@ -97,7 +97,7 @@ class Documents:
             body, head = await self.body(plan, page, ctx), page.head()
         finally:
             csp.current_nonce.reset(token)
-        reflection = plan.reflection if live else None
+        reflection = plan.reflection
         live_url = None
         if live:  # a reflected query is read from the address bar when the stream opens
             suffix = plan.spec.path_for if reflection else plan.spec.url_for

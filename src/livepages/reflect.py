@@ -48,6 +48,13 @@ class Reflect:
     signal: str | None = None
     push: bool = False
 
+    def __post_init__(self) -> None:
+        # The name is written into Datastar expressions as ``$name``.
+        if self.signal is not None and not (
+            self.signal.isidentifier() and self.signal.isascii() and not self.signal[0] == "_"
+        ):
+            raise ValueError(f"Reflect(signal={self.signal!r}): not a plain signal name")
+
 
 class Kind(enum.Enum):
     """How a URL's text becomes the signal's value again in the browser."""

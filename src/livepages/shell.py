@@ -67,9 +67,9 @@ class Shell:
         """The full document for one response.
 
         ``signals`` are more page signals (their first values). With ``url_sync`` (a
-        statement, ``livepages.reflect``) the stream opens from a ``data-effect`` that
-        runs it first and reopens the stream at the page's path plus the current
-        query whenever a signal it reads changes; ``url_restore`` runs on ``popstate``.
+        statement, ``livepages.reflect``) a ``data-effect`` runs it whenever a signal
+        it reads changes and then, on a live page, reopens the stream at ``live_url``
+        (a path) plus the address bar's query; ``url_restore`` runs on ``popstate``.
         ``nonce`` is the response's CSP nonce, put on the document's script.
         """
         # _error is declared, so a page can bind $_error.message before anything failed.
@@ -81,19 +81,19 @@ class Shell:
             + "}"
         )
         live = ""
-        if live_url is not None:
-            options = ", {" + live_options + "}" if live_options else ""
-            if url_sync:
-                get = f"@get({js_string(live_url)} + location.search{options})"
-                effect = escape(f"{url_sync}; {get}")
-                restore = escape(url_restore)
-                live = (
-                    f'<div id="lp-live" hidden data-effect="{effect}"'
-                    f' data-on:popstate__window="{restore}"></div>'
-                )
-            else:
-                expression = escape(f"@get({js_string(live_url)}{options})")
-                live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
+        options = ", {" + live_options + "}" if live_options else ""
+        if url_sync:
+            # One effect: the address bar first, then (on a live page) the stream for it.
+            statements = url_sync
+            if live_url is not None:
+                statements += f"; @get({js_string(live_url)} + location.search{options})"
+            live = (
+                f'<div id="lp-live" hidden data-effect="{escape(statements)}"'
+                f' data-on:popstate__window="{escape(url_restore)}"></div>'
+            )
+        elif live_url is not None:
+            expression = escape(f"@get({js_string(live_url)}{options})")
+            live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
         return (
             "<!doctype html>"
             f'<html lang="{escape(self.lang)}"><head>'

@@ -119,8 +119,11 @@ class Reflection:
         for i, f in enumerate(self.fields):
             name = js_string(f.param)
             default = js_value(f.default if f.default is not None else "")
+            # Numbers compare as numbers: Python writes 1.0 where JavaScript writes 1.
+            same = f"Number(v[{i}]) === Number({default})" if f.kind is Kind.NUMBER else ""
+            same = same or f"v[{i}] === {default}"
             lines.append(
-                f"if (v[{i}] === '' || v[{i}] === {default}) u.searchParams.delete({name});"
+                f"if (v[{i}] === '' || {same}) u.searchParams.delete({name});"
                 f" else u.searchParams.set({name}, v[{i}])"
             )
             if f.push:

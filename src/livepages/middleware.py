@@ -65,6 +65,8 @@ class SecurityHeaders:
         self.policy = policy
         if policy is not None:
             headers = [h for h in headers if h[0] != _CSP]
+            # Actions, streams and files have no nonce: their header is built once.
+            self._no_nonce = policy.header(None)
         self.headers = tuple(headers)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -78,7 +80,9 @@ class SecurityHeaders:
                 headers = self._add(message.get("headers", ()))
                 if self.policy is not None and not any(name.lower() == _CSP for name, _ in headers):
                     # The nonce, if the response rendered a document that made one.
-                    headers.append((_CSP, self.policy.header(scope.get(NONCE_SCOPE_KEY))))
+                    made = scope.get(NONCE_SCOPE_KEY)
+                    value = self._no_nonce if made is None else self.policy.header(made)
+                    headers.append((_CSP, value))
                 message = {**message, "headers": headers}
             return send(message)
 

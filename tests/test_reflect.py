@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from livepages import App, Page, Reflect, Settings
-from livepages.pages import page_spec
+from livepages.pages import page_spec, url
 from livepages.params import ParamError
 from livepages.reflect import Kind, reflection
 from livepages.registration import RegistrationError
@@ -141,3 +141,9 @@ def test_any_query_text_is_a_value_or_a_400(text: str) -> None:
         except ParamError:
             continue
         assert isinstance(page, Page)
+
+
+def test_url_checks_a_reflected_field_by_its_type() -> None:
+    assert url(ITEMS, q="tea", page=2) == "/items?q=tea&page=2"
+    with pytest.raises(TypeError, match="parameter 'page' must be int"):
+        url(ITEMS, page="2")

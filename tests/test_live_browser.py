@@ -19,12 +19,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages import App, Page, Settings
+from livepages.csp import nonce
 from livepages.testing import LiveServer
 from tests.fixtures.browser import NewContext
 
 #: A page outside livepages whose stream always answers 204.
 REFUSED_PAGE = """<!doctype html>
-<html><head><script type="module" src="{datastar}"></script></head>
+<html><head><script type="module" nonce="{nonce}" src="{datastar}"></script></head>
 <body><div data-init="@get('/refused', {{retry: 'always'}})"></div></body></html>
 """
 
@@ -62,7 +63,9 @@ def app(datastar_js: Path, counts: Counter[str]) -> App:
             return f'<p id="n">{renders["home"]}</p>'
 
     async def refused_page(request: Request) -> HTMLResponse:
-        return HTMLResponse(REFUSED_PAGE.format(datastar=app.asset("datastar.js")))
+        # The app's CSP covers its own routes too: the script carries the nonce.
+        datastar, script_nonce = app.asset("datastar.js"), nonce(request.scope)
+        return HTMLResponse(REFUSED_PAGE.format(datastar=datastar, nonce=script_nonce))
 
     async def refused(request: Request) -> Response:
         return Response(status_code=204)

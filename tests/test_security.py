@@ -33,8 +33,12 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "strict-origin-when-cross-origin",
     "x-frame-options": "SAMEORIGIN",
-    "content-security-policy": "frame-ancestors 'self'",
 }
+#: The app's CSP (``livepages.csp``): with a nonce when the response is a document.
+CSP = re.compile(
+    r"script-src (?:'nonce-[A-Za-z0-9_-]{22}' )?'strict-dynamic' 'unsafe-eval'; "
+    r"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+)
 
 
 @dataclass
@@ -478,6 +482,10 @@ async def test_security_headers_on_every_response(request_: Request, tmp_path: P
         assert response.status_code in (200, 204, 303, 403, 404, 500)
         for name, value in SECURITY_HEADERS.items():
             assert response.headers.get_list(name) == [value], name
+        [policy] = response.headers.get_list("content-security-policy")
+        assert CSP.fullmatch(policy), policy
+        if response.headers.get("content-type", "").startswith("text/html"):
+            assert "'nonce-" in policy  # a document: its script has the nonce
 
 
 async def test_security_headers_on_live_streams(client: Client) -> None:
@@ -486,10 +494,12 @@ async def test_security_headers_on_live_streams(client: Client) -> None:
         assert stream.status == 200
         for name, value in SECURITY_HEADERS.items():
             assert stream.headers[name] == value
+        assert CSP.fullmatch(stream.headers["content-security-policy"])
     async with client.stream("/account/_live", headers={"X-LP-Tab": page.tab}) as refusal:
         assert refusal.status == 204
         for name, value in SECURITY_HEADERS.items():
             assert refusal.headers[name] == value
+        assert CSP.fullmatch(refusal.headers["content-security-policy"])
 
 
 async def test_a_header_the_app_sets_itself_is_kept(client: Client) -> None:

@@ -128,7 +128,9 @@ async def fetch(app: App, path: str) -> tuple[str, Node]:
 
 @pytest.mark.anyio
 async def test_document_structure() -> None:
-    text, doc = await fetch(make_app(), "/rooms/7?tab=chat")
+    async with client(make_app()) as c:
+        response = await c.get("/rooms/7?tab=chat")
+    text, doc = response.text, parse(response.text)
     assert text.startswith("<!doctype html>")
     page = doc.find("html")
     assert page.attrs == {"lang": "en"}
@@ -138,6 +140,9 @@ async def test_document_structure() -> None:
     assert charset.attrs == {"charset": "utf-8"}
     assert viewport.attrs == {"name": "viewport", "content": "width=device-width, initial-scale=1"}
     assert title.text == "Room <7>"
+    # The script carries the response's nonce, the one its CSP header allows.
+    nonce = script.attrs.pop("nonce")
+    assert f"'nonce-{nonce}'" in response.headers["content-security-policy"]
     assert script.attrs == {"type": "module", "src": DATASTAR_CDN_URL}
     assert app_head.attrs == {"rel": "stylesheet", "href": "/app.css"}
     assert page_head.attrs == {"name": "room", "content": "yes"}

@@ -6,6 +6,11 @@ page when an action adds, ticks or deletes one: nothing is published and no
 ``@on`` is declared. Ticking is a transaction: a todo deleted or changed by
 someone else between its read and its write is a clear 409, never a lost write.
 
+The search box is a query field mirrored by a signal (``Reflect``): typing in it
+rewrites the address bar (``/?q=milk``) with no request of its own, the page's
+stream reopens with the new query and renders the matching todos, and a reload
+or a shared link shows the same search.
+
 The filter (all, active, done) is kept in ``tab.state``: the page's ``render``
 takes the ``Tab``, so each tab has its own view, and the ``show`` action, which
 takes the ``Tab`` too, changes only the tab that called it. A successful page
@@ -24,9 +29,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from livepages import SSE, App, NotFound, Page, Settings, Store, ValidationError, action
+from livepages import SSE, App, NotFound, Page, Reflect, Settings, Store, ValidationError, action
 from livepages.store import Collection
 from livepages.tabs import Tab
 
@@ -69,11 +74,13 @@ class Todo:
     done: bool = False
 
 
-def visible(todos: list[Todo], shown: Filter) -> list[Todo]:
-    """The todos that a filter shows, in the order given (by id: oldest first)."""
+def visible(todos: list[Todo], shown: Filter, search: str = "") -> list[Todo]:
+    """The todos that a filter and a search show, in the order given (by id: oldest first)."""
+    words = search.casefold().split()
+    found = [todo for todo in todos if all(w in todo.title.casefold() for w in words)]
     if shown == "all":
-        return todos
-    return [todo for todo in todos if todo.done == (shown == "done")]
+        return found
+    return [todo for todo in found if todo.done == (shown == "done")]
 
 
 @dataclass
@@ -118,7 +125,10 @@ def create_app(settings: Settings | None = None, database: str | Path | None = N
 
     @app.page("/")
     class TodoList(Page):
-        """The list, filtered by this tab's choice."""
+        """The list, filtered by this tab's choice and searched by ``?q=``."""
+
+        #: The search box's text, in the URL as ``?q=`` and in the page as ``$q``.
+        q: Annotated[str, Reflect()] = ""
 
         def title(self) -> str:
             return "Todos"
@@ -128,7 +138,7 @@ def create_app(settings: Settings | None = None, database: str | Path | None = N
             everything = await todos.all()  # the render depends on the whole list
             html: str = self.template(
                 "todos.html",
-                todos=visible(everything, shown),
+                todos=visible(everything, shown, self.q),
                 shown=shown,
                 filters=FILTERS,
                 left=sum(1 for todo in everything if not todo.done),

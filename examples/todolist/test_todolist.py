@@ -304,3 +304,30 @@ def test_two_tabs_share_the_list_but_not_the_filter(
     shows(right, "milk", "eggs", "bread")
     expect(right.locator("#filter-active")).to_have_attribute("aria-pressed", "true")
     assert problems == [[], []]
+
+
+def test_the_search_box_is_in_the_url(server: LiveServer, browser_context: NewContext) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context().new_page()
+    problems = watch_console(page)
+    goto_live(page, server.url + "/")
+    for title in ("milk", "oat milk", "eggs"):
+        page.fill("#title", title)
+        page.press("#title", "Enter")
+        expect(page.locator("#todos .title").last).to_have_text(title, timeout=2000)
+
+    page.fill("#search", "milk")
+    page.wait_for_url(server.url + "/?q=milk", timeout=2000)  # no request: replaceState
+    expect(page.locator("#todos .title")).to_have_text(["milk", "oat milk"], timeout=2000)
+    page.click("#filter-done")  # the tab's filter and the search work together
+    expect(page.locator("#todos .empty")).to_have_text("Nothing to show.", timeout=2000)
+    page.click("#filter-all")
+
+    goto_live(page, page.url)  # a reload (or a shared link) shows the same search
+    expect(page.locator("#search")).to_have_value("milk")
+    expect(page.locator("#todos .title")).to_have_text(["milk", "oat milk"], timeout=2000)
+    page.fill("#search", "")
+    page.wait_for_url(server.url + "/", timeout=2000)
+    expect(page.locator("#todos .title")).to_have_text(["milk", "oat milk", "eggs"], timeout=2000)
+    assert problems == []

@@ -8,6 +8,7 @@ from livepages.app import App
 from livepages.assets import Assets
 from livepages.broker.memory import MemoryBroker
 from livepages.compression import CompressionSettings
+from livepages.csp import ContentSecurityPolicy, csp_nonce
 from livepages.csrf import CSRFError
 from livepages.datastar import ServerSentEventGenerator
 from livepages.errors import (
@@ -28,6 +29,7 @@ from livepages.injection import Query, Signals
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
+from livepages.reflect import Reflect
 from livepages.responses import Redirect, redirect, safe_next
 from livepages.sessions import MemorySessionStore, SQLiteSessionStore
 from livepages.sessions.session import Session, SessionManager
@@ -49,6 +51,7 @@ __all__ = [
     "CSRFError",
     "CompressionSettings",
     "Conflict",
+    "ContentSecurityPolicy",
     "Converter",
     "Event",
     "Forbidden",
@@ -65,6 +68,7 @@ __all__ = [
     "PresenceEvent",
     "Query",
     "Redirect",
+    "Reflect",
     "RequestTimeout",
     "SQLiteSessionStore",
     "ServerSentEventGenerator",
@@ -80,6 +84,7 @@ __all__ = [
     "Templates",
     "ValidationError",
     "action",
+    "csp_nonce",
     "invoke",
     "js_value",
     "on",

@@ -38,6 +38,7 @@ from livepages.backends import backends
 from livepages.broker.base import Broker
 from livepages.broker.prefix import with_prefix
 from livepages.compression import CompressionSettings
+from livepages.csp import policy
 from livepages.csrf import trusted_origins
 from livepages.datastar import ServerSentEventGenerator
 from livepages.dev.mode import DevMode
@@ -169,9 +170,8 @@ class App(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         """The app's stack: ``livepages.middleware.build_stack`` around the router."""
-        stack = build_stack(
-            self.router, self.user_middleware, dict(self.exception_handlers), self.sessions
-        )
+        handlers, csp = dict(self.exception_handlers), policy(self.settings)
+        stack = build_stack(self.router, self.user_middleware, handlers, self.sessions, csp)
         self._bodies_pass_through = passes_bodies_through(stack, self.router)
         return stack
 

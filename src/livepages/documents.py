@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from livepages import csp
 from livepages.broker.base import BrokerUnavailable
 from livepages.csrf import CSRFError
 from livepages.datastar import DatastarResponse
@@ -90,15 +91,30 @@ class Documents:
             # Not registered: a tab exists server-side only once its stream or an action
             # uses it, so a GET that never opens a stream leaves nothing behind.
             ctx.extras[Tab] = Tab(tab_id)
+        nonce = csp.nonce(request.scope)
+        token = csp.current_nonce.set(nonce)  # for csp_nonce() in the page's templates
+        try:
+            body, head = await self.body(plan, page, ctx), page.head()
+        finally:
+            csp.current_nonce.reset(token)
+        reflection = plan.reflection
+        live_url = None
+        if live:  # a reflected query is read from the address bar when the stream opens
+            suffix = plan.spec.path_for if reflection else plan.spec.url_for
+            live_url = suffix(page, LIVE_PATH)
         html = self.shell.render(
-            await self.body(plan, page, ctx),
+            body,
             datastar_url=self.datastar_url(),
             title=page.title() or self.settings.title,
-            head=page.head(),
-            live_url=plan.spec.url_for(page, LIVE_PATH) if live else None,
+            head=head,
+            live_url=live_url,
             live_options=live_options(plan.cls, self.stream_headers),
             csrf_token=self.visitors.csrf_token(request),
             tab_id=tab_id,
+            signals=reflection.signals(page) if reflection else None,
+            url_sync=reflection.sync() if reflection else "",
+            url_restore=reflection.restore() if reflection else "",
+            nonce=nonce,
         )
         return HTMLResponse(html)
 
@@ -167,7 +183,10 @@ class Documents:
         if body is None:
             body = _default_error_body(status, exc.detail, detail)
         html = self.shell.render(
-            to_html(body), datastar_url=self.datastar_url(), title=f"{status} {exc.detail}"
+            to_html(body),
+            datastar_url=self.datastar_url(),
+            title=f"{status} {exc.detail}",
+            nonce=csp.nonce(request.scope),
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 

@@ -21,14 +21,16 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livepages.csp import NONCE_SCOPE_KEY, ContentSecurityPolicy
 from livepages.protocol import SESSION_SCOPE_KEY
 from livepages.sessions.session import SessionManager
 
 __all__ = ["SECURITY_HEADERS", "SecurityHeaders", "SessionCookie", "build_stack"]
 
-#: The headers every response gets unless it sets its own. Datastar evaluates
-#: expressions with ``Function``, so a script CSP would need ``unsafe-eval``: only
-#: framing is restricted here.
+#: The headers every response gets unless it sets its own. A livepages app replaces
+#: this content-security-policy with its full policy and a nonce per response
+#: (``livepages.csp``); a plain Starlette app wearing ``SecurityHeaders`` restricts
+#: only framing, since it has no nonces on its scripts.
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -37,8 +39,14 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+_CSP = b"content-security-policy"
+
+
 class SecurityHeaders:
     """Add :data:`SECURITY_HEADERS` (or ``headers``) to every HTTP response.
+
+    With a ``policy`` (a livepages app's), the content-security-policy is that
+    policy, with the nonce of the response when it rendered a document.
 
     ``Starlette(middleware=[Middleware(SecurityHeaders)])`` gives a plain
     Starlette or FastAPI app the same headers as a livepages app.
@@ -47,8 +55,18 @@ class SecurityHeaders:
     #: Bodies pass unchanged: live streams may write them past this layer.
     passes_bodies_through = True
 
-    def __init__(self, app: ASGIApp, headers: Iterable[tuple[bytes, bytes]] = SECURITY_HEADERS):
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: Iterable[tuple[bytes, bytes]] = SECURITY_HEADERS,
+        policy: ContentSecurityPolicy | None = None,
+    ):
         self.app = app
+        self.policy = policy
+        if policy is not None:
+            headers = [h for h in headers if h[0] != _CSP]
+            # Actions, streams and files have no nonce: their header is built once.
+            self._no_nonce = policy.header(None)
         self.headers = tuple(headers)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -59,7 +77,13 @@ class SecurityHeaders:
 
         def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": self._add(message.get("headers", ()))}
+                headers = self._add(message.get("headers", ()))
+                if self.policy is not None and not any(name.lower() == _CSP for name, _ in headers):
+                    # The nonce, if the response rendered a document that made one.
+                    made = scope.get(NONCE_SCOPE_KEY)
+                    value = self._no_nonce if made is None else self.policy.header(made)
+                    headers.append((_CSP, value))
+                message = {**message, "headers": headers}
             return send(message)
 
         return self.app(scope, receive, send_with_headers)
@@ -108,13 +132,14 @@ def build_stack(
     user_middleware: Sequence[Middleware],
     handlers: Mapping[Any, Callable[..., Any]],
     sessions: SessionManager | None,
+    policy: ContentSecurityPolicy | None = None,
 ) -> ASGIApp:
     """A livepages app's middleware stack around its router, outermost first:
 
-    security headers, the session cookie (with sessions on), Starlette's
-    ServerErrorMiddleware, the app's own middleware, Starlette's
-    ExceptionMiddleware with the app's handlers. The first two sit outside all
-    error handling, so 500s get them too. Unexpected errors are answered by the
+    security headers (with ``policy``, the CSP of ``livepages.csp``), the session
+    cookie (with sessions on), Starlette's ServerErrorMiddleware, the app's own
+    middleware, Starlette's ExceptionMiddleware with the app's handlers. The first
+    two sit outside all error handling, so 500s get them too. Unexpected errors are answered by the
     ExceptionMiddleware and not re-raised (Starlette's ServerErrorMiddleware
     answers and then re-raises, so the server would log each error twice).
     """
@@ -128,4 +153,4 @@ def build_stack(
         stack = cls(stack, *args, **kwargs)
     if sessions is not None:
         stack = SessionCookie(stack, sessions)
-    return SecurityHeaders(stack)
+    return SecurityHeaders(stack, policy=policy)

@@ -259,7 +259,9 @@ def url(page: type[P] | P, /, **params: Any) -> str:
 def _check_type(page: str, name: str, annotation: Any, value: Any) -> None:
     base = annotation
     if typing.get_origin(base) is typing.Annotated:
-        return  # a custom converter decides what it accepts
+        if any(isinstance(extra, Converter) for extra in base.__metadata__):
+            return  # a custom converter decides what it accepts
+        base = typing.get_args(base)[0]  # other metadata (``Reflect``) leaves the type as is
     if typing.get_origin(base) is not None:
         args = [a for a in typing.get_args(base) if isinstance(a, type)]
         if any(isinstance(value, a) for a in args):
@@ -270,6 +272,6 @@ def _check_type(page: str, name: str, annotation: Any, value: Any) -> None:
     elif base is float and isinstance(value, int):
         return
     raise TypeError(
-        f"url({page}): parameter {name!r} must be {getattr(annotation, '__name__', annotation)}, "
+        f"url({page}): parameter {name!r} must be {getattr(base, '__name__', base)}, "
         f"got {type(value).__name__}"
     )

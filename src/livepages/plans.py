@@ -25,6 +25,7 @@ from livepages.injection import Injector, Plan
 from livepages.inputs import field_names
 from livepages.pages import Page, PageSpec
 from livepages.presence.topic import PresencePlan
+from livepages.reflect import Reflection, reflection
 from livepages.registration import Kind, RegistrationError
 from livepages.tabs import Tab
 
@@ -89,6 +90,8 @@ class PagePlan:
     actions: Mapping[str, ActionEntry]
     #: Its presence topic and how it names members; None without a topic.
     presence: PresencePlan | None = None
+    #: Its query fields mirrored by signals (``livepages.reflect``); None without any.
+    reflection: Reflection | None = None
 
     @property
     def cls(self) -> type[Page]:
@@ -123,7 +126,15 @@ class PagePlan:
             hooks=hooks,
             actions=actions,
             presence=PresencePlan.build(page, render_plan, injector),
+            reflection=_reflection(spec),
         )
+
+
+def _reflection(spec: PageSpec) -> Reflection | None:
+    try:
+        return reflection(spec)
+    except TypeError as exc:
+        raise RegistrationError(str(exc), spec.cls, kind=Kind.PARAMETER) from None
 
 
 def _subscriptions(page: type[Page], injector: Injector) -> list[Subscription]:

@@ -34,6 +34,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Other origins allowed to send actions, written ``scheme://host[:port]``; every
     #: action from any other site is refused (403), with or without sessions.
     trusted_origins: tuple[str, ...] = ()
+    #: Send a Content-Security-Policy with a fresh nonce per response (``livepages.csp``,
+    #: docs/security.md). ``False`` sends only ``frame-ancestors 'self'``, for apps that
+    #: set their own policy.
+    csp: bool = True
+    #: More origins the page may connect to (``fetch``, ``EventSource``, ``WebSocket``,
+    #: Datastar's ``@get`` to another site) besides its own: ``connect-src``.
+    csp_connect_src: tuple[str, ...] = ()
     static_prefix: str = "/_static"
     lang: str = "en"
     title: str = "livepages"

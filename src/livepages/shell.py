@@ -8,14 +8,20 @@ so that morphing the root never restarts the stream.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from livepages.expressions import js_string
+from livepages.expressions import js_string, js_value
 from livepages.protocol import CSRF_SIGNAL, ERROR_SIGNAL, ROOT_ID, TAB_SIGNAL
 
-__all__ = ["Shell", "root", "to_html"]
+__all__ = ["Shell", "nonce_attribute", "root", "to_html"]
+
+
+def nonce_attribute(nonce: str) -> str:
+    """`` nonce="..."`` for a script element, or "" without a nonce."""
+    return f' nonce="{escape(nonce)}"' if nonce else ""
 
 
 def to_html(body: Any) -> str:
@@ -53,18 +59,39 @@ class Shell:
         csrf_token: str = "",
         tab_id: str = "",
         live_options: str = "",
+        signals: Mapping[str, Any] | None = None,
+        url_sync: str = "",
+        url_restore: str = "",
+        nonce: str = "",
     ) -> str:
-        """The full document for one response."""
+        """The full document for one response.
+
+        ``signals`` are more page signals (their first values). With ``url_sync`` (a
+        statement, ``livepages.reflect``) a ``data-effect`` runs it whenever a signal
+        it reads changes and then, on a live page, reopens the stream at ``live_url``
+        (a path) plus the address bar's query; ``url_restore`` runs on ``popstate``.
+        ``nonce`` is the response's CSP nonce, put on the document's script.
+        """
         # _error is declared, so a page can bind $_error.message before anything failed.
-        signals = escape(
+        declared = escape(
             "{"
             + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}, "
             + f"{ERROR_SIGNAL}: {{status: 0, message: ''}}"
+            + "".join(f", {name}: {js_value(value)}" for name, value in (signals or {}).items())
             + "}"
         )
         live = ""
-        if live_url is not None:
-            options = ", {" + live_options + "}" if live_options else ""
+        options = ", {" + live_options + "}" if live_options else ""
+        if url_sync:
+            # One effect: the address bar first, then (on a live page) the stream for it.
+            statements = url_sync
+            if live_url is not None:
+                statements += f"; @get({js_string(live_url)} + location.search{options})"
+            live = (
+                f'<div id="lp-live" hidden data-effect="{escape(statements)}"'
+                f' data-on:popstate__window="{escape(url_restore)}"></div>'
+            )
+        elif live_url is not None:
             expression = escape(f"@get({js_string(live_url)}{options})")
             live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
         return (
@@ -73,7 +100,7 @@ class Shell:
             '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title>"
-            f'<script type="module" src="{escape(datastar_url)}"></script>'
+            f'<script type="module"{nonce_attribute(nonce)} src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
-            f'<body data-signals="{signals}">{live}{root(body)}</body></html>'
+            f'<body data-signals="{declared}">{live}{root(body)}</body></html>'
         )

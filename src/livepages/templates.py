@@ -16,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from livepages.actions import invoke
+from livepages.csp import csp_nonce
 from livepages.expressions import js_value
 from livepages.pages import url
 
@@ -45,6 +46,7 @@ class Templates:
             lstrip_blocks=True,
         )
         self.env.globals.update(url=url, action=invoke, asset=asset or _no_assets)
+        self.env.globals.update(csp_nonce=csp_nonce)
         self.env.filters["js"] = js_value
         if globals:
             self.env.globals.update(globals)

@@ -209,8 +209,10 @@ class SSEParser:
 # -- a page as its document wires it ----------------------------------------------------
 
 _SIGNALS = re.compile(r'<body data-signals="([^"]*)"')
-_LIVE = re.compile(r'<[a-z]+ id="lp-live"[^>]* data-init="([^"]*)"')
-_GET = re.compile(r"@get\('((?:[^'\\]|\\.)*)'")
+_LIVE = re.compile(r'<[a-z]+ id="lp-live"[^>]* data-(?:init|effect)="([^"]*)"')
+# A page with reflected query fields opens its stream at its path plus the address
+# bar's query (``livepages.reflect``).
+_GET = re.compile(r"@get\('((?:[^'\\]|\\.)*)'( \+ location\.search)?")
 _JS_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)")
 _JS_CHARACTERS = {"n": "\n", "r": "\r"}
 
@@ -226,6 +228,8 @@ class PageWiring:
     tab: str = ""
     csrf: str = ""
     live_url: str | None = None
+    #: The stream's URL takes the page's query (a page with reflected fields).
+    live_query: bool = False
 
     @classmethod
     def read(cls, document: str) -> PageWiring:
@@ -238,6 +242,7 @@ class PageWiring:
             tab=_signal(text, TAB_SIGNAL),
             csrf=_signal(text, CSRF_SIGNAL),
             live_url=_js_unquote(url.group(1)) if url else None,
+            live_query=bool(url and url.group(2)),
         )
 
 
@@ -542,7 +547,10 @@ class Client:
         """Load a page; its tab id, CSRF token and stream URL are read from the document."""
         response = await self.http.get(url, **kwargs)
         wiring = PageWiring.read(response.text)
-        return LoadedPage(self, url, response, wiring.tab, wiring.csrf, wiring.live_url)
+        live_url = wiring.live_url
+        if live_url is not None and wiring.live_query and response.url.query:
+            live_url += "?" + response.url.query.decode()
+        return LoadedPage(self, url, response, wiring.tab, wiring.csrf, live_url)
 
     def stream(
         self, path: str, query: str = "", headers: Mapping[str, str] | None = None

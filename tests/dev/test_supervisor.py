@@ -100,6 +100,14 @@ def dev(project: Path, datastar_js: Path) -> Iterator[LivepagesProcess]:
     print(server.log())
 
 
+#: Records what the page's Content-Security-Policy refused (the overlay must pass it).
+RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', e => window.__violations.push(
+    e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
@@ -135,6 +143,7 @@ def test_a_syntax_error_shows_the_overlay_until_it_is_fixed(
     from playwright.sync_api import expect
 
     page = browser_context().new_page()
+    page.add_init_script(RECORD_VIOLATIONS)
     page.goto(dev.url + "/")
     expect(page.locator("#py")).to_have_text("python one")
     module = project / "site_app.py"
@@ -151,10 +160,14 @@ def test_a_syntax_error_shows_the_overlay_until_it_is_fixed(
     page.reload()  # a page asked for while the app cannot import: the overlay alone
     expect(overlay).to_contain_text("SyntaxError")
     expect(page.locator("#py")).to_have_count(0)
+    # Its script (with the response's CSP nonce) wires the close button and the reload.
+    overlay.get_by_role("button", name="close").click()
+    expect(overlay).to_have_count(0)
 
     module.write_text(good.replace("python one", "python fixed"))
     expect(page.locator("#py")).to_have_text("python fixed", timeout=RESTART_MS)
     expect(overlay).to_have_count(0)
+    assert page.evaluate("window.__violations") == []
 
 
 def test_watchers_run_on_matching_changes_and_their_failures_show(
@@ -190,6 +203,7 @@ def test_an_action_error_shows_in_the_overlay(
     from playwright.sync_api import expect
 
     page = browser_context().new_page()
+    page.add_init_script(RECORD_VIOLATIONS)
     page.goto(dev.url + "/")
     expect(page.locator("#py")).to_have_text("python one")
     page.click("#fail")
@@ -199,6 +213,7 @@ def test_an_action_error_shows_in_the_overlay(
     overlay.get_by_role("button", name="close").click()
     expect(overlay).to_have_count(0)
     expect(page.locator("#py")).to_have_text("python one")  # the page itself lives on
+    assert page.evaluate("window.__violations") == []
 
 
 def _wait_for(condition: object, seconds: float) -> None:

@@ -41,6 +41,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Message as ASGIMessage
 from starlette.types import Receive, Scope, Send
 
+from livepages import csp
 from livepages.cli.project import ProjectError, load_app
 from livepages.datastar.response import sse_headers
 from livepages.decoding import DECODE_ERRORS
@@ -204,7 +205,8 @@ class DevServer:
                 body = show_event(problem) + error_event(500, problem.title)
                 await _stream(send, scope, body, more=False)
             return
-        html = overlay_document(problem, self.boot).encode()
+        nonce = csp.nonce(scope)
+        html = overlay_document(problem, self.boot, nonce).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -213,6 +215,7 @@ class DevServer:
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", str(len(html)).encode()),
                     (b"cache-control", b"no-store"),
+                    (b"content-security-policy", csp.ContentSecurityPolicy().header(nonce)),
                 ],
             }
         )

@@ -26,6 +26,7 @@ from livepages.datastar import events
 from livepages.decoding import DECODE_ERRORS
 from livepages.expressions import js_string
 from livepages.reports import app_frame
+from livepages.shell import nonce_attribute
 
 __all__ = [
     "OVERLAY_ID",
@@ -113,8 +114,9 @@ def overlay_html(problem: Problem) -> str:
     parts = [
         f'<div id="{OVERLAY_ID}" role="alertdialog" aria-label="error" style="{_PANEL}">',
         f'<div style="{_BOX}">',
+        # A Datastar attribute, not onclick: the page's CSP refuses inline handlers.
         f'<button type="button" aria-label="close" style="{_CLOSE}"'
-        f" onclick=\"document.getElementById('{OVERLAY_ID}').remove()\">&times;</button>",
+        f" data-on:click=\"el.closest('#{OVERLAY_ID}').remove()\">&times;</button>",
         f'<h1 style="font-size:18px;margin:0;color:#ff6369">{escape(problem.title)}</h1>',
     ]
     if problem.where:
@@ -143,19 +145,26 @@ def hide_event() -> bytes:
 
 
 # Reloads the page when the wait stream says so; EventSource reconnects by itself
-# (after ``retry``) when a process ends, so it finds the next one.
+# (after ``retry``) when a process ends, so it finds the next one. This page has no
+# Datastar, so the script also wires the close button.
 _WAIT_SCRIPT = (
     "(() => {{ const s = new EventSource({url});"
-    " s.addEventListener('reload', () => {{ s.close(); window.location.reload(); }}); }})();"
+    " s.addEventListener('reload', () => {{ s.close(); window.location.reload(); }});"
+    " const o = document.getElementById({overlay});"
+    " o.querySelector('button').addEventListener('click', () => o.remove()); }})();"
 )
 
 
-def overlay_document(problem: Problem, boot: str) -> str:
-    """A whole page showing ``problem``, which reloads itself when the app is back."""
+def overlay_document(problem: Problem, boot: str, nonce: str = "") -> str:
+    """A whole page showing ``problem``, which reloads itself when the app is back.
+
+    ``nonce`` goes on its script: the response's CSP nonce (``overlay_headers``).
+    """
     url = js_string(f"{WAIT_PATH}?boot={boot}")
+    script = _WAIT_SCRIPT.format(url=url, overlay=js_string(OVERLAY_ID))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(problem.title)}</title></head><body>"
-        f"{overlay_html(problem)}<script>{_WAIT_SCRIPT.format(url=url)}</script>"
+        f"{overlay_html(problem)}<script{nonce_attribute(nonce)}>{script}</script>"
         "</body></html>"
     )

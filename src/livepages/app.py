@@ -37,6 +37,7 @@ from livepages.assets import Assets
 from livepages.backends import backends
 from livepages.broker.base import Broker
 from livepages.broker.prefix import with_prefix
+from livepages.builds import Build
 from livepages.compression import CompressionSettings
 from livepages.csrf import trusted_origins
 from livepages.datastar import ServerSentEventGenerator
@@ -131,6 +132,7 @@ class App(Starlette):
         self.documents = Documents(
             self.shell, settings, self.injector, self.visitors, self.errors, self._datastar_url
         )
+        self.documents.build = Build(settings.build_id, source, _folders(self))
         self.dispatcher = Dispatcher(
             self.injector,
             self.visitors,
@@ -327,6 +329,15 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
     return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+
+
+def _folders(app: App) -> list[Path]:
+    """The app's template and static folders, part of its build (``livepages.builds``)."""
+    loader = app.templates.env.loader
+    folders = [Path(p) for p in getattr(loader, "searchpath", ())]
+    if app.assets is not None and app.assets.directory is not None:
+        folders.append(Path(app.assets.directory))
+    return folders
 
 
 def _presence(app: App, backend: PresenceBackend) -> Presence:

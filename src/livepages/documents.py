@@ -22,14 +22,23 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from livepages.broker.base import BrokerUnavailable
+from livepages.builds import Build, restore_expression
 from livepages.csrf import CSRFError
 from livepages.datastar import DatastarResponse
 from livepages.errors import HTTPError, ServiceUnavailable, ValidationError
 from livepages.expressions import js_string
+from livepages.feedback import Feedback
 from livepages.injection import Context, Injector
 from livepages.pages import Page, within_mount
 from livepages.plans import PagePlan
-from livepages.protocol import LIVE_PATH, TAB_HEADER, TAB_SIGNAL
+from livepages.protocol import (
+    BUILD_HEADER,
+    CSRF_HEADER,
+    CSRF_SIGNAL,
+    LIVE_PATH,
+    TAB_HEADER,
+    TAB_SIGNAL,
+)
 from livepages.reports import GENERIC_MESSAGE, Reporter
 from livepages.responses import error_event, is_datastar, redirect_response, validation_event
 from livepages.settings import Settings
@@ -64,8 +73,12 @@ class Documents:
         self.reporter = reporter
         self.datastar_url = datastar_url
         self.error_pages: dict[int, ErrorPage] = {}
-        #: More headers for every page's stream request (``livepages dev`` adds one).
+        #: More headers for every page's stream request.
         self.stream_headers: dict[str, str] = {}
+        #: The build that renders pages; its id goes with every stream (``livepages.builds``).
+        self.build = Build(settings.build_id)
+        #: The connection, in-flight and error feedback of every page, or None.
+        self.feedback: Feedback | None = Feedback() if settings.feedback else None
 
     # -- pages ----------------------------------------------------------------------
 
@@ -90,15 +103,19 @@ class Documents:
             # Not registered: a tab exists server-side only once its stream or an action
             # uses it, so a GET that never opens a stream leaves nothing behind.
             ctx.extras[Tab] = Tab(tab_id)
+        headers = {**self.stream_headers, BUILD_HEADER: self.build.id}
+        feedback = self.feedback
         html = self.shell.render(
             await self.body(plan, page, ctx),
             datastar_url=self.datastar_url(),
             title=page.title() or self.settings.title,
-            head=page.head(),
+            head=page.head() + (feedback.head() if feedback else ""),
             live_url=plan.spec.url_for(page, LIVE_PATH) if live else None,
-            live_options=live_options(plan.cls, self.stream_headers),
+            live_options=live_options(plan.cls, headers),
             csrf_token=self.visitors.csrf_token(request),
             tab_id=tab_id,
+            feedback=feedback.html(live=live) if feedback else "",
+            restore=restore_expression(plan.cls.kept_signals) if plan.cls.kept_signals else "",
         )
         return HTMLResponse(html)
 
@@ -166,8 +183,13 @@ class Documents:
         body = await self._custom_body(request, exc)
         if body is None:
             body = _default_error_body(status, exc.detail, detail)
+        feedback = self.feedback
         html = self.shell.render(
-            to_html(body), datastar_url=self.datastar_url(), title=f"{status} {exc.detail}"
+            to_html(body),
+            datastar_url=self.datastar_url(),
+            title=f"{status} {exc.detail}",
+            head=feedback.head() if feedback else "",
+            feedback=feedback.html(live=False) if feedback else "",
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -198,7 +220,9 @@ def live_options(cls: type[Page], headers: Mapping[str, str] | None = None) -> s
     which stops the retries.
     """
     fixed = "".join(f", {js_string(k)}: {js_string(v)}" for k, v in (headers or {}).items())
-    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}{fixed}}}, retry: 'always'"
+    # The CSRF token too: the stream sends a fresh one if the key that signed it is old.
+    signals = f"{js_string(TAB_HEADER)}: ${TAB_SIGNAL}, {js_string(CSRF_HEADER)}: ${CSRF_SIGNAL}"
+    options = f"headers: {{{signals}{fixed}}}, retry: 'always'"
     if cls.live_when_hidden:
         options += ", openWhenHidden: true"
     return options

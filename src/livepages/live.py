@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages.abort import SERVER_SEND, abort_connection
 from livepages.broker.base import Broker, BrokerError
+from livepages.builds import reload_event as build_reload_event
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
@@ -56,6 +57,8 @@ from livepages.pages import Page, root_path, within_mount
 from livepages.plans import Hook, LiveScope, PagePlan
 from livepages.presence import Presence
 from livepages.protocol import (
+    BUILD_HEADER,
+    CSRF_SIGNAL,
     SESSION_CLOSED,
     SESSION_SCOPE_KEY,
     TAB_HEADER,
@@ -749,6 +752,7 @@ class LiveEngine:
         connection.session = Visitors.session_id(request)
         connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
+        self._greet(connection, request, plan)
         try:
             await self._open(connection, tab, view, ctx)
             while connection.state is not _CLOSED:
@@ -766,6 +770,19 @@ class LiveEngine:
         finally:
             connection.release()
             await self._close(connection, tab, view)
+
+    def _greet(self, connection: Connection, request: Request, plan: PagePlan) -> None:
+        """What a stream says first, when it must: reload a page of another build
+        (``livepages.builds``); a fresh CSRF token for a page whose token the current
+        key did not sign (a secret rotated since the page was rendered)."""
+        build = self.host.documents.build.id
+        sent = request.headers.get(BUILD_HEADER)
+        if sent is not None and sent != build:
+            connection.deliver(build_reload_event(build, plan.cls.kept_signals))
+        sessions = self.host.visitors.sessions
+        fresh = sessions.fresh_csrf(request) if sessions is not None else None
+        if fresh is not None:
+            connection.deliver(events.patch_signals({CSRF_SIGNAL: fresh}))
 
     async def _tab(self, plan: PagePlan, tab_id: str) -> Tab:
         """The stream's tab; its state read from the tab store (with many processes) only

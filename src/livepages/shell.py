@@ -13,7 +13,14 @@ from html import escape
 from typing import Any
 
 from livepages.expressions import js_string
-from livepages.protocol import CSRF_SIGNAL, ERROR_SIGNAL, ROOT_ID, TAB_SIGNAL
+from livepages.protocol import (
+    CONNECTION_SIGNAL,
+    CSRF_SIGNAL,
+    ERROR_SIGNAL,
+    LIVE_ID,
+    ROOT_ID,
+    TAB_SIGNAL,
+)
 
 __all__ = ["Shell", "root", "to_html"]
 
@@ -53,20 +60,30 @@ class Shell:
         csrf_token: str = "",
         tab_id: str = "",
         live_options: str = "",
+        feedback: str = "",
+        restore: str = "",
     ) -> str:
-        """The full document for one response."""
+        """The full document for one response.
+
+        ``feedback`` is the HTML of ``livepages.feedback`` (before the root, so morphs
+        leave it be); ``restore`` a ``data-init`` expression that restores the signals
+        a page kept across a reload (``livepages.builds``).
+        """
         # _error is declared, so a page can bind $_error.message before anything failed.
         signals = escape(
             "{"
             + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}, "
             + f"{ERROR_SIGNAL}: {{status: 0, message: ''}}"
+            + (f", {CONNECTION_SIGNAL}: 'live'" if live_url is not None else "")
             + "}"
         )
         live = ""
         if live_url is not None:
             options = ", {" + live_options + "}" if live_options else ""
             expression = escape(f"@get({js_string(live_url)}{options})")
-            live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
+            live = f'<div id="{LIVE_ID}" hidden data-init="{expression}"></div>'
+        if restore:
+            live = f'<div id="lp-restore" hidden data-init="{escape(restore)}"></div>' + live
         return (
             "<!doctype html>"
             f'<html lang="{escape(self.lang)}"><head>'
@@ -75,5 +92,5 @@ class Shell:
             f"<title>{escape(title)}</title>"
             f'<script type="module" src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
-            f'<body data-signals="{signals}">{live}{root(body)}</body></html>'
+            f'<body data-signals="{signals}">{feedback}{live}{root(body)}</body></html>'
         )

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from livepages import App, Page
 from livepages.dev.child import Changed, DevServer, Show, decode_message
 from livepages.dev.overlay import WAIT_PATH, Problem
-from livepages.protocol import BOOT_HEADER
 
 
 @given(st.binary())
@@ -45,15 +44,6 @@ async def _get(server: Any, path: str, headers: dict[str, str] | None = None) ->
     transport = httpx.ASGITransport(app=server)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return await client.get(path, headers=headers)
-
-
-@pytest.mark.anyio
-async def test_a_stream_from_an_earlier_process_is_told_to_reload() -> None:
-    server = DevServer("now", _app())
-    response = await _get(server, "/_live", {BOOT_HEADER: "before"})
-    assert response.status_code == 200
-    assert b"window.location.reload()" in response.content
-    assert (await _get(server, "/")).status_code == 200  # pages are the app's
 
 
 @pytest.mark.anyio

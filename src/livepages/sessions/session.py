@@ -490,6 +490,17 @@ class SessionManager:
             return ""
         return self.csrf.token(session.token)
 
+    def fresh_csrf(self, conn: HTTPConnection) -> str | None:
+        """A new CSRF token for a live stream whose page's token (its ``X-CSRF-Token``)
+        the current key did not sign, so that it still works once the old key is gone;
+        None when it needs none (a current token, or no session)."""
+        session = conn.scope.get(SESSION_SCOPE_KEY)
+        if self.csrf is None or session is None or session.token is None:
+            return None
+        if self.csrf.verify(session.token, conn.headers.get("x-csrf-token")):
+            return None
+        return self.csrf.token(session.token)
+
     async def check(self, conn: HTTPConnection) -> None:
         """Refuse a write without this session's CSRF token.
 

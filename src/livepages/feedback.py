@@ -122,17 +122,17 @@ class Feedback:
         """The expression run on every ``datastar-fetch`` event (``evt``)."""
         messages = ", ".join(f"{status}: {js_string(m)}" for status, m in self.messages.items())
         return (
-            "const d = evt.detail, t = d.type, el = d.el;"
-            f" if (!el) return; if (el.id === {js_string(LIVE_ID)}) {{"
+            "const d = evt.detail, t = d.type, x = d.el;"  # (`el` is Datastar's own)
+            f" if (!x) return; if (x.id === {js_string(LIVE_ID)}) {{"
             f" if (t === 'retrying' || t === 'error') ${CONNECTION_SIGNAL} = 'reconnecting';"
             f" else if (t === 'retries-failed' || t === 'finished')"
             f" ${CONNECTION_SIGNAL} = 'offline';"
             f" else if (t.startsWith('datastar-')) ${CONNECTION_SIGNAL} = 'live';"
             " return }"
-            " if (t === 'started') { el.lpBusy = (el.lpBusy || 0) + 1;"
-            " el.classList.add('lp-busy'); el.setAttribute('aria-busy', 'true') }"
-            " else if (t === 'finished') { el.lpBusy = Math.max(0, (el.lpBusy || 1) - 1);"
-            " if (!el.lpBusy) { el.classList.remove('lp-busy'); el.removeAttribute('aria-busy') } }"
+            " if (t === 'started') { x.lpBusy = (x.lpBusy || 0) + 1;"
+            " x.classList.add('lp-busy'); x.setAttribute('aria-busy', 'true') }"
+            " else if (t === 'finished') { x.lpBusy = Math.max(0, (x.lpBusy || 1) - 1);"
+            " if (!x.lpBusy) { x.classList.remove('lp-busy'); x.removeAttribute('aria-busy') } }"
             " else if (t === 'error') { const s = Number(d.argsRaw.status);"
             f" ${ERROR_SIGNAL} = {{status: s, message: ({{{messages}}})[s]"
             f" || {js_string(self.fallback)}}} }}"

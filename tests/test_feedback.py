@@ -14,8 +14,8 @@ import subprocess
 import sys
 import textwrap
 import threading
-from html import escape
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import httpx

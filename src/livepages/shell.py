@@ -82,8 +82,10 @@ class Shell:
             options = ", {" + live_options + "}" if live_options else ""
             expression = escape(f"@get({js_string(live_url)}{options})")
             live = f'<div id="{LIVE_ID}" hidden data-init="{expression}"></div>'
-        if restore:
-            live = f'<div id="lp-restore" hidden data-init="{escape(restore)}"></div>' + live
+        # After the root, so that it runs after the body's own data-signals declared them.
+        after = (
+            f'<div id="lp-restore" hidden data-init="{escape(restore)}"></div>' if restore else ""
+        )
         return (
             "<!doctype html>"
             f'<html lang="{escape(self.lang)}"><head>'
@@ -92,5 +94,5 @@ class Shell:
             f"<title>{escape(title)}</title>"
             f'<script type="module" src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
-            f'<body data-signals="{signals}">{feedback}{live}{root(body)}</body></html>'
+            f'<body data-signals="{signals}">{feedback}{live}{root(body)}{after}</body></html>'
         )

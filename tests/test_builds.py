@@ -122,7 +122,8 @@ async def test_a_page_of_another_build_is_told_to_reload_and_its_own_is_not() ->
             first = await stream.next_event()
             assert first.type == "datastar-patch-elements"
             (element,) = first.data["elements"]
-            assert 'id="lp-reload"' in element and "$draft" in element
+            assert 'id="lp-reload"' in element
+            assert "$draft" in element
             assert first.data["selector"] == ["body"]
             rendered = await stream.next_event()  # and the page, meanwhile
             assert "lp-root" in rendered.data["elements"][0]

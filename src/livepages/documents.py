@@ -14,7 +14,6 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
@@ -29,7 +28,7 @@ from livepages.errors import HTTPError, ServiceUnavailable, ValidationError
 from livepages.expressions import js_string
 from livepages.feedback import Feedback
 from livepages.injection import Context, Injector
-from livepages.pages import Page, within_mount
+from livepages.pages import Page
 from livepages.plans import PagePlan
 from livepages.protocol import (
     BUILD_HEADER,
@@ -41,6 +40,7 @@ from livepages.protocol import (
 )
 from livepages.reports import GENERIC_MESSAGE, Reporter
 from livepages.responses import error_event, is_datastar, redirect_response, validation_event
+from livepages.sessions.session import SessionEnded
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
 from livepages.tabs import Tab
@@ -94,8 +94,7 @@ class Documents:
         if sessions is not None:
             session = await sessions.ensure(request)
             if plan.cls.auth and session.is_guest:
-                target = within_mount(sessions.sign_in_url) + "?" + urlencode({"next": page.url})
-                return redirect_response(request, target)
+                return redirect_response(request, self.visitors.sign_in_url(page.url))
         ctx = Context(request, page, app)
         live = plan.cls.live
         tab_id = self.visitors.tabs.issue(Visitors.session_id(request)) if live else ""
@@ -135,6 +134,8 @@ class Documents:
         """An ``HTTPException``: its page, or an ``_error`` patch for Datastar."""
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
+        if isinstance(exc, SessionEnded):  # to sign in, and back (Datastar or not)
+            return redirect_response(request, exc.location)
         if isinstance(exc, CSRFError):
             # A refused write stays a real 403 for every client, Datastar included.
             return PlainTextResponse(exc.detail, status_code=403, headers=headers)

@@ -69,6 +69,7 @@ from livepages.protocol import (
 from livepages.reads import ReadIndex
 from livepages.reports import Reporter
 from livepages.responses import error_event, reload_event
+from livepages.sessions.session import SessionEnded
 from livepages.settings import Settings
 from livepages.shell import root
 from livepages.tabs import Tab, TabRegistry
@@ -722,6 +723,8 @@ class LiveEngine:
         except HTTPException as exc:
             if exc.status_code == 503:  # the session store is away: come back shortly
                 await _unavailable(send, exc.detail)
+            elif isinstance(exc, SessionEnded):  # to sign in, and back to this page
+                await _answer(send, scope, events.redirect(exc.location))
             else:
                 await _refuse(send, exc.detail)
             return
@@ -845,15 +848,26 @@ class LiveEngine:
             while self.connections:
                 await asyncio.sleep(self.heartbeat)
                 now = time.time()
-                expired = SessionNotice(ClosedReason.CLOSED)
                 for connection in list(self.connections):
                     if now >= connection.expires_at:
-                        # Its session expired: as if closed, noticed within a heartbeat.
-                        self._end_one(connection, expired)
+                        # Its session expired, noticed within a heartbeat: to sign in,
+                        # then back to the page.
+                        self._expire(connection)
                     else:
                         connection.deliver(_HEARTBEAT)
         finally:
             self._heartbeat_task = None
+
+    def _expire(self, connection: Connection) -> None:
+        """End the stream of an expired session: its page goes to sign in, and back."""
+        if connection.state in (_ENDING, _CLOSED):
+            return
+        token = root_path.set(connection.root)  # the page's URL within its mount
+        try:
+            target = self.host.visitors.sign_in_url(connection.view.page.url)
+        finally:
+            root_path.reset(token)
+        connection.end(events.redirect(target))
 
     def close_where(self, predicate: Callable[[Connection], bool], final: bytes = b"") -> int:
         """End the streams that match, after sending them ``final``; how many."""
@@ -901,9 +915,14 @@ def _session_end(request: Request) -> float:
 
 async def _reload(send: Send, scope: Scope) -> None:
     """Answer a stream that cannot resume with a script that reloads its page."""
+    await _answer(send, scope, reload_event())
+
+
+async def _answer(send: Send, scope: Scope, event: bytes) -> None:
+    """Answer a stream with one event, and end it."""
     headers = sse_headers(scope, {})
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": _BODY, "body": reload_event(), "more_body": False})
+    await send({"type": _BODY, "body": event, "more_body": False})
 
 
 async def _refuse(send: Send, reason: str) -> None:

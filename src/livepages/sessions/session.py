@@ -32,7 +32,7 @@ import msgspec
 from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
-from livepages.errors import Conflict, ServiceUnavailable
+from livepages.errors import Conflict, HTTPError, ServiceUnavailable
 from livepages.keys import Keys
 from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
@@ -47,7 +47,7 @@ from livepages.sessions.store import (
     session_id,
 )
 
-__all__ = ["CSRFError", "Session", "SessionClosed", "SessionManager"]
+__all__ = ["CSRFError", "Session", "SessionClosed", "SessionEnded", "SessionManager"]
 
 log = logging.getLogger("livepages.sessions")
 
@@ -69,6 +69,19 @@ class SessionClosed(Conflict):
 
     def __init__(self) -> None:
         super().__init__("your session has ended; reload the page")
+
+
+class SessionEnded(HTTPError):
+    """401: the request came with the cookie of a session that has ended (expired,
+    signed out, closed) since its page was rendered. Its page goes to ``location``,
+    the sign-in page with ``next`` set, rather than failing as a forged request."""
+
+    status = 401
+
+    def __init__(self, location: str) -> None:
+        super().__init__("your session has ended; sign in again")
+        #: Where the page goes: the sign-in page, with ``next`` back to the page.
+        self.location = location
 
 
 class Session(Generic[D]):
@@ -97,6 +110,9 @@ class Session(Generic[D]):
         #: The tab that made this request, if any: signing out does not redirect its
         #: stream, since the tab follows its own action's response.
         self.caller_tab: str | None = None
+        #: Whether the request's cookie sealed a stored session (every signed-in one is)
+        #: that has ended, expired or closed: its page outlived it.
+        self.ended = False
 
     @property
     def id(self) -> str | None:
@@ -300,6 +316,8 @@ class SessionManager:
             )
         else:
             session.cookie = ""  # closed or expired: clear it
+            # A stored one ended (a guest's draft that expired was never a session).
+            session.ended = sealed.stored
 
     async def ensure(self, conn: HTTPConnection) -> Session[Any]:
         """The request's session, starting a guest session if there is none.

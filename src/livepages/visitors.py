@@ -135,12 +135,14 @@ class Visitors:
 
 def _page_of(request: Request) -> str:
     """The page an action came from: its ``Referer`` on this site, else the path the
-    action hangs below (``/notes/_action/save`` is an action of ``/notes``)."""
+    action hangs below, with its query (``/notes/_action/save?tab=2`` is an action of
+    ``/notes?tab=2``)."""
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc and referer.netloc == request.headers.get("host"):
         page = referer.path + (f"?{referer.query}" if referer.query else "")
     else:
         path = request.url.path
-        page = path[: path.find(ACTION_PREFIX)] if ACTION_PREFIX in path else path
-        page = page or "/"
+        page = (path[: path.find(ACTION_PREFIX)] if ACTION_PREFIX in path else path) or "/"
+        query = request.url.query  # a page action's URL carries its page's query
+        page += f"?{query}" if query else ""
     return safe_next(page)  # mount prefix included, like a page's ``url``

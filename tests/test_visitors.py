@@ -24,6 +24,7 @@ from livepages import (
     Session,
     SessionManager,
     Settings,
+    SQLiteSessionStore,
     action,
     invoke,
     redirect,
@@ -181,3 +182,69 @@ def test_a_session_that_expires_while_the_page_is_open_sends_the_next_action_to_
     page.locator("#enter").click()  # and back, once signed in again
     expect(page).to_have_url(server.url + "/notes?topic=work")
     expect(page.locator("#who")).to_have_text("ada")
+
+
+# -- secrets rotated while the page is open ----------------------------------------------
+
+
+COOKIE = "livepages_session"
+
+
+def _cookie(client: Client) -> str:
+    """The session cookie the client holds now."""
+    (value,) = [c.value for c in client.http.cookies.jar if c.name == COOKIE and c.value]
+    return str(value)
+
+
+def _rotated(db: Path, secret: str, *previous: str) -> App:
+    app = App(
+        settings=Settings(secret_key=secret, previous_secret_keys=previous),
+        sessions=SessionManager(SQLiteSessionStore(db), sign_in_url="/signin"),
+    )
+
+    @app.page("/notes")
+    class Notes(Page):
+        def render(self, session: Session[Any]) -> str:
+            return f'<p id="who">{session.user_id}</p>'
+
+        @action
+        async def save(self, session: Session[Any]) -> str:
+            return session.user_id or "guest"
+
+        @action
+        async def enter(self, session: Session[Any]) -> None:
+            await session.sign_in("ada")
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_a_page_open_across_two_key_rotations_gets_a_fresh_token_and_cookie(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "sessions.db"
+    async with Client(_rotated(db, "the first secret")) as first:
+        page = await first.get("/notes")
+        assert (await page.action("enter")).status_code == 200
+        page = await first.get("/notes")  # rendered under the first secret
+        cookie = _cookie(first)
+    # A deploy adds a second secret; the page's stream reconnects to it.
+    async with Client(_rotated(db, "the second secret", "the first secret")) as second:
+        second.http.cookies.set(COOKIE, cookie)
+        async with second.stream(str(page.live_url), headers=page.headers) as stream:
+            event = await stream.next_event()
+            assert event.type == "datastar-patch-signals"
+            fresh = event.signals["_csrf"]
+            assert fresh != page.csrf
+            # Sealed again, with the second secret.
+            resealed = stream.headers["set-cookie"].split(";")[0].removeprefix(COOKIE + "=")
+        assert resealed not in ("", cookie)
+    # The next deploy retires the first secret: the page still works, signed in.
+    async with Client(_rotated(db, "the second secret")) as third:
+        third.http.cookies.set(COOKIE, resealed)
+        headers = {**page.headers, "X-CSRF-Token": fresh}
+        response = await third.http.post("/notes/_action/save", headers=headers, json={})
+        assert response.status_code == 200
+        stale = {**page.headers}  # the token rendered under the first secret
+        response = await third.http.post("/notes/_action/save", headers=stale, json={})
+        assert response.status_code == 403

@@ -318,6 +318,14 @@ class SessionManager:
             session.cookie = ""  # closed or expired: clear it
             # A stored one ended (a guest's draft that expired was never a session).
             session.ended = sealed.stored
+        if (
+            session.token is not None
+            and session.cookie is None
+            and not self.codec.is_current(value)
+        ):
+            # An earlier secret sealed it: seal it with the current one, so that it still
+            # opens once that secret is retired (a page open across two rotations).
+            session.cookie = self._seal(session)
 
     async def ensure(self, conn: HTTPConnection) -> Session[Any]:
         """The request's session, starting a guest session if there is none.

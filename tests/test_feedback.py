@@ -81,8 +81,13 @@ async def test_the_setting_switches_feedback_off() -> None:
 
 @pytest.mark.anyio
 async def test_messages_and_style_can_be_changed() -> None:
-    app = _app()
-    app.documents.feedback = Feedback(messages={403: "Nope & no"}, style="")
+    app = App(feedback=Feedback(messages={403: "Nope & no"}, style=""))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return ""
+
     async with Client(app) as c:
         html = (await c.http.get("/")).text
     assert "403: &#x27;Nope &amp; no&#x27;" in html

@@ -45,6 +45,7 @@ from livepages.dev.mode import DevMode
 from livepages.dispatch import ACTION_METHODS, Dispatcher
 from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
+from livepages.feedback import Feedback
 from livepages.guards import Guard
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
@@ -100,6 +101,7 @@ class App(Starlette):
         sessions: SessionManager | bool | None = None,
         tab_store: TabStore | None = None,
         store: Store | None = None,
+        feedback: Feedback | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -133,6 +135,8 @@ class App(Starlette):
             self.shell, settings, self.injector, self.visitors, self.errors, self._datastar_url
         )
         self.documents.build = Build(settings.build_id, source, _folders(self))
+        if feedback is not None and settings.feedback:  # its words and look, adjusted
+            self.documents.feedback = feedback
         self.dispatcher = Dispatcher(
             self.injector,
             self.visitors,

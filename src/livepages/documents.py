@@ -73,8 +73,6 @@ class Documents:
         self.reporter = reporter
         self.datastar_url = datastar_url
         self.error_pages: dict[int, ErrorPage] = {}
-        #: More headers for every page's stream request.
-        self.stream_headers: dict[str, str] = {}
         #: The build that renders pages; its id goes with every stream (``livepages.builds``).
         self.build = Build(settings.build_id)
         #: The connection, in-flight and error feedback of every page, or None.
@@ -102,7 +100,7 @@ class Documents:
             # Not registered: a tab exists server-side only once its stream or an action
             # uses it, so a GET that never opens a stream leaves nothing behind.
             ctx.extras[Tab] = Tab(tab_id)
-        headers = {**self.stream_headers, BUILD_HEADER: self.build.id}
+        headers = {BUILD_HEADER: self.build.id}
         feedback = self.feedback
         html = self.shell.render(
             await self.body(plan, page, ctx),

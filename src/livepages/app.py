@@ -131,12 +131,7 @@ class App(Starlette):
         self.assets = _assets(settings, resolve_folder(static, here, "static") if static else None)
         self.templates = _templates(templates, here, self.asset if self.assets else None, settings)
         self.shell = Shell(lang=settings.lang, app_head=head)
-        self.documents = Documents(
-            self.shell, settings, self.injector, self.visitors, self.errors, self._datastar_url
-        )
-        self.documents.build = Build(settings.build_id, source, _folders(self))
-        if feedback is not None and settings.feedback:  # its words and look, adjusted
-            self.documents.feedback = feedback
+        self.documents = _documents(self, source, feedback)
         self.dispatcher = Dispatcher(
             self.injector,
             self.visitors,
@@ -333,6 +328,18 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
     return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+
+
+def _documents(app: App, source: Path | None, feedback: Feedback | None) -> Documents:
+    """The app's documents: its build (``livepages.builds``) and its feedback."""
+    settings = app.settings
+    documents = Documents(
+        app.shell, settings, app.injector, app.visitors, app.errors, app._datastar_url
+    )
+    documents.build = Build(settings.build_id, source, _folders(app))
+    if feedback is not None and settings.feedback:  # its words and look, adjusted
+        documents.feedback = feedback
+    return documents
 
 
 def _folders(app: App) -> list[Path]:

@@ -285,3 +285,22 @@ def test_the_connection_indicator_follows_the_server_away_and_back(
     expect(indicator).to_have_attribute("data-state", "live", timeout=15_000)
     expect(indicator).to_be_hidden()
     assert httpx.get(process.url + "/").status_code == 200
+
+
+def test_a_stream_refused_for_good_shows_offline_with_a_reload_link(
+    server: LiveServer, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_context().new_page()
+    goto_live(page, server.url + "/")
+    indicator = page.locator("#lp-connection")
+    expect(indicator).to_be_hidden()
+    # The next stream is refused with 204 (as livepages refuses one that must not come
+    # back): Datastar stops retrying. A visibility change makes it reconnect now.
+    page.route("**/_live*", lambda route: route.fulfill(status=204))
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(indicator).to_have_attribute("data-state", "offline")
+    expect(indicator).to_be_visible()
+    expect(indicator).to_contain_text("Offline")
+    expect(indicator.locator("a.lp-reload")).to_be_visible()

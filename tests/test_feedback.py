@@ -211,7 +211,8 @@ def test_an_action_refused_for_its_csrf_token_says_so(
 SCRIPT = textwrap.dedent(
     """
     import os, sys
-    from livepages import App, Page, Settings
+    from html import escape
+    from livepages import App, Page, Settings, action, invoke
     from livepages.server import run
 
     settings = Settings(secret_key="connection", datastar_file=os.environ["DATASTAR_FILE"])
@@ -220,7 +221,13 @@ SCRIPT = textwrap.dedent(
     @app.page("/")
     class Home(Page):
         def render(self) -> str:
-            return '<p id="home">home</p>'
+            # Datastar gives up on the action after one failed attempt.
+            call = escape(invoke(self.ping, retry_max_count=1, retry_interval=100))
+            return f'<p id="home">home</p><button id="ping" data-on:click="{call}">ping</button>'
+
+        @action
+        async def ping(self) -> None:
+            pass
 
     run(app, port=int(sys.argv[1]), log_level="warning")
     """
@@ -304,3 +311,19 @@ def test_a_stream_refused_for_good_shows_offline_with_a_reload_link(
     expect(indicator).to_be_visible()
     expect(indicator).to_contain_text("Offline")
     expect(indicator.locator("a.lp-reload")).to_be_visible()
+
+
+def test_an_action_that_cannot_reach_the_server_says_so(
+    process: Process, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import expect
+
+    process.start()
+    page = browser_context().new_page()
+    goto_live(page, process.url + "/")
+    process.stop()
+    page.locator("#ping").click()
+    notice = page.locator("#lp-notice")
+    expect(notice).to_be_visible(timeout=10_000)
+    expect(notice).to_contain_text("cannot be reached")
+    expect(page.locator("#ping")).not_to_have_class("lp-busy")  # it gave up

@@ -16,6 +16,7 @@ id, so every restart reloads the open pages.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -80,8 +81,15 @@ class Build:
     def id(self) -> str:
         """The build id (hashing the app's files the first time, with no ``fixed`` id)."""
         if self._id is None:
-            self._id = build_id(self._module, self._folders)
+            self._id = _hashed(self._module, self._folders)
         return self._id
+
+
+@functools.cache
+def _hashed(module: Path | None, folders: tuple[Path, ...]) -> str:
+    # Once per process and app source: the files of a running deploy do not change
+    # (``livepages dev`` restarts, with its boot id as the build id).
+    return build_id(module, folders)
 
 
 def _files(root: Path, pattern: str) -> Iterator[Path]:

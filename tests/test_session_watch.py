@@ -186,11 +186,12 @@ async def test_the_notice_and_the_watch_together_end_a_stream_once(
 
 
 async def test_a_session_that_expires_ends_its_streams_at_the_next_heartbeat() -> None:
-    # Expiry is known to every process (it is in the record): no notice is needed.
+    # Expiry is known to every process (it is in the record): no notice is needed. The
+    # page goes to sign in again, and back (not to closed_url: nobody closed it).
     max_age, heartbeat = 1.0, 0.2
     app = App(
         settings=Settings(secret_key="expiry-test", heartbeat=heartbeat),
-        sessions=SessionManager(max_age=max_age, closed_url="/bye"),
+        sessions=SessionManager(max_age=max_age, sign_in_url="/signin", closed_url="/bye"),
     )
 
     @app.page("/")
@@ -215,6 +216,6 @@ async def test_a_session_that_expires_ends_its_streams_at_the_next_heartbeat() -
             await guest_stream.next_event()
             await asyncio.wait_for(stream.ended.wait(), max_age + 2 * heartbeat + 1.0)
             assert asyncio.get_running_loop().time() - signed_in >= max_age - heartbeat
-            assert is_redirect(received(stream)[-1], "/bye")
+            assert is_redirect(received(stream)[-1], "/signin?next=%2F")
             assert not guest_stream.ended.is_set()
         await guest.http.aclose()

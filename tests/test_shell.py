@@ -135,8 +135,9 @@ async def test_document_structure() -> None:
     page = doc.find("html")
     assert page.attrs == {"lang": "en"}
     head, body = page.children
-    assert [n.tag for n in head.children] == ["meta", "meta", "title", "script", "link", "meta"]
-    charset, viewport, title, script, app_head, page_head = head.children
+    tags = ["meta", "meta", "title", "script", "link", "meta", "style"]
+    assert [n.tag for n in head.children] == tags
+    charset, viewport, title, script, app_head, page_head, feedback = head.children
     assert charset.attrs == {"charset": "utf-8"}
     assert viewport.attrs == {"name": "viewport", "content": "width=device-width, initial-scale=1"}
     assert title.text == "Room <7>"
@@ -146,11 +147,13 @@ async def test_document_structure() -> None:
     assert script.attrs == {"type": "module", "src": DATASTAR_CDN_URL}
     assert app_head.attrs == {"rel": "stylesheet", "href": "/app.css"}
     assert page_head.attrs == {"name": "room", "content": "yes"}
+    assert feedback.attrs == {"id": "lp-feedback-style"}  # livepages.feedback's look
     # The CSRF token as a JS string (escaped), and the signed tab id of this page load.
     signals = body.attrs["data-signals"] or ""
     csrf, tab = r"_csrf: 'to\\'k\\x3c/script\\x3e'", r"_tab: '[\w-]{32}'"
     assert re.fullmatch(
-        r"\{" + csrf + ", " + tab + r", _error: \{status: 0, message: ''\}\}", signals
+        r"\{" + csrf + ", " + tab + r", _error: \{status: 0, message: ''\}, _connection: 'live'\}",
+        signals,
     )
 
 
@@ -158,13 +161,14 @@ async def test_document_structure() -> None:
 async def test_live_stream_opens_outside_the_root() -> None:
     _, doc = await fetch(make_app(), "/rooms/7?tab=chat")
     body = doc.find("body")
-    assert [n.tag for n in body.children] == ["div", "main"]
-    live, main = body.children
+    assert [n.tag for n in body.children] == ["div", "div", "main"]
+    feedback, live, main = body.children
+    assert feedback.attrs["id"] == "lp-feedback"
     assert set(live.attrs) == {"id", "hidden", "data-init"}
     assert live.attrs["id"] == "lp-live"
     init = live.attrs["data-init"] or ""
     assert init.startswith("@get('/rooms/7/_live?tab=chat', {")
-    assert "headers: {'X-LP-Tab': $_tab}" in init
+    assert "headers: {'X-LP-Tab': $_tab, 'X-CSRF-Token': $_csrf, 'X-LP-Build': '" in init
     assert main.attrs == {"id": ROOT_ID}
     assert main.find_all("div") == []  # morphing the root never restarts the stream
     assert main.find("p").text == "hello"
@@ -182,7 +186,8 @@ async def test_a_page_that_is_not_live_has_no_stream() -> None:
             return "still"
 
     text, doc = await fetch(app, "/static")
-    assert doc.find("body").find_all("div") == []
+    ids = [div.attrs.get("id") for div in doc.find("body").find_all("div")]
+    assert ids == ["lp-feedback", "lp-notice"]  # no stream, no connection to watch
     assert doc.find("body").attrs["data-signals"] == NO_TAB_SIGNALS
     assert "_live" not in text
     async with client(app) as c:
@@ -222,7 +227,8 @@ async def test_datastar_file_is_served_with_a_hashed_url(tmp_path: Path) -> None
 async def test_error_pages_have_the_shell_but_no_live_stream() -> None:
     text, doc = await fetch(make_app(), "/nowhere")
     assert doc.find("title").text == "404 Not Found"
-    assert doc.find("body").find_all("div") == []
+    ids = [div.attrs.get("id") for div in doc.find("body").find_all("div")]
+    assert ids == ["lp-feedback", "lp-notice"]
     assert "_live" not in text
 
 
@@ -242,7 +248,7 @@ def test_shell_render_options() -> None:
     assert doc.find("title").text == "T & <b>"
     assert doc.find("div").attrs["data-init"] == "@get('/p/_live', {openWhenHidden: true})"
     assert doc.find("body").attrs["data-signals"] == (
-        "{_csrf: 'abc', _tab: 't1', _error: {status: 0, message: ''}}"
+        "{_csrf: 'abc', _tab: 't1', _error: {status: 0, message: ''}, _connection: 'live'}"
     )
     assert "<!-- app --><!-- page --></head>" in document
     assert shell.render("", datastar_url="/ds.js", title="t").count("lp-live") == 0

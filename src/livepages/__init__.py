@@ -24,6 +24,7 @@ from livepages.errors import (
 )
 from livepages.events import TAB, USER, Event, on
 from livepages.expressions import js_value
+from livepages.feedback import Feedback
 from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
 from livepages.pages import Page, url
@@ -54,6 +55,7 @@ __all__ = [
     "ContentSecurityPolicy",
     "Converter",
     "Event",
+    "Feedback",
     "Forbidden",
     "HTTPError",
     "Member",

@@ -37,6 +37,7 @@ from livepages.assets import Assets
 from livepages.backends import backends
 from livepages.broker.base import Broker
 from livepages.broker.prefix import with_prefix
+from livepages.builds import Build
 from livepages.compression import CompressionSettings
 from livepages.csp import policy
 from livepages.csrf import trusted_origins
@@ -45,6 +46,7 @@ from livepages.dev.mode import DevMode
 from livepages.dispatch import ACTION_METHODS, Dispatcher
 from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
+from livepages.feedback import Feedback
 from livepages.guards import Guard
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
@@ -100,6 +102,7 @@ class App(Starlette):
         sessions: SessionManager | bool | None = None,
         tab_store: TabStore | None = None,
         store: Store | None = None,
+        feedback: Feedback | None = None,
         routes: Sequence[BaseRoute] | None = None,
         middleware: Sequence[Middleware] | None = None,
         lifespan: Callable[[App], AbstractAsyncContextManager[Any]] | None = None,
@@ -129,9 +132,7 @@ class App(Starlette):
         self.assets = _assets(settings, resolve_folder(static, here, "static") if static else None)
         self.templates = _templates(templates, here, self.asset if self.assets else None, settings)
         self.shell = Shell(lang=settings.lang, app_head=head)
-        self.documents = Documents(
-            self.shell, settings, self.injector, self.visitors, self.errors, self._datastar_url
-        )
+        self.documents = _documents(self, source, feedback)
         self.dispatcher = Dispatcher(
             self.injector,
             self.visitors,
@@ -327,6 +328,27 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
     return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+
+
+def _documents(app: App, source: Path | None, feedback: Feedback | None) -> Documents:
+    """The app's documents: its build (``livepages.builds``) and its feedback."""
+    settings = app.settings
+    documents = Documents(
+        app.shell, settings, app.injector, app.visitors, app.errors, app._datastar_url
+    )
+    documents.build = Build(settings.build_id, source, _folders(app))
+    if feedback is not None and settings.feedback:  # its words and look, adjusted
+        documents.feedback = feedback
+    return documents
+
+
+def _folders(app: App) -> list[Path]:
+    """The app's template and static folders, part of its build (``livepages.builds``)."""
+    loader = app.templates.env.loader
+    folders = [Path(p) for p in getattr(loader, "searchpath", ())]
+    if app.assets is not None and app.assets.directory is not None:
+        folders.append(Path(app.assets.directory))
+    return folders
 
 
 def _presence(app: App, backend: PresenceBackend) -> Presence:

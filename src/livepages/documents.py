@@ -14,7 +14,6 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
@@ -23,16 +22,26 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from livepages import csp
 from livepages.broker.base import BrokerUnavailable
+from livepages.builds import Build, restore_expression
 from livepages.csrf import CSRFError
 from livepages.datastar import DatastarResponse
 from livepages.errors import HTTPError, ServiceUnavailable, ValidationError
 from livepages.expressions import js_string
+from livepages.feedback import Feedback
 from livepages.injection import Context, Injector
-from livepages.pages import Page, within_mount
+from livepages.pages import Page
 from livepages.plans import PagePlan
-from livepages.protocol import LIVE_PATH, TAB_HEADER, TAB_SIGNAL
+from livepages.protocol import (
+    BUILD_HEADER,
+    CSRF_HEADER,
+    CSRF_SIGNAL,
+    LIVE_PATH,
+    TAB_HEADER,
+    TAB_SIGNAL,
+)
 from livepages.reports import GENERIC_MESSAGE, Reporter
 from livepages.responses import error_event, is_datastar, redirect_response, validation_event
+from livepages.sessions.session import SessionEnded
 from livepages.settings import Settings
 from livepages.shell import Shell, to_html
 from livepages.tabs import Tab
@@ -65,8 +74,10 @@ class Documents:
         self.reporter = reporter
         self.datastar_url = datastar_url
         self.error_pages: dict[int, ErrorPage] = {}
-        #: More headers for every page's stream request (``livepages dev`` adds one).
-        self.stream_headers: dict[str, str] = {}
+        #: The build that renders pages; its id goes with every stream (``livepages.builds``).
+        self.build = Build(settings.build_id)
+        #: The connection, in-flight and error feedback of every page, or None.
+        self.feedback: Feedback | None = Feedback() if settings.feedback else None
 
     # -- pages ----------------------------------------------------------------------
 
@@ -82,8 +93,7 @@ class Documents:
         if sessions is not None:
             session = await sessions.ensure(request)
             if plan.cls.auth and session.is_guest:
-                target = within_mount(sessions.sign_in_url) + "?" + urlencode({"next": page.url})
-                return redirect_response(request, target)
+                return redirect_response(request, self.visitors.sign_in_url(page.url))
         ctx = Context(request, page, app)
         live = plan.cls.live
         tab_id = self.visitors.tabs.issue(Visitors.session_id(request)) if live else ""
@@ -102,19 +112,23 @@ class Documents:
         if live:  # a reflected query is read from the address bar when the stream opens
             suffix = plan.spec.path_for if reflection else plan.spec.url_for
             live_url = suffix(page, LIVE_PATH)
+        headers = {BUILD_HEADER: self.build.id}
+        feedback = self.feedback
         html = self.shell.render(
             body,
             datastar_url=self.datastar_url(),
             title=page.title() or self.settings.title,
-            head=head,
+            head=head + (feedback.head() if feedback else ""),
             live_url=live_url,
-            live_options=live_options(plan.cls, self.stream_headers),
+            live_options=live_options(plan.cls, headers),
             csrf_token=self.visitors.csrf_token(request),
             tab_id=tab_id,
             signals=reflection.signals(page) if reflection else None,
             url_sync=reflection.sync() if reflection else "",
             url_restore=reflection.restore() if reflection else "",
             nonce=nonce,
+            feedback=feedback.html(live=live) if feedback else "",
+            restore=restore_expression(plan.cls.kept_signals) if plan.cls.kept_signals else "",
         )
         return HTMLResponse(html)
 
@@ -134,6 +148,8 @@ class Documents:
         """An ``HTTPException``: its page, or an ``_error`` patch for Datastar."""
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
+        if isinstance(exc, SessionEnded):  # to sign in, and back (Datastar or not)
+            return redirect_response(request, exc.location)
         if isinstance(exc, CSRFError):
             # A refused write stays a real 403 for every client, Datastar included.
             return PlainTextResponse(exc.detail, status_code=403, headers=headers)
@@ -182,11 +198,14 @@ class Documents:
         body = await self._custom_body(request, exc)
         if body is None:
             body = _default_error_body(status, exc.detail, detail)
+        feedback = self.feedback
         html = self.shell.render(
             to_html(body),
             datastar_url=self.datastar_url(),
             title=f"{status} {exc.detail}",
             nonce=csp.nonce(request.scope),
+            head=feedback.head() if feedback else "",
+            feedback=feedback.html(live=False) if feedback else "",
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -217,7 +236,9 @@ def live_options(cls: type[Page], headers: Mapping[str, str] | None = None) -> s
     which stops the retries.
     """
     fixed = "".join(f", {js_string(k)}: {js_string(v)}" for k, v in (headers or {}).items())
-    options = f"headers: {{{js_string(TAB_HEADER)}: ${TAB_SIGNAL}{fixed}}}, retry: 'always'"
+    # The CSRF token too: the stream sends a fresh one if the key that signed it is old.
+    signals = f"{js_string(TAB_HEADER)}: ${TAB_SIGNAL}, {js_string(CSRF_HEADER)}: ${CSRF_SIGNAL}"
+    options = f"headers: {{{signals}{fixed}}}, retry: 'always'"
     if cls.live_when_hidden:
         options += ", openWhenHidden: true"
     return options

@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livepages.abort import SERVER_SEND, abort_connection
 from livepages.broker.base import Broker, BrokerError
+from livepages.builds import reload_event as build_reload_event
 from livepages.compression import CompressionSettings, StreamCompressor
 from livepages.datastar import ServerSentEventGenerator, events
 from livepages.datastar.response import sse_headers
@@ -58,6 +59,8 @@ from livepages.pages import Page, root_path, within_mount
 from livepages.plans import Hook, LiveScope, PagePlan
 from livepages.presence import Presence
 from livepages.protocol import (
+    BUILD_HEADER,
+    CSRF_SIGNAL,
     SESSION_CLOSED,
     SESSION_SCOPE_KEY,
     TAB_HEADER,
@@ -68,6 +71,7 @@ from livepages.protocol import (
 from livepages.reads import ReadIndex
 from livepages.reports import Reporter
 from livepages.responses import error_event, reload_event
+from livepages.sessions.session import SessionEnded
 from livepages.settings import Settings
 from livepages.shell import root
 from livepages.tabs import Tab, TabRegistry
@@ -731,6 +735,8 @@ class LiveEngine:
         except HTTPException as exc:
             if exc.status_code == 503:  # the session store is away: come back shortly
                 await _unavailable(send, exc.detail)
+            elif isinstance(exc, SessionEnded):  # to sign in, and back to this page
+                await _answer(send, scope, events.redirect(exc.location))
             else:
                 await _refuse(send, exc.detail)
             return
@@ -761,6 +767,7 @@ class LiveEngine:
         connection.session = Visitors.session_id(request)
         connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
+        self._greet(connection, request, plan)
         try:
             await self._open(connection, tab, view, ctx)
             while connection.state is not _CLOSED:
@@ -778,6 +785,19 @@ class LiveEngine:
         finally:
             connection.release()
             await self._close(connection, tab, view)
+
+    def _greet(self, connection: Connection, request: Request, plan: PagePlan) -> None:
+        """What a stream says first, when it must: reload a page of another build
+        (``livepages.builds``); a fresh CSRF token for a page whose token the current
+        key did not sign (a secret rotated since the page was rendered)."""
+        build = self.host.documents.build.id
+        sent = request.headers.get(BUILD_HEADER)
+        if sent is not None and sent != build:
+            connection.deliver(build_reload_event(build, plan.cls.kept_signals))
+        sessions = self.host.visitors.sessions
+        fresh = sessions.fresh_csrf(request) if sessions is not None else None
+        if fresh is not None:
+            connection.deliver(events.patch_signals({CSRF_SIGNAL: fresh}))
 
     async def _tab(self, plan: PagePlan, tab_id: str) -> Tab:
         """The stream's tab; its state read from the tab store (with many processes) only
@@ -840,15 +860,26 @@ class LiveEngine:
             while self.connections:
                 await asyncio.sleep(self.heartbeat)
                 now = time.time()
-                expired = SessionNotice(ClosedReason.CLOSED)
                 for connection in list(self.connections):
                     if now >= connection.expires_at:
-                        # Its session expired: as if closed, noticed within a heartbeat.
-                        self._end_one(connection, expired)
+                        # Its session expired, noticed within a heartbeat: to sign in,
+                        # then back to the page.
+                        self._expire(connection)
                     else:
                         connection.deliver(_HEARTBEAT)
         finally:
             self._heartbeat_task = None
+
+    def _expire(self, connection: Connection) -> None:
+        """End the stream of an expired session: its page goes to sign in, and back."""
+        if connection.state in (_ENDING, _CLOSED):
+            return
+        token = root_path.set(connection.root)  # the page's URL within its mount
+        try:
+            target = self.host.visitors.sign_in_url(connection.view.page.url)
+        finally:
+            root_path.reset(token)
+        connection.end(events.redirect(target))
 
     def close_where(self, predicate: Callable[[Connection], bool], final: bytes = b"") -> int:
         """End the streams that match, after sending them ``final``; how many."""
@@ -896,9 +927,14 @@ def _session_end(request: Request) -> float:
 
 async def _reload(send: Send, scope: Scope) -> None:
     """Answer a stream that cannot resume with a script that reloads its page."""
+    await _answer(send, scope, reload_event())
+
+
+async def _answer(send: Send, scope: Scope, event: bytes) -> None:
+    """Answer a stream with one event, and end it."""
     headers = sse_headers(scope, {})
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": _BODY, "body": reload_event(), "more_body": False})
+    await send({"type": _BODY, "body": event, "more_body": False})
 
 
 async def _refuse(send: Send, reason: str) -> None:

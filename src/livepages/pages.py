@@ -72,6 +72,9 @@ class Page:
     #: A presence topic over the page's fields (``"chat.{room}"``): every open stream
     #: of the page makes its visitor a member of it (see ``livepages.presence``).
     presence: ClassVar[str | None] = None
+    #: Signals the page keeps when it reloads for a new build (``livepages.builds``):
+    #: ``("draft", "form.text")``; their values survive the reload.
+    kept_signals: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

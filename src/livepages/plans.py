@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 
 from livepages.actions import ActionSpec, action_spec
+from livepages.builds import check_kept
 from livepages.events import TAB, USER, Handler, handlers_of
 from livepages.injection import Injector, Plan
 from livepages.inputs import field_names
@@ -106,6 +107,10 @@ class PagePlan:
         if render is None:
             message = f"{page.__name__} needs a render() method"
             raise RegistrationError(message, page, kind=Kind.DEFINITION)
+        try:
+            check_kept(page.kept_signals)
+        except ValueError as exc:
+            raise RegistrationError(f"{page.__name__}: {exc}", page, kind=Kind.DEFINITION) from None
         render_plan = injector.plan(render, skip_first=True)
         subscriptions = tuple(_subscriptions(page, injector))
         hooks = {

@@ -16,11 +16,13 @@ from livepages.decoding import DECODE_ERRORS
 
 __all__ = [
     "ACTION_PREFIX",
-    "BOOT_HEADER",
+    "BUILD_HEADER",
+    "CONNECTION_SIGNAL",
     "CSRF_HEADER",
     "CSRF_SIGNAL",
     "ERRORS_SIGNAL",
     "ERROR_SIGNAL",
+    "LIVE_ID",
     "LIVE_PATH",
     "PRESENCE_RENAME",
     "ROOT_ID",
@@ -40,9 +42,9 @@ __all__ = [
 CSRF_HEADER = "X-CSRF-Token"
 #: The request header that carries the page's tab id (its stream and its actions).
 TAB_HEADER = "X-LP-Tab"
-#: Under ``livepages dev``: the app process that rendered the page, sent with its stream
-#: so that a page rendered before a restart reloads itself (``livepages.dev``).
-BOOT_HEADER = "X-LP-Boot"
+#: The build that rendered the page, sent with its stream so that a page rendered by
+#: another build (a deploy, a restart of ``livepages dev``) reloads itself (``livepages.builds``).
+BUILD_HEADER = "X-LP-Build"
 #: A page's live stream, below the page's own path.
 LIVE_PATH = "/_live"
 #: A page's actions (``/_action/<name>``), below the page's path; app-wide ones at the root.
@@ -55,10 +57,15 @@ CSRF_SIGNAL = "_csrf"
 TAB_SIGNAL = "_tab"
 #: A failed Datastar request's ``{status, message}``; ``{0, ""}`` when nothing failed.
 ERROR_SIGNAL = "_error"
+#: The state of the page's stream: ``live``, ``reconnecting`` or ``offline``
+#: (``livepages.feedback``).
+CONNECTION_SIGNAL = "_connection"
 #: Per-field validation messages of the last action.
 ERRORS_SIGNAL = "errors"
 #: The id of the element that holds a page's body, the target of every morph.
 ROOT_ID = "lp-root"
+#: The id of the element that opens a page's stream (outside the root, never morphed).
+LIVE_ID = "lp-live"
 
 # -- ASGI scope -----------------------------------------------------------------------
 

@@ -102,6 +102,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: cookies, or that has no ``secret_key`` outside debug mode. ``False`` turns the
     #: checks off.
     startup_checks: bool = True
+    #: Show the connection indicator, the in-flight indicator and the error notice in
+    #: every page (``livepages.feedback``); ``False`` leaves feedback to the app.
+    feedback: bool = True
+    #: The id of this build of the app (a release tag, a commit): pages of another build
+    #: reload when their stream reconnects here. Unset: a hash of the app's code and
+    #: templates (``livepages.builds``).
+    build_id: str | None = None
 
     @classmethod
     def from_env(

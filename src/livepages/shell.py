@@ -14,7 +14,14 @@ from html import escape
 from typing import Any
 
 from livepages.expressions import js_string, js_value
-from livepages.protocol import CSRF_SIGNAL, ERROR_SIGNAL, ROOT_ID, TAB_SIGNAL
+from livepages.protocol import (
+    CONNECTION_SIGNAL,
+    CSRF_SIGNAL,
+    ERROR_SIGNAL,
+    LIVE_ID,
+    ROOT_ID,
+    TAB_SIGNAL,
+)
 
 __all__ = ["Shell", "nonce_attribute", "root", "to_html"]
 
@@ -34,6 +41,24 @@ def to_html(body: Any) -> str:
     if body is None:
         return ""
     return str(body)
+
+
+def _live(live_url: str | None, live_options: str, url_sync: str, url_restore: str) -> str:
+    """The hidden element that opens the page's stream (and keeps the address bar in sync)."""
+    options = ", {" + live_options + "}" if live_options else ""
+    if url_sync:
+        # One effect: the address bar first, then (on a live page) the stream for it.
+        statements = url_sync
+        if live_url is not None:
+            statements += f"; @get({js_string(live_url)} + location.search{options})"
+        return (
+            f'<div id="{LIVE_ID}" hidden data-effect="{escape(statements)}"'
+            f' data-on:popstate__window="{escape(url_restore)}"></div>'
+        )
+    if live_url is not None:
+        expression = escape(f"@get({js_string(live_url)}{options})")
+        return f'<div id="{LIVE_ID}" hidden data-init="{expression}"></div>'
+    return ""
 
 
 def root(body: str) -> str:
@@ -63,6 +88,8 @@ class Shell:
         url_sync: str = "",
         url_restore: str = "",
         nonce: str = "",
+        feedback: str = "",
+        restore: str = "",
     ) -> str:
         """The full document for one response.
 
@@ -71,29 +98,24 @@ class Shell:
         it reads changes and then, on a live page, reopens the stream at ``live_url``
         (a path) plus the address bar's query; ``url_restore`` runs on ``popstate``.
         ``nonce`` is the response's CSP nonce, put on the document's script.
+        ``feedback`` is the HTML of ``livepages.feedback`` (before the root, so morphs
+        leave it be); ``restore`` a ``data-init`` expression that restores the signals
+        a page kept across a reload (``livepages.builds``).
         """
         # _error is declared, so a page can bind $_error.message before anything failed.
         declared = escape(
             "{"
             + f"{CSRF_SIGNAL}: {js_string(csrf_token)}, {TAB_SIGNAL}: {js_string(tab_id)}, "
             + f"{ERROR_SIGNAL}: {{status: 0, message: ''}}"
+            + (f", {CONNECTION_SIGNAL}: 'live'" if live_url is not None else "")
             + "".join(f", {name}: {js_value(value)}" for name, value in (signals or {}).items())
             + "}"
         )
-        live = ""
-        options = ", {" + live_options + "}" if live_options else ""
-        if url_sync:
-            # One effect: the address bar first, then (on a live page) the stream for it.
-            statements = url_sync
-            if live_url is not None:
-                statements += f"; @get({js_string(live_url)} + location.search{options})"
-            live = (
-                f'<div id="lp-live" hidden data-effect="{escape(statements)}"'
-                f' data-on:popstate__window="{escape(url_restore)}"></div>'
-            )
-        elif live_url is not None:
-            expression = escape(f"@get({js_string(live_url)}{options})")
-            live = f'<div id="lp-live" hidden data-init="{expression}"></div>'
+        live = _live(live_url, live_options, url_sync, url_restore)
+        # After the root, so that it runs after the body's own data-signals declared them.
+        after = (
+            f'<div id="lp-restore" hidden data-init="{escape(restore)}"></div>' if restore else ""
+        )
         return (
             "<!doctype html>"
             f'<html lang="{escape(self.lang)}"><head>'
@@ -102,5 +124,5 @@ class Shell:
             f"<title>{escape(title)}</title>"
             f'<script type="module"{nonce_attribute(nonce)} src="{escape(datastar_url)}"></script>'
             f"{self.app_head}{head}</head>"
-            f'<body data-signals="{declared}">{live}{root(body)}</body></html>'
+            f'<body data-signals="{declared}">{feedback}{live}{root(body)}{after}</body></html>'
         )

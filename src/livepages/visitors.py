@@ -12,14 +12,17 @@ from __future__ import annotations
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import HTTPConnection, Request
 
 from livepages.csrf import CSRFError, origin_allowed
 from livepages.errors import BadRequest, Forbidden
 from livepages.injection import Context
-from livepages.protocol import SESSION_SCOPE_KEY, TAB_HEADER
-from livepages.sessions.session import Session, SessionManager
+from livepages.pages import within_mount
+from livepages.protocol import ACTION_PREFIX, SESSION_SCOPE_KEY, TAB_HEADER
+from livepages.responses import safe_next
+from livepages.sessions.session import Session, SessionEnded, SessionManager
 from livepages.tabs import Tab, TabRegistry
 
 __all__ = ["Visitors"]
@@ -45,6 +48,9 @@ class Visitors:
         if not origin_allowed(request.headers, host, scheme, trusted_origins=self.trusted_origins):
             raise CSRFError("cross-site request refused")
         if self.sessions is not None:
+            session = await self.sessions.load(request)
+            if session.ended:  # its page outlived it: sign in again, then back to the page
+                raise SessionEnded(self.sign_in_url(_page_of(request)))
             await self.sessions.check(request)
 
     async def check_signed_in(self, request: Request) -> None:
@@ -55,12 +61,20 @@ class Visitors:
             raise Forbidden("sign in first")
 
     async def admit_stream(self, ctx: Context) -> None:
-        """Before a live stream opens: load the session; guarded pages need a user."""
+        """Before a live stream opens: load the session; guarded pages need a user
+        (and go to sign in, if the page's session has ended since)."""
         if self.sessions is None:
             return
         session = await self.sessions.load(ctx.request)
         if type(ctx.page).auth and session.is_guest:
+            if session.ended:
+                raise SessionEnded(self.sign_in_url(ctx.page.url))
             raise Forbidden("sign in first")
+
+    def sign_in_url(self, next_url: str, root: str | None = None) -> str:
+        """The sign-in page (within the mount), with ``next`` set to come back to."""
+        sign_in = self.sessions.sign_in_url if self.sessions is not None else "/"
+        return within_mount(sign_in, root) + "?" + urlencode({"next": next_url})
 
     # -- who ------------------------------------------------------------------------
 
@@ -117,3 +131,18 @@ class Visitors:
             return (await self.sessions.load(ctx.request)).typed(data_type)
 
         return resolve
+
+
+def _page_of(request: Request) -> str:
+    """The page an action came from: its ``Referer`` on this site, else the path the
+    action hangs below, with its query (``/notes/_action/save?tab=2`` is an action of
+    ``/notes?tab=2``)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.headers.get("host"):
+        page = referer.path + (f"?{referer.query}" if referer.query else "")
+    else:
+        path = request.url.path
+        page = (path[: path.find(ACTION_PREFIX)] if ACTION_PREFIX in path else path) or "/"
+        query = request.url.query  # a page action's URL carries its page's query
+        page += f"?{query}" if query else ""
+    return safe_next(page)  # mount prefix included, like a page's ``url``

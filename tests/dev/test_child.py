@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +12,10 @@ from hypothesis import strategies as st
 
 from livepages import App, Page
 from livepages.dev.child import Changed, DevServer, Show, decode_message
+from livepages.dev.mode import BOOT_ENV
 from livepages.dev.overlay import WAIT_PATH, Problem
-from livepages.protocol import BOOT_HEADER
+from livepages.protocol import BUILD_HEADER
+from livepages.testing import Client
 
 
 @given(st.binary())
@@ -48,12 +51,18 @@ async def _get(server: Any, path: str, headers: dict[str, str] | None = None) ->
 
 
 @pytest.mark.anyio
-async def test_a_stream_from_an_earlier_process_is_told_to_reload() -> None:
-    server = DevServer("now", _app())
-    response = await _get(server, "/_live", {BOOT_HEADER: "before"})
-    assert response.status_code == 200
-    assert b"window.location.reload()" in response.content
-    assert (await _get(server, "/")).status_code == 200  # pages are the app's
+async def test_a_page_of_an_earlier_process_is_told_to_reload(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(BOOT_ENV, "now")  # the boot id is the app's build id
+    async with Client(DevServer("now", _app())) as client:
+        page = await client.get("/")
+        assert page.status_code == 200  # pages are the app's
+        async with page.stream({BUILD_HEADER: "before"}) as stream:
+            assert 'id="lp-reload"' in (await stream.next_event()).elements
+        async with page.stream({BUILD_HEADER: "now"}) as stream:
+            assert "<p>home</p>" in (await stream.next_event()).elements
 
 
 @pytest.mark.anyio

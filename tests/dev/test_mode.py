@@ -34,5 +34,5 @@ def test_in_a_dev_process_the_app_debugs_keeps_sessions_in_sqlite_and_sends_its_
     assert app.dev == DevMode("b1")
     assert app.settings.debug
     assert isinstance(app.sessions.store, SQLiteSessionStore)  # type: ignore[union-attr]
-    assert app.documents.stream_headers == {"X-LP-Boot": "b1"}
+    assert app.documents.build.id == "b1"  # pages of an earlier process reload
     assert DevMode.from_env({}) is None

@@ -258,6 +258,20 @@ def test_removed_key_never_decodes(token: SealedToken) -> None:
 
 
 @properties
+@given(tokens)
+def test_only_the_first_key_s_cookies_are_current(token: SealedToken) -> None:
+    assert rotated.is_current(rotated.encode(token))
+    assert not rotated.is_current(codec.encode(token))  # an earlier key's: seal it again
+    assert codec.is_current(codec.encode(token))  # one key: whatever opens is current
+
+
+@properties
+@given(st.text())
+def test_random_text_is_never_current(text: str) -> None:
+    assert rotated.is_current(text) is False
+
+
+@properties
 @given(st.text())
 def test_random_text_never_decodes(text: str) -> None:
     assert codec.decode(text) is None

@@ -9,8 +9,6 @@ control socket::
 It imports the app and serves it (``livepages.serving``) behind :class:`DevServer`,
 which:
 
-- answers a page's stream sent with another process's boot id (``X-LP-Boot``) with
-  a reload: the page was rendered by the code before a restart;
 - serves the error overlay instead of the app when the app fails to import or its
   lifespan fails to start: on open pages (through their stream), as a whole page
   to a browser that asks for one, and as an ``_error`` to actions; the process keeps
@@ -45,7 +43,7 @@ from livepages import csp
 from livepages.cli.project import ProjectError, load_app
 from livepages.datastar.response import sse_headers
 from livepages.decoding import DECODE_ERRORS
-from livepages.protocol import BOOT_HEADER
+from livepages.protocol import BUILD_HEADER
 from livepages.responses import error_event, is_datastar, reload_event
 from livepages.server import livepages_apps
 from livepages.serving import TLS, serve
@@ -115,11 +113,9 @@ class DevServer:
             if self.problem is not None:
                 await self._overlay(scope, receive, send)
                 return
-            boot = Headers(scope=scope).get(BOOT_HEADER)
-            if boot is not None and boot != self.boot:
-                await _stream(send, scope, _RELOAD, more=False)
-                return
-            if self.shown is not None and boot is not None:  # a page's stream
+            # (A page of an earlier process reloads: the app's build id is the boot id.)
+            streaming = BUILD_HEADER in Headers(scope=scope)
+            if self.shown is not None and streaming:  # a page's stream
                 scope, send = _showing(scope, send, show_event(self.shown))
         if self.app is None:  # a websocket while the app cannot run
             await send({"type": "websocket.close", "code": 1011})

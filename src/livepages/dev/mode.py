@@ -9,9 +9,9 @@ its own (the boot id). An ``App`` made in such a process:
 - keeps the sessions of ``App(sessions=True)`` in SQLite, in
   ``.livepages/sessions.db``, so a restart keeps users signed in (unless the app is
   on NATS, or gives its own ``SessionManager``);
-- sends its boot id with every page's stream (``X-LP-Boot``): the next process answers
-  a page rendered by an earlier one with a reload, so a restart refreshes every open
-  tab (``livepages.dev.child``);
+- uses its boot id as its build id (``livepages.builds``): every page's stream sends
+  it (``X-LP-Build``), and the next process answers a page rendered by an earlier one
+  with a reload, so a restart refreshes every open tab;
 - shows every unexpected error (an action, a live render, an event handler) in an
   overlay on its open pages, besides the ``_error`` signal and the log.
 
@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 import msgspec
 
+from livepages.builds import Build
 from livepages.documents import Documents
 from livepages.keys import DEV_SECRET_FILE
 from livepages.live import LiveEngine
-from livepages.protocol import BOOT_HEADER
 from livepages.reports import Reporter
 from livepages.sessions.session import SessionManager
 from livepages.sessions.sqlite import SQLiteSessionStore
@@ -93,8 +93,8 @@ class DevMode:
         return SessionManager(store=SQLiteSessionStore(SESSIONS_DB.resolve()))
 
     def attach(self, app: DevHost) -> None:
-        """Boot ids on the app's streams, errors in the overlay, templates re-read."""
-        app.documents.stream_headers[BOOT_HEADER] = self.boot
+        """The boot id as the build id, errors in the overlay, templates re-read."""
+        app.documents.build = Build(self.boot)
         app.templates.env.auto_reload = True
         live = app.live
 

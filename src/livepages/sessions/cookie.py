@@ -170,9 +170,20 @@ class CookieCodec:
                 return None if plaintext is None else _parse(version, plaintext)
         return None
 
-    def _open(self, raw: bytes) -> bytes | None:
+    def is_current(self, value: str) -> bool:
+        """Whether the first key sealed ``value``: False for a cookie that only an earlier
+        key opens, which is worth sealing again before that key is retired. Never raises."""
+        if len(self._ciphers) == 1:
+            return True  # (no earlier keys: a cookie that opens was sealed by this one)
+        for version, size in _PLAINTEXT_SIZES.items():
+            raw = b64decode(value, 1 + _NONCE_SIZE + size + _TAG_SIZE)
+            if raw is not None and raw[0] == version:
+                return self._open(raw, self._ciphers[:1]) is not None
+        return False
+
+    def _open(self, raw: bytes, ciphers: Sequence[AESGCM] | None = None) -> bytes | None:
         nonce, ciphertext = raw[1 : 1 + _NONCE_SIZE], raw[1 + _NONCE_SIZE :]
-        for cipher in self._ciphers:
+        for cipher in self._ciphers if ciphers is None else ciphers:
             try:
                 return cipher.decrypt(nonce, ciphertext, raw[:1] + self._name_bytes)
             except InvalidTag:

@@ -33,7 +33,7 @@ from starlette.requests import HTTPConnection
 
 from livepages.csrf import CSRF, CSRFError
 from livepages.decoding import DECODE_ERRORS
-from livepages.errors import Conflict, ServiceUnavailable
+from livepages.errors import Conflict, HTTPError, ServiceUnavailable
 from livepages.keys import Keys
 from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
@@ -48,7 +48,7 @@ from livepages.sessions.store import (
     session_id,
 )
 
-__all__ = ["CSRFError", "Session", "SessionClosed", "SessionManager"]
+__all__ = ["CSRFError", "Session", "SessionClosed", "SessionEnded", "SessionManager"]
 
 log = logging.getLogger("livepages.sessions")
 
@@ -70,6 +70,19 @@ class SessionClosed(Conflict):
 
     def __init__(self) -> None:
         super().__init__("your session has ended; reload the page")
+
+
+class SessionEnded(HTTPError):
+    """401: the request came with the cookie of a session that has ended (expired,
+    signed out, closed) since its page was rendered. Its page goes to ``location``,
+    the sign-in page with ``next`` set, rather than failing as a forged request."""
+
+    status = 401
+
+    def __init__(self, location: str) -> None:
+        super().__init__("your session has ended; sign in again")
+        #: Where the page goes: the sign-in page, with ``next`` back to the page.
+        self.location = location
 
 
 class Session(Generic[D]):
@@ -98,6 +111,9 @@ class Session(Generic[D]):
         #: The tab that made this request, if any: signing out does not redirect its
         #: stream, since the tab follows its own action's response.
         self.caller_tab: str | None = None
+        #: Whether the request's cookie sealed a stored session (every signed-in one is)
+        #: that has ended, expired or closed: its page outlived it.
+        self.ended = False
 
     @property
     def id(self) -> str | None:
@@ -301,6 +317,16 @@ class SessionManager:
             )
         else:
             session.cookie = ""  # closed or expired: clear it
+            # A stored one ended (a guest's draft that expired was never a session).
+            session.ended = sealed.stored
+        if (
+            session.token is not None
+            and session.cookie is None
+            and not self.codec.is_current(value)
+        ):
+            # An earlier secret sealed it: seal it with the current one, so that it still
+            # opens once that secret is retired (a page open across two rotations).
+            session.cookie = self._seal(session)
 
     async def ensure(self, conn: HTTPConnection) -> Session[Any]:
         """The request's session, starting a guest session if there is none.
@@ -489,6 +515,17 @@ class SessionManager:
         session = conn.scope.get(SESSION_SCOPE_KEY)
         if self.csrf is None or session is None or session.token is None:
             return ""
+        return self.csrf.token(session.token)
+
+    def fresh_csrf(self, conn: HTTPConnection) -> str | None:
+        """A new CSRF token for a live stream whose page's token (its ``X-CSRF-Token``)
+        the current key did not sign, so that it still works once the old key is gone;
+        None when it needs none (a current token, or no session)."""
+        session = conn.scope.get(SESSION_SCOPE_KEY)
+        if self.csrf is None or session is None or session.token is None:
+            return None
+        if self.csrf.verify(session.token, conn.headers.get("x-csrf-token")):
+            return None
         return self.csrf.token(session.token)
 
     async def check(self, conn: HTTPConnection) -> None:

@@ -25,6 +25,7 @@ from livepages.events import TAB, USER, Event, on
 from livepages.expressions import js_value
 from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
+from livepages.lists import ListStream
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
@@ -53,6 +54,7 @@ __all__ = [
     "Event",
     "Forbidden",
     "HTTPError",
+    "ListStream",
     "Member",
     "Members",
     "MemoryBroker",

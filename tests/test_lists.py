@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livepages import App, ListStream, Page
+from livepages import App, ListStream, MemoryBroker, Page
 from livepages.lists import ListOp
 from livepages.testing import Client, DatastarEvent, LiveStream
 
@@ -395,3 +395,24 @@ def test_decoding_round_trips_and_rejects_unsafe_keys(key: str, kind: int, html:
         return
     assert re.fullmatch(r"[A-Za-z0-9_-]+", op.key)
     assert ListOp.decode(op.encode()) == op
+
+
+async def test_every_viewer_loads_again_when_the_broker_reconnects() -> None:
+    source = Source()
+    source.fill(20)
+    app, _ = make_app(source)
+    async with Client(app) as client:
+        page = await client.get("/")
+        model = Model()
+        async with page.stream() as stream:
+            await load(stream, model, 20)
+            await settle(stream, model)
+            source.put(Row(99, "sent while the broker was away"))  # its operation is lost
+            assert isinstance(app.broker, MemoryBroker)
+            app.broker.simulate_reconnect()  # as NATS does once it is back
+            events = await settle(stream, model)
+            assert [e.option("mode") for e in events if e.option("selector") == "#rows"] == [
+                "inner"
+            ]
+            assert model.ids() == expected(source)
+        assert app.live.lists.viewers == 0  # the stream ended: nothing is kept

@@ -7,6 +7,7 @@ import bisect
 import gc
 import re
 import tracemalloc
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,14 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livepages import App, ListStream, MemoryBroker, Page
+from livepages import App, ListStream, MemoryBroker, Page, Settings
 from livepages.lists import ListOp
 from livepages.testing import Client, DatastarEvent, LiveStream
 
 pytestmark = pytest.mark.anyio
 
 LONG = 100_000
-_ID = re.compile(r'<li id="rows-(\d+)"')
+_ID = re.compile(r'<li id="rows-(-?\d+)"')
 
 
 @dataclass
@@ -73,8 +74,10 @@ def render_row(row: Row) -> str:
     return f'<li id="rows-{row.id}">{row.text}</li>'
 
 
-def make_app(source: Source, **options: Any) -> tuple[App, ListStream[Row]]:
-    app = App()
+def make_app(
+    source: Source, settings: Settings | None = None, **options: Any
+) -> tuple[App, ListStream[Row]]:
+    app = App(settings=settings)
     rows: ListStream[Row] = ListStream(app, "rows", render=render_row, **options)
 
     @app.page("/")
@@ -416,3 +419,27 @@ async def test_every_viewer_loads_again_when_the_broker_reconnects() -> None:
             ]
             assert model.ids() == expected(source)
         assert app.live.lists.viewers == 0  # the stream ended: nothing is kept
+
+
+async def test_an_operation_on_one_process_reaches_viewers_on_another(nats_server: str) -> None:
+    source = Source()
+    source.fill(1_000)
+    prefix = f"lists{uuid.uuid4().hex[:8]}"
+    settings = Settings(secret_key="lists", nats_url=nats_server, subject_prefix=prefix)
+    app_a, rows_a = make_app(source, settings)
+    app_b, _ = make_app(source, settings)
+    async with Client(app_a) as on_a, Client(app_b) as on_b:
+        page_a, page_b = await on_a.get("/"), await on_b.get("/")
+        model_a, model_b = Model(), Model()
+        async with page_a.stream() as stream_a, page_b.stream() as stream_b:
+            await load(stream_a, model_a, 1_000)
+            await load(stream_b, model_b, 1_000)
+            await settle(stream_a, model_a)
+            await settle(stream_b, model_b)
+            await rows_a.prepend(source.put(Row(-1, "from a")))
+            source.remove(7)
+            await rows_a.delete(7)
+            for stream, model in ((stream_a, model_a), (stream_b, model_b)):
+                events = [e for e in await settle(stream, model) if not e.comment]
+                assert [e.option("mode") for e in events] == ["prepend", "remove"]
+                assert model.ids() == expected(source)

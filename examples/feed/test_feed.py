@@ -141,3 +141,28 @@ def test_a_long_feed_in_chromium(server: LiveServer, browser_context: NewContext
     expect(ada.locator("#posts > article")).to_have_count(BROWSER_SEED, timeout=30_000)
     expect(ada.locator(f"#posts-{newest} .like")).to_have_text("\u2665 1")
     assert problems == [[], []]
+
+
+@pytest.mark.parametrize("count", [0, 3])
+def test_the_first_chunk_replaces_what_the_container_held(
+    datastar_js: Path, browser_context: NewContext, count: int
+) -> None:
+    """As when a stream reconnects to a page that still shows its list: never twice."""
+    from playwright.sync_api import expect
+
+    app = create_app(Settings(datastar_file=str(datastar_js)), count=count)
+    with LiveServer(app) as server:
+        page = browser_context().new_page()
+        problems = watch_console(page)
+        stale = '<article id="posts-999">stale</article>'
+        page.add_init_script(
+            "document.addEventListener('DOMContentLoaded', () => document"
+            f".getElementById('posts').insertAdjacentHTML('beforeend', '{stale}'))"
+        )
+        goto_live(page, server.url + "/")
+        expect(page.locator("#posts-999")).to_have_count(0)
+        ids = [f"posts-{i}" for i in range(count, 0, -1)]
+        expect(page.locator("#posts > article")).to_have_count(count)
+        assert page.eval_on_selector_all("#posts > article", "all => all.map(a => a.id)") == ids
+        page.close()
+        assert problems == []

@@ -324,7 +324,12 @@ def test_keys_and_names_are_checked() -> None:
     app = App()
     with pytest.raises(ValueError, match="list name"):
         ListStream(app, "no spaces", render=render_row)
+    with pytest.raises(ValueError, match="chunk must be"):
+        ListStream(app, "rows", render=render_row, chunk=0)
+    with pytest.raises(ValueError, match="chunk must be"):
+        ListStream(app, "rows", render=render_row, max_pending=-1)
     rows: ListStream[Row] = ListStream(app, "rows", render=render_row)
+    assert (rows.chunk, rows.max_pending) == (500, 1000)  # the documented defaults
     assert rows.dom_id(3) == "rows-3"
     for bad in ("a b", "", "x" * 200, True, 1.5, "a\nb", "#x"):
         with pytest.raises(ValueError, match="item keys"):

@@ -61,6 +61,7 @@ from starlette.requests import Request
 
 from livepages.datastar import events
 from livepages.events import subject_token
+from livepages.pages import root_path
 from livepages.responses import error_event
 
 if TYPE_CHECKING:
@@ -366,6 +367,9 @@ class _Viewer:
 
     async def _load(self) -> None:
         stream = self.feed.stream
+        # A reload may run in the task of whoever published: item URLs must point
+        # inside the mount of the app that serves this stream.
+        root_path.set(self.request.scope.get("root_path", ""))
         try:
             await self.feed.subscription.ready()  # first: no later operation can be missed
             chunk: list[str] = []

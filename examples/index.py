@@ -55,6 +55,12 @@ EXAMPLES = (
         "/chat", "examples.chat.app", "Chat", "rooms whose new messages are appended, not redrawn"
     ),
     Example(
+        "/feed",
+        "examples.feed.app",
+        "Feed",
+        "100,000 posts on one live page; each new post, like or delete is one small patch",
+    ),
+    Example(
         "/game_of_life",
         "examples.game_of_life.app",
         "Game of Life",

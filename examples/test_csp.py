@@ -98,6 +98,16 @@ def notes(page: Page, base: str) -> None:
     assert page.url.endswith("/notes/notes")
 
 
+def feed(page: Page, base: str) -> None:
+    from playwright.sync_api import expect
+
+    goto_live(page, base + "/feed/")  # the first chunk of the long list, then a like
+    first = page.locator("#posts > article").first
+    expect(first).to_be_visible(timeout=TIMEOUT)
+    first.locator(".like").click()
+    expect(first.locator(".like")).to_contain_text("1", timeout=TIMEOUT)
+
+
 USES: dict[str, Callable[[Page, str], None]] = {
     "/counter": counter,
     "/todolist": todolist,
@@ -105,6 +115,7 @@ USES: dict[str, Callable[[Page, str], None]] = {
     "/game_of_life": game_of_life,
     "/signup": signup,
     "/notes": notes,
+    "/feed": feed,
 }
 
 

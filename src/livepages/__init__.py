@@ -27,6 +27,7 @@ from livepages.expressions import js_value
 from livepages.feedback import Feedback
 from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
+from livepages.lists import ListStream
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
@@ -58,6 +59,7 @@ __all__ = [
     "Feedback",
     "Forbidden",
     "HTTPError",
+    "ListStream",
     "Member",
     "Members",
     "MemoryBroker",

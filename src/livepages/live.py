@@ -55,6 +55,7 @@ from livepages.eager import run_eagerly
 from livepages.events import TAB, USER, Handler
 from livepages.hooks import CloseReason, Hooks, Rendered, StreamClosed, StreamOpened
 from livepages.injection import Context, Injector, Plan
+from livepages.lists import Lists
 from livepages.pages import Page, root_path, within_mount
 from livepages.plans import Hook, LiveScope, PagePlan
 from livepages.presence import Presence
@@ -243,6 +244,16 @@ class Connection:
     def ended(self) -> bool:
         """Whether the stream is over: finished, dropped, or its client gone."""
         return self.state is _CLOSED
+
+    @property
+    def idle(self) -> bool:
+        """Whether a write now goes out at once, in order (``deliver`` would not drop it)."""
+        return self.state is _OPEN
+
+    async def drained(self) -> None:
+        """Return once no write waits for the socket, or the stream is over."""
+        while self.writer is not None and self.state is not _CLOSED:
+            await asyncio.wait((self.writer,))
 
     def deliver(self, payload: bytes) -> None:
         """Write ``payload`` now, or after the write in progress (latest wins)."""
@@ -570,6 +581,8 @@ class LiveEngine:
         self.stats.listen(host.hooks)
         #: Which views read what (the store's records) in their last render.
         self.reads = ReadIndex()
+        #: The list streams its connections show (``livepages.lists``).
+        self.lists = Lists(host)
         self.tabs = tabs
         self.write_timeout = host.settings.write_timeout
         self.heartbeat = host.settings.heartbeat
@@ -821,9 +834,11 @@ class LiveEngine:
         await self.host.presence.enter(connection, view.plan, ctx)  # before its first render
         await self._hook(view, Hook.OPENED)
         view.join(connection)
+        self.lists.enter(connection, view.page, view.ctx.request)
 
     async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
         self.connections.discard(connection)
+        self.lists.leave(connection)
         view.leave(connection)
         self.host.presence.leave(connection)
         if tab is not None:
@@ -903,6 +918,7 @@ class LiveEngine:
         if self._reconnects:
             self.host.broker.remove_reconnect_listener(self._on_reconnect)
             self._reconnects = False
+        self.lists.close()
         manager = self.host.visitors.sessions
         if self._watching and manager is not None:
             manager.remove_close_listener(self.end_session)

@@ -66,6 +66,7 @@ from livepages.startup import guards
 from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
+from livepages.uploads import Uploads
 from livepages.visitors import Visitors
 
 __all__ = ["App", "ErrorPage"]
@@ -141,6 +142,13 @@ class App(Starlette):
             self.check_request,
         )
         self.pages: list[PagePlan] = []
+        #: Chunked uploads: the endpoint, the template helper ``upload(signal)`` and the
+        #: action parameters ``Uploaded`` / ``list[Uploaded]`` (``livepages.uploads``).
+        self.uploads = Uploads(
+            settings, self.keys.derive("uploads"), self.visitors, self.check_request
+        )
+        self.uploads.install(self.injector)
+        self.templates.env.globals.setdefault("upload", self.uploads.attributes)
         #: Who is on which topic now, on every process (``livepages.presence``).
         self.presence = _presence(self, presence)
         self.live = LiveEngine(self, tabs)
@@ -164,6 +172,7 @@ class App(Starlette):
             ACTION_PREFIX + "{_action}", self._app_action, methods=[*ACTION_METHODS]
         )
         self.router.routes.append(app_actions)
+        self.router.routes.extend(self.uploads.routes())
         if self.dev is not None:
             self.dev.attach(self)
 

@@ -28,6 +28,8 @@ __all__ = [
     "TAB_HEADER",
     "TAB_REFRESH",
     "TAB_SIGNAL",
+    "UPLOAD_PATH",
+    "UPLOAD_SCRIPT",
     "ClosedReason",
     "SessionNotice",
 ]
@@ -45,6 +47,10 @@ BOOT_HEADER = "X-LP-Boot"
 LIVE_PATH = "/_live"
 #: A page's actions (``/_action/<name>``), below the page's path; app-wide ones at the root.
 ACTION_PREFIX = "/_action/"
+#: The app's upload endpoint (``POST`` starts an upload; ``HEAD``, ``PATCH`` and
+#: ``DELETE`` on ``<path>/<id>`` ask, append and cancel), and its browser script.
+UPLOAD_PATH = "/_upload"
+UPLOAD_SCRIPT = "/_upload.js"
 
 # -- the page -----------------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""Uploads in real Chromium: progress, a server killed mid-upload, cancel, limits.
+
+The app runs as its own process (``tests.upload_app``), so the test can kill it
+(SIGKILL, as a crash would) while a 20 MB file is half sent, and start it again on
+the same port: the page's upload asks where the server stands and finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page as BrowserPage
+
+from livepages.testing import goto_live, watch_console
+from tests.fixtures.browser import NewContext
+from tests.fixtures.cluster import AppProcess
+
+MIB = 1024 * 1024
+#: Wait this long at most for the upload to reach a state (it takes seconds).
+WAIT_MS = 60_000
+
+
+def upload_process(folder: Path, datastar_js: Path, **env: str) -> AppProcess:
+    settings = {
+        "LIVEPAGES_SECRET_KEY": "uploads-in-a-browser",
+        "LIVEPAGES_UPLOAD_FOLDER": str(folder),
+        "LIVEPAGES_DATASTAR_FILE": str(datastar_js),
+        "LIVEPAGES_MAX_UPLOAD_SIZE": str(30 * MIB),
+        "LIVEPAGES_UPLOAD_CHUNK_SIZE": str(256 * 1024),
+        "LIVEPAGES_STARTUP_CHECKS": "false",
+        **env,
+    }
+    return AppProcess("tests.upload_app", settings)
+
+
+@pytest.fixture
+def twenty_mb(tmp_path: Path) -> Path:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(20 * MIB))
+    return path
+
+
+@pytest.fixture
+def slow_app(tmp_path: Path, datastar_js: Path) -> Iterator[AppProcess]:
+    process = upload_process(tmp_path / "uploads", datastar_js, LIVEPAGES_TEST_CHUNK_DELAY="0.03")
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
+def state(page: BrowserPage) -> str:
+    return page.inner_text("#state")
+
+
+def wait_for_state(page: BrowserPage, wanted: str) -> None:
+    page.wait_for_function(
+        f"document.querySelector('#state').textContent === {wanted!r}", timeout=WAIT_MS
+    )
+
+
+def record_progress(page: BrowserPage) -> None:
+    """Keep every ``lp-upload`` event's percent and state in ``window.seen``."""
+    page.evaluate(
+        "window.seen = []; document.addEventListener('lp-upload', "
+        "(e) => window.seen.push([e.detail.state, e.detail.percent]), true)"
+    )
+
+
+def test_a_20_mb_upload_survives_a_killed_server(
+    slow_app: AppProcess, browser_context: NewContext, twenty_mb: Path
+) -> None:
+    page = browser_context().new_page()
+    problems = watch_console(page)
+    goto_live(page, slow_app.url + "/")
+    record_progress(page)
+    page.set_input_files("#file", twenty_mb)
+    # Half-way or so, the server dies without a word.
+    page.wait_for_function(
+        "Number(document.querySelector('#percent').textContent) >= 20", timeout=WAIT_MS
+    )
+    slow_app.kill()
+    wait_for_state(page, "retrying")
+    slow_app.start()  # the same port, the same folder and secret key
+    wait_for_state(page, "done")
+    assert page.inner_text("#percent") == "100"
+    seen = page.evaluate("window.seen")
+    uploading = [percent for name, percent in seen if name == "uploading"]
+    # Progress was shown along the way, not only at the end.
+    assert len({p for p in uploading if 0 < p < 100}) >= 10, seen
+    assert ["retrying"] == sorted({name for name, _ in seen} - {"uploading", "done"})
+
+    page.click("#keep")
+    digest = hashlib.sha256(twenty_mb.read_bytes()).hexdigest()
+    page.wait_for_selector(f"#kept li:has-text('{digest}')", timeout=WAIT_MS)
+    assert page.inner_text("#kept li") == f"big.bin {20 * MIB} {digest}"
+    # The console's only complaints are about the requests that met the dead server
+    # (ours, and the page's stream, which Datastar retries).
+    expected = ("Failed to load resource", "network error", "Datastar failed to reach")
+    others = [p for p in problems if not any(text in p for text in expected)]
+    assert not others, others

@@ -61,9 +61,9 @@ class SlowChunks:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "PATCH":
-            if scope["path"].startswith(UPLOAD_PATH + "/"):
-                await asyncio.sleep(DELAY)
+        chunk = scope["type"] == "http" and scope["method"] == "PATCH"
+        if chunk and scope["path"].startswith(UPLOAD_PATH + "/"):
+            await asyncio.sleep(DELAY)
         await self.inner(scope, receive, send)
 
 

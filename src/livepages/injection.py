@@ -167,6 +167,9 @@ class Injector:
         base, extras = _unwrap(hint)
         if events and _is_event(base):
             return Param(param.name, "provide", base, lambda ctx: ctx.extras[base])
+        named = self._named.get(base)
+        if named is not None:  # before signals: a named type may be a dataclass itself
+            return Param(param.name, "provide", base, named(param.name), param.default)
         if Query in extras:
             return Param(param.name, "query", base, default=param.default)
         if Signals in extras or is_signals_type(base):
@@ -175,9 +178,6 @@ class Injector:
             resolver = self._providers.get(candidate)
             if resolver is not None:
                 return Param(param.name, "provide", base, resolver, param.default)
-            named = self._named.get(candidate)
-            if named is not None:
-                return Param(param.name, "provide", base, named(param.name), param.default)
         factory = self._factories.get(typing.get_origin(base) or base)
         if factory is not None:
             return Param(param.name, "provide", base, factory(base), param.default)

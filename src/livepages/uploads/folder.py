@@ -120,7 +120,7 @@ class UploadFolder:
         refused = found is not None and not accepts(self.limits.accept, found, record.name)
         if wrong or refused:
             self.cancel(owner, upload)
-            raise UnsupportedType(f"{record.name} is not a {record.type or 'known'} file")
+            raise UnsupportedType(f"the content of {record.name} is not {record.type or found}")
 
     # -- ending ---------------------------------------------------------------------
 

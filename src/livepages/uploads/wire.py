@@ -70,11 +70,9 @@ class NewUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: str = ""
 
 
-def _clean(text: str) -> str:
-    """A file name or type fit to show: no folders, no control characters, not too long."""
-    base = re.split(r"[/\\]", text)[-1]
-    shown = "".join(c for c in base if unicodedata.category(c)[0] != "C")
-    return shown.strip()[:MAX_NAME]
+def _printable(text: str) -> str:
+    """``text`` without control characters, trimmed, not too long."""
+    return "".join(c for c in text if unicodedata.category(c)[0] != "C").strip()[:MAX_NAME]
 
 
 def decode_new_upload(raw: bytes) -> NewUpload:
@@ -85,8 +83,8 @@ def decode_new_upload(raw: bytes) -> NewUpload:
         raise BadRequest(f"malformed upload request: {exc}") from None
     if value.size < 0:
         raise BadRequest("malformed upload request: a size cannot be negative")
-    name = _clean(value.name) or "upload"
-    return NewUpload(name, value.size, _clean(value.type).lower())
+    name = _printable(re.split(r"[/\\]", value.name)[-1]) or "upload"  # no folders
+    return NewUpload(name, value.size, _printable(value.type).lower())
 
 
 def upload_ids(value: Any, field: str) -> list[str]:

@@ -142,13 +142,7 @@ class App(Starlette):
             self.check_request,
         )
         self.pages: list[PagePlan] = []
-        #: Chunked uploads: the endpoint, the template helper ``upload(signal)`` and the
-        #: action parameters ``Uploaded`` / ``list[Uploaded]`` (``livepages.uploads``).
-        self.uploads = Uploads(
-            settings, self.keys.derive("uploads"), self.visitors, self.check_request
-        )
-        self.uploads.install(self.injector)
-        self.templates.env.globals.setdefault("upload", self.uploads.attributes)
+        self.uploads = _uploads(self)  # chunked uploads (``livepages.uploads``)
         #: Who is on which topic now, on every process (``livepages.presence``).
         self.presence = _presence(self, presence)
         self.live = LiveEngine(self, tabs)
@@ -336,6 +330,15 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
     return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+
+
+def _uploads(app: App) -> Uploads:
+    """The app's uploads: its endpoint, the template helper ``upload(signal)`` and the
+    action parameters ``Uploaded`` and ``list[Uploaded]``."""
+    uploads = Uploads(app.settings, app.keys.derive("uploads"), app.visitors, app.check_request)
+    uploads.install(app.injector)
+    app.templates.env.globals.setdefault("upload", uploads.attributes)
+    return uploads
 
 
 def _presence(app: App, backend: PresenceBackend) -> Presence:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import FilePayload
 from playwright.sync_api import Page as BrowserPage
 
 from livepages.testing import goto_live, watch_console
@@ -46,7 +47,12 @@ def twenty_mb(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def slow_app(tmp_path: Path, datastar_js: Path) -> Iterator[AppProcess]:
-    process = upload_process(tmp_path / "uploads", datastar_js, LIVEPAGES_TEST_CHUNK_DELAY="0.03")
+    process = upload_process(
+        tmp_path / "uploads",
+        datastar_js,
+        LIVEPAGES_TEST_CHUNK_DELAY="0.03",
+        LIVEPAGES_UPLOAD_ACCEPT="image/*,.bin",
+    )
     try:
         process.start()
         yield process
@@ -104,3 +110,54 @@ def test_a_20_mb_upload_survives_a_killed_server(
     expected = ("Failed to load resource", "network error", "Datastar failed to reach")
     others = [p for p in problems if not any(text in p for text in expected)]
     assert not others, others
+
+
+def test_an_upload_can_be_cancelled(
+    slow_app: AppProcess, browser_context: NewContext, twenty_mb: Path, tmp_path: Path
+) -> None:
+    page = browser_context().new_page()
+    goto_live(page, slow_app.url + "/")
+    page.set_input_files("#file", twenty_mb)
+    page.wait_for_function(
+        "Number(document.querySelector('#percent').textContent) >= 5", timeout=WAIT_MS
+    )
+    with page.expect_response(lambda r: r.request.method == "DELETE") as deleted:
+        page.click("#cancel")
+    assert deleted.value.status == 204
+    assert state(page) == "cancelled"
+    assert list((tmp_path / "uploads").glob("*/*")) == []
+    page.wait_for_timeout(300)  # no chunk goes out after the cancel
+    assert state(page) == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind", "message"),
+    [
+        (
+            "fake.png",
+            b"not a picture at all",
+            "image/png",
+            "the content of fake.png is not image/png",
+        ),
+        (
+            "doc.pdf",
+            b"%PDF-1.7",
+            "application/pdf",
+            "doc.pdf is not a file of an accepted type (image/*, .bin)",
+        ),
+    ],
+)
+def test_a_refused_file_says_why_in_the_page(
+    slow_app: AppProcess,
+    browser_context: NewContext,
+    name: str,
+    content: bytes,
+    kind: str,
+    message: str,
+) -> None:
+    page = browser_context().new_page()
+    goto_live(page, slow_app.url + "/")
+    file: FilePayload = {"name": name, "mimeType": kind, "buffer": content}
+    page.set_input_files("#file", files=[file])
+    wait_for_state(page, "error")
+    assert page.inner_text("#message") == message

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from livepages import App, Page, Settings, Uploaded, action
+from livepages import App, NotFound, Page, Settings, Uploaded, action
 from livepages.uploads import UploadFolder, UploadLimits
-from livepages.uploads.wire import OFFSET_HEADER
+from livepages.uploads.wire import OFFSET_HEADER, NewUpload
 from tests.fixtures.servers import tab_of
 
 pytestmark = pytest.mark.anyio
@@ -256,3 +258,25 @@ def test_attributes_refuse_names_that_are_not_plain_signals(tmp_path: Path) -> N
     for bad in ("_local", "a-b", "", "x'y", "a.b"):
         with pytest.raises(ValueError, match="cannot name an upload signal"):
             app.uploads.attributes(bad)
+
+
+def test_uploads_idle_past_their_ttl_are_swept(tmp_path: Path) -> None:
+    folder = UploadFolder(tmp_path, UploadLimits(max_size=10, max_files=5, ttl=60))
+    tab = "T" * 32
+    old = folder.create(tab, NewUpload("old.txt", 3))
+    fresh = folder.create(tab, NewUpload("fresh.txt", 3))
+    an_hour_ago = time.time() - 3600
+    for path in (tmp_path / tab).glob(f"{old}.*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    folder.sweep()
+    assert sorted(p.name for p in (tmp_path / tab).iterdir()) == [f"{fresh}.data", f"{fresh}.json"]
+    with pytest.raises(NotFound):
+        folder.offset(tab, old)
+    folder.cancel(tab, fresh)
+    folder.sweep()
+    assert list(tmp_path.iterdir()) == []  # the empty tab folder goes too
+
+
+def test_the_default_ttl_is_an_hour() -> None:
+    assert Settings().upload_ttl == 3600.0
+    assert UploadLimits.from_settings(Settings()).ttl == 3600.0

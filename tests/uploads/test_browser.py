@@ -11,14 +11,17 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import FilePayload
-from playwright.sync_api import Page as BrowserPage
 
 from livepages.testing import goto_live, watch_console
 from tests.fixtures.browser import NewContext
 from tests.fixtures.cluster import AppProcess
+
+if TYPE_CHECKING:  # Playwright is imported by the browser fixture, or the test skips
+    from playwright.sync_api import FilePayload
+    from playwright.sync_api import Page as BrowserPage
 
 MIB = 1024 * 1024
 #: Wait this long at most for the upload to reach a state (it takes seconds).

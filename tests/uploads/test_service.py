@@ -280,3 +280,13 @@ def test_uploads_idle_past_their_ttl_are_swept(tmp_path: Path) -> None:
 def test_the_default_ttl_is_an_hour() -> None:
     assert Settings().upload_ttl == 3600.0
     assert UploadLimits.from_settings(Settings()).ttl == 3600.0
+
+
+async def test_a_form_action_carries_the_ids_as_fields(visitor: Visitor) -> None:
+    upload = await visitor.new("a.txt", 2, "text/plain")
+    await visitor.append(upload, 0, b"hi")
+    answer = await visitor.client.post(
+        "/_action/many", data={"photos": upload}, headers=visitor.headers
+    )
+    assert answer.status_code == 204
+    assert received == [("a.txt", "text/plain", b"hi")]

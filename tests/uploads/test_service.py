@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -290,3 +292,42 @@ async def test_a_form_action_carries_the_ids_as_fields(visitor: Visitor) -> None
     )
     assert answer.status_code == 204
     assert received == [("a.txt", "text/plain", b"hi")]
+
+
+async def test_a_second_writer_is_409_while_the_first_writes(
+    visitor: Visitor, tmp_path: Path
+) -> None:
+    upload = await visitor.new("a.txt", 4, "text/plain")
+    await visitor.append(upload, 0, b"ab")
+    (data,) = (tmp_path / "uploads").glob(f"*/{upload}.data")
+    with data.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a request still writing, in this or another process
+        busy = await visitor.append(upload, 2, b"cd")
+    assert busy.status_code == 409
+    assert busy.headers[OFFSET_HEADER] == "2"
+    assert (await visitor.append(upload, 2, b"cd")).status_code == 204
+
+
+async def test_a_stalled_chunk_is_408_and_keeps_what_arrived(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "uploads", read_timeout=0.2)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        visitor = Visitor(client, tab_of((await client.get("/")).text))
+        upload = await visitor.new("a.txt", 10, "text/plain")
+
+        async def stalls() -> AsyncIterator[bytes]:
+            yield b"abc"
+            await anyio.sleep(30)  # never sends the rest
+            yield b"defghij"
+
+        headers = {**visitor.headers, OFFSET_HEADER: "0"}
+        stalled = await client.patch(f"/_upload/{upload}", content=stalls(), headers=headers)
+        assert stalled.status_code == 408
+        assert (await visitor.offset(upload)).headers[OFFSET_HEADER] == "3"
+
+
+def test_the_chunk_size_reaches_the_page(tmp_path: Path) -> None:
+    assert Settings().upload_chunk_size == 1024 * 1024
+    assert 'data-lp-chunk="1048576"' in make_app(tmp_path).uploads.attributes("photos")
+    small = make_app(tmp_path, upload_chunk_size=1000)
+    assert 'data-lp-chunk="1000"' in small.uploads.attributes("photos")

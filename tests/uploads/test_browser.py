@@ -110,7 +110,7 @@ def test_a_20_mb_upload_survives_a_killed_server(
     assert page.inner_text("#kept li") == f"big.bin {20 * MIB} {digest}"
     # The console's only complaints are about the requests that met the dead server
     # (ours, and the page's stream, which Datastar retries).
-    expected = ("Failed to load resource", "network error", "Datastar failed to reach")
+    expected = ("Failed to load resource", "Failed to fetch", "network error", "Datastar failed")
     others = [p for p in problems if not any(text in p for text in expected)]
     assert not others, others
 

@@ -13,7 +13,8 @@ import anyio
 import httpx
 import pytest
 
-from livepages import App, NotFound, Page, Settings, Uploaded, action
+from livepages import App, NotFound, Page, ServiceUnavailable, Settings, Uploaded, action
+from livepages.testing import PageWiring
 from livepages.uploads import UploadFolder, UploadLimits
 from livepages.uploads.wire import OFFSET_HEADER, NewUpload
 from tests.fixtures.servers import tab_of
@@ -331,3 +332,32 @@ def test_the_chunk_size_reaches_the_page(tmp_path: Path) -> None:
     assert 'data-lp-chunk="1048576"' in make_app(tmp_path).uploads.attributes("photos")
     small = make_app(tmp_path, upload_chunk_size=1000)
     assert 'data-lp-chunk="1000"' in small.uploads.attributes("photos")
+
+
+def test_the_default_folder_must_be_private(tmp_path: Path) -> None:
+    limits = UploadLimits(max_size=10, max_files=5)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # made first by someone else, who may read what lands in it
+    with pytest.raises(ServiceUnavailable):
+        UploadFolder(shared, limits, private=True).create("T" * 32, NewUpload("a", 1))
+    shared.chmod(0o700)
+    assert UploadFolder(shared, limits, private=True).create("T" * 32, NewUpload("a", 1))
+
+
+async def test_with_sessions_an_upload_needs_the_csrf_token(tmp_path: Path) -> None:
+    app = App(sessions=True, settings=Settings(secret_key="uploads", upload_folder=str(tmp_path)))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return "home"
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        wiring = PageWiring.read((await client.get("/")).text)
+        body = {"name": "a.txt", "size": 1}
+        headers = {"X-LP-Tab": wiring.tab}
+        assert (await client.post("/_upload", json=body, headers=headers)).status_code == 403
+        headers["X-CSRF-Token"] = wiring.csrf
+        assert (await client.post("/_upload", json=body, headers=headers)).status_code == 201

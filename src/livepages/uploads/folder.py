@@ -18,13 +18,21 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import msgspec
 
-from livepages.errors import BadRequest, Conflict, HTTPError, NotFound, PayloadTooLarge
+from livepages.errors import (
+    BadRequest,
+    Conflict,
+    HTTPError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
 from livepages.uploads.content import SIGNATURE_BYTES, SNIFFED, accepts, sniff
 from livepages.uploads.limits import UploadLimits
 from livepages.uploads.uploaded import Uploaded
@@ -50,9 +58,12 @@ class _Record(msgspec.Struct, frozen=True):
 class UploadFolder:
     """The uploads of one app, kept in ``path`` (created with mode 0700)."""
 
-    def __init__(self, path: Path, limits: UploadLimits) -> None:
+    def __init__(self, path: Path, limits: UploadLimits, *, private: bool = False) -> None:
         self.path = path
         self.limits = limits
+        #: Refuse a folder that another user owns or may enter (the default folder, in
+        #: the shared temporary folder, where anyone could have made it first).
+        self.private = private
 
     # -- starting -------------------------------------------------------------------
 
@@ -69,6 +80,8 @@ class UploadFolder:
             )
         self.sweep()
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.private:
+            _check_private(self.path)
         tab = self.path / owner
         tab.mkdir(mode=0o700, exist_ok=True)
         if sum(1 for _ in tab.glob("*.json")) >= limits.max_files:
@@ -177,6 +190,14 @@ class UploadFolder:
             return self._data(owner, upload).stat().st_size
         except OSError:
             raise NotFound("no such upload") from None
+
+
+def _check_private(path: Path) -> None:
+    """503 unless ``path`` is a real folder of this user that nobody else may enter."""
+    found = path.lstat()
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        log.error("the upload folder %s is not a private folder of this user: refusing it", path)
+        raise ServiceUnavailable("uploads are unavailable")
 
 
 def _last_write(tab: Path, item: Path) -> float:

@@ -73,8 +73,11 @@ class Uploads:
         visitors: Visitors,
         check: Callable[[Request], Awaitable[None]],
     ) -> None:
-        path = Path(settings.upload_folder) if settings.upload_folder else _default_folder(key)
-        self.folder = UploadFolder(path, UploadLimits.from_settings(settings))
+        limits = UploadLimits.from_settings(settings)
+        if settings.upload_folder:
+            self.folder = UploadFolder(Path(settings.upload_folder), limits)
+        else:
+            self.folder = UploadFolder(_default_folder(key), limits, private=True)
         self.settings = settings
         self.visitors = visitors
         #: The checks before every write (``App.check_request``: origin and CSRF).

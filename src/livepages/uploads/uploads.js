@@ -96,6 +96,7 @@ async function send(input, job, file, id, before) {
         offset = await where(input, job, url);
         continue;
       }
+      if (response.status === 415) job.pending = job.pending.filter((held) => held !== id); // dropped
       if (response.status < 500 && response.status !== 408) throw await refusal(response);
       throw new Error(`status ${response.status}`);
     } catch (error) {
@@ -128,20 +129,28 @@ async function run(input, job, files) {
   report(input, job, { state: "done", loaded: total, message: "" });
 }
 
+// Delete what the server holds of a job, so it no longer counts against max_files.
+function release(input, job) {
+  const ids = [...new Set([...job.pending, ...job.detail.ids])];
+  job.pending = [];
+  const gone = (id) =>
+    fetch(`${endpoint}/${id}`, { method: "DELETE", headers: headers(input, {}) }).catch(() => {});
+  return Promise.all(ids.map(gone));
+}
+
 function cancel(input) {
   const job = jobs.get(input);
-  if (!job) return;
+  if (!job) return Promise.resolve();
   jobs.delete(input);
   job.cancelled = true;
   job.abort.abort();
-  for (const id of [...job.pending, ...job.detail.ids]) {
-    fetch(`${endpoint}/${id}`, { method: "DELETE", headers: headers(input, {}) }).catch(() => {});
-  }
+  const released = release(input, job);
   report(input, job, { state: "cancelled", ids: [], loaded: 0, message: "" });
+  return released;
 }
 
-function begin(input) {
-  cancel(input);
+async function begin(input) {
+  await cancel(input); // a new choice replaces the last one, whose files are deleted first
   const files = [...(input.files || [])];
   if (!files.length) return;
   const job = {
@@ -154,6 +163,7 @@ function begin(input) {
   run(input, job, files).catch((error) => {
     if (job.cancelled) return;
     jobs.delete(input);
+    release(input, job); // one file refused: the whole choice is
     const message = error instanceof Refused ? error.message : `upload failed: ${error.message}`;
     report(input, job, { state: "error", ids: [], message });
   });

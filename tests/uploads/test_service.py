@@ -12,6 +12,8 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from livepages import App, NotFound, Page, ServiceUnavailable, Settings, Uploaded, action
 from livepages.testing import PageWiring
@@ -361,3 +363,23 @@ async def test_with_sessions_an_upload_needs_the_csrf_token(tmp_path: Path) -> N
         assert (await client.post("/_upload", json=body, headers=headers)).status_code == 403
         headers["X-CSRF-Token"] = wiring.csrf
         assert (await client.post("/_upload", json=body, headers=headers)).status_code == 201
+
+
+async def test_under_a_mount_the_script_and_endpoint_carry_the_prefix(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+
+    @app.page("/gallery")
+    class Gallery(Page):
+        def render(self) -> str:
+            return f"<input type=file {app.uploads.attributes('photos')}>"
+
+    outer = Starlette(routes=[Mount("/sub", app=app)])
+    transport = httpx.ASGITransport(app=outer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        document = (await client.get("/sub/gallery")).text
+        script = f"/sub/_upload.js?v={app.uploads.script_version}"
+        assert f"import(&#39;{script}&#39;)" in document
+        assert (await client.get(script)).status_code == 200
+        headers = {"X-LP-Tab": PageWiring.read(document).tab}
+        started = await client.post("/sub/_upload", json={"name": "a", "size": 1}, headers=headers)
+        assert started.status_code == 201

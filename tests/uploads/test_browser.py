@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages.testing import goto_live, watch_console
+from livepages import App, Page, Settings, Uploaded, action, invoke
+from livepages.testing import LiveServer, goto_live, watch_console
 from tests.fixtures.browser import NewContext
 from tests.fixtures.cluster import AppProcess
 
@@ -164,3 +168,59 @@ def test_a_refused_file_says_why_in_the_page(
     page.set_input_files("#file", files=[file])
     wait_for_state(page, "error")
     assert page.inner_text("#message") == message
+
+
+#: A strict policy: scripts and requests only from the page's own origin (Datastar
+#: evaluates its expressions, hence 'unsafe-eval'), no inline script at all.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:"
+)
+
+
+class StrictCSP:
+    """Adds ``STRICT_CSP`` to every response."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = STRICT_CSP
+            await send(message)
+
+        await self.inner(scope, receive, with_policy)
+
+
+def test_uploads_work_under_a_strict_content_security_policy(
+    datastar_js: Path, tmp_path: Path, browser_context: NewContext
+) -> None:
+    app = App(settings=Settings(datastar_file=str(datastar_js), upload_folder=str(tmp_path)))
+    names: list[str] = []
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return (
+                f'<input id="file" type="file" {app.uploads.attributes("photos")}>'
+                '<span id="state" data-text="$_uploads.photos.state"></span>'
+                f'<button id="keep" data-on:click="{escape(invoke(self.keep))}">Keep</button>'
+            )
+
+        @action
+        async def keep(self, photos: list[Uploaded]) -> None:
+            names.extend(photo.name for photo in photos)
+
+    with LiveServer(StrictCSP(app)) as server:
+        page = browser_context().new_page()
+        problems = watch_console(page)
+        goto_live(page, server.url + "/")
+        file: FilePayload = {"name": "a.txt", "mimeType": "text/plain", "buffer": b"x" * 5000}
+        page.set_input_files("#file", files=[file])
+        wait_for_state(page, "done")
+        with page.expect_response(lambda r: "/_action/keep" in r.url):
+            page.click("#keep")
+        assert names == ["a.txt"]
+        assert [p for p in problems if "favicon" not in p and "404" not in p] == []

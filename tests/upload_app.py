@@ -1,4 +1,5 @@
-"""The app that ``tests/uploads/test_browser.py`` runs as a process it can kill mid-upload.
+"""The app that ``tests/uploads/test_browser.py`` runs as a process it can kill mid-upload
+(and ``tests/uploads/test_cluster.py`` as two processes on NATS).
 
 Configured by the environment alone (``Settings.from_env``): the secret key and the
 upload folder stay the same across a restart, so a page loaded before it keeps its

@@ -7,7 +7,8 @@ tab and its upload. ``LIVEPAGES_TEST_CHUNK_DELAY`` (seconds) slows every chunk
 down, so a test can stop the process while a 20 MB upload is under way on localhost.
 
 ``/`` shows a file input bound to the signal ``photos``, its progress, and the files
-that the ``keep`` action received in this tab (name, size, SHA-256 of the bytes).
+that the ``keep`` action received in this tab (name, size, SHA-256 of the bytes); ``bump``
+changes the page, so it re-renders.
 
 ``python -m tests.upload_app PORT`` serves it with ``livepages.server.run``.
 """
@@ -44,7 +45,14 @@ class Home(Page):
             '<button id="cancel" data-lp-cancel="photos">Cancel</button>'
             f'<button id="keep" data-on:click="{escape(invoke(self.keep))}">Keep</button>'
             f'<ul id="kept">{items}</ul>'
+            f'<button id="bump" data-on:click="{escape(invoke(self.bump))}">Bump</button>'
+            f'<p id="bumps">{tab.state.get("bumps", 0)}</p>'
         )
+
+    @action
+    async def bump(self, tab: Tab) -> None:
+        """Change the page, so that it re-renders (during an upload, say)."""
+        tab.state["bumps"] = tab.state.get("bumps", 0) + 1
 
     @action
     async def keep(self, photos: list[Uploaded], tab: Tab) -> None:

@@ -119,6 +119,24 @@ def test_a_20_mb_upload_survives_a_killed_server(
     assert not others, others
 
 
+def test_a_re_render_during_an_upload_keeps_it_going(
+    slow_app: AppProcess, browser_context: NewContext, twenty_mb: Path
+) -> None:
+    page = browser_context().new_page()
+    goto_live(page, slow_app.url + "/")
+    page.set_input_files("#file", twenty_mb)
+    page.wait_for_function(
+        "Number(document.querySelector('#percent').textContent) >= 5", timeout=WAIT_MS
+    )
+    page.click("#bump")
+    page.wait_for_function("document.querySelector('#bumps').textContent === '1'")
+    assert state(page) == "uploading"
+    wait_for_state(page, "done")
+    page.click("#keep")
+    page.wait_for_selector("#kept li", timeout=WAIT_MS)
+    assert page.inner_text("#kept li").startswith(f"big.bin {20 * MIB} ")
+
+
 def test_an_upload_can_be_cancelled(
     slow_app: AppProcess, browser_context: NewContext, twenty_mb: Path, tmp_path: Path
 ) -> None:

@@ -242,3 +242,40 @@ def test_uploads_work_under_a_strict_content_security_policy(
             page.click("#keep")
         assert names == ["a.txt"]
         assert [p for p in problems if "favicon" not in p and "404" not in p] == []
+
+
+def test_two_inputs_on_one_page_upload_apart(
+    datastar_js: Path, tmp_path: Path, browser_context: NewContext
+) -> None:
+    app = App(settings=Settings(datastar_file=str(datastar_js), upload_folder=str(tmp_path)))
+    got: dict[str, list[str]] = {}
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            inputs = "".join(
+                f'<input id="{name}" type="file" {app.uploads.attributes(name)}>'
+                f'<span id="{name}-state" data-text="$_uploads.{name}.state"></span>'
+                for name in ("avatar", "cover")
+            )
+            return inputs + f'<button id="save" data-on:click="{escape(invoke(self.save))}">'
+
+        @action
+        async def save(self, avatar: Uploaded, cover: list[Uploaded]) -> None:
+            got["avatar"] = [avatar.name]
+            got["cover"] = [photo.name for photo in cover]
+
+    with LiveServer(app) as server:
+        page = browser_context().new_page()
+        problems = watch_console(page)
+        goto_live(page, server.url + "/")
+        for name in ("avatar", "cover"):
+            file: FilePayload = {"name": f"{name}.txt", "mimeType": "text/plain", "buffer": b"x"}
+            page.set_input_files(f"#{name}", files=[file])
+            page.wait_for_function(
+                f"document.querySelector('#{name}-state').textContent === 'done'"
+            )
+        with page.expect_response(lambda r: "/_action/save" in r.url):
+            page.click("#save")
+        assert got == {"avatar": ["avatar.txt"], "cover": ["cover.txt"]}
+        assert [p for p in problems if "favicon" not in p and "404" not in p] == []

@@ -13,6 +13,8 @@ from starlette.types import ASGIApp
 
 from livepages import App, Page, Query, Signals, action
 from livepages.injection import Context, Injector
+from livepages.inputs import read_input
+from livepages.settings import Settings
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:
@@ -197,3 +199,38 @@ async def test_plan_calls_sync_and_async_functions() -> None:
     injector = Injector()
     assert await injector.plan(sync, skip_first=True).call(0) == 1
     assert await injector.plan(asynchronous, skip_first=True).call(0) == 2
+
+
+@dataclass
+class Named:
+    """A dataclass that a named provider, not the signals, supplies."""
+
+    name: str
+
+
+@pytest.mark.anyio
+async def test_a_named_provider_knows_the_parameter_and_shares_the_body() -> None:
+    injector = Injector()
+
+    def factory(name: str) -> Any:
+        async def resolve(ctx: Context) -> Named:
+            values = await read_input(ctx.request, Settings(), dict)
+            return Named(f"{name}={values.get(name)}")
+
+        return resolve
+
+    injector.provide_named(Named, factory)
+
+    async def act(draft: Draft, photo: Named) -> None: ...
+
+    plan = injector.plan(act)
+    body = b'{"text": "hi", "photo": "x"}'
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> Any:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "headers": [], "query_string": b""}
+    kwargs = await injector.arguments(plan, Context(Request(scope, receive)))
+    # Both parameters read the one body: the second from what the first kept.
+    assert kwargs == {"draft": Draft("hi"), "photo": Named("photo=x")}

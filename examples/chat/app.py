@@ -8,6 +8,13 @@ rather than re-rendering the page, so a busy room sends each viewer a few
 hundred bytes a message, whatever the length of the history. A viewer who joins
 later gets the whole page rendered once, history included.
 
+A message can carry images: the compose form has a file input bound to the
+``images`` signal (``upload("images")``), whose files upload in chunks with their
+progress shown as they go (``livepages.uploads``); ``send`` receives the finished
+ones as ``list[Uploaded]``. Only PNG, JPEG, GIF and WebP files of up to 2 MiB, four
+a message, are accepted, checked by the server (their first bytes too); they are
+kept in memory (the latest ``MAX_IMAGES``) and served from ``/images/<n>``.
+
 Sending is an app-wide action (``@app.action``) that reads the room from the
 ``room`` signal, not a page action: livepages re-renders the calling tab's
 views after every page action, and a room's view is shared by all its viewers,
@@ -29,13 +36,14 @@ test, with a local Datastar build); ``app`` is the one ``make run`` serves.
 from __future__ import annotations
 
 import re
-from collections import deque
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from livepages import (
     SSE,
@@ -46,6 +54,7 @@ from livepages import (
     Page,
     Redirect,
     Settings,
+    Uploaded,
     ValidationError,
     action,
     redirect,
@@ -54,9 +63,11 @@ from livepages.events import Event, on
 
 __all__ = [
     "HISTORY",
+    "MAX_IMAGES",
     "MAX_NAME",
     "MAX_TEXT",
     "Draft",
+    "Images",
     "Message",
     "MessagePosted",
     "Nickname",
@@ -83,6 +94,7 @@ HEAD = """<link rel="icon" href="data:,">
   #online li::before { content: "\25CF"; color: #2a2; margin-right: .4rem; }
   .chat:has(#messages li) .empty { display: none; }
   .error { color: #b00; }
+  #messages .image { display: block; max-width: 12rem; max-height: 12rem; margin: .2rem 0; }
 </style>"""
 
 #: Room names: lowercase words with dashes, so every room has one plain URL.
@@ -95,6 +107,12 @@ MAX_TEXT = 500
 HISTORY = 100
 #: Rooms kept at most: a room is created by its first message.
 MAX_ROOMS = 100
+#: Images: the types accepted (each recognised by its first bytes), the largest, how
+#: many a message carries, and how many are kept (in memory; older ones are forgotten).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_IMAGE_SIZE = 2 * 1024 * 1024
+MAX_IMAGES_PER_MESSAGE = 4
+MAX_IMAGES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +122,29 @@ class Message:
     id: int
     author: str
     text: str
+    #: The numbers of its images (``/images/<n>``).
+    images: tuple[int, ...] = ()
+
+
+class Images:
+    """The latest ``MAX_IMAGES`` images posted, in memory, by number."""
+
+    def __init__(self) -> None:
+        self._images: OrderedDict[int, tuple[bytes, str]] = OrderedDict()
+        self._next = 1
+
+    def add(self, image: Uploaded) -> int:
+        """Keep an uploaded image (and forget the upload): its number."""
+        number, self._next = self._next, self._next + 1
+        self._images[number] = (image.read_bytes(), image.content_type)
+        image.discard()
+        while len(self._images) > MAX_IMAGES:
+            self._images.popitem(last=False)
+        return number
+
+    def get(self, number: int) -> tuple[bytes, str] | None:
+        """An image's bytes and type, if it is still kept."""
+        return self._images.get(number)
 
 
 class Rooms:
@@ -123,14 +164,14 @@ class Rooms:
         """A room's recent messages, oldest first."""
         return list(self._rooms.get(room, ()))
 
-    def post(self, room: str, author: str, text: str) -> Message:
+    def post(self, room: str, author: str, text: str, images: tuple[int, ...] = ()) -> Message:
         """Add a message to a room, opening the room if needed."""
         messages = self._rooms.get(room)
         if messages is None:
             if len(self._rooms) >= MAX_ROOMS:
                 raise ValidationError({"text": "too many rooms are open: try an existing one"})
             messages = self._rooms[room] = deque(maxlen=HISTORY)
-        message = Message(self._next_id, author, text)
+        message = Message(self._next_id, author, text, images)
         self._next_id += 1
         messages.append(message)
         return message
@@ -148,11 +189,12 @@ class MessagePosted(Event, subject="chat.{room}"):
     id: int
     author: str
     text: str
+    images: list[int] = field(default_factory=list)
 
     @property
     def message(self) -> Message:
         """The message itself."""
-        return Message(self.id, self.author, self.text)
+        return Message(self.id, self.author, self.text, tuple(self.images))
 
 
 @dataclass
@@ -194,8 +236,9 @@ def name_error(name: str) -> str:
     return f"must be at most {MAX_NAME} characters" if len(name) > MAX_NAME else ""
 
 
-def checked_draft(draft: Draft) -> Draft:
-    """The draft stripped; ``ValidationError`` with a message per bad field."""
+def checked_draft(draft: Draft, images: int = 0) -> Draft:
+    """The draft stripped; ``ValidationError`` with a message per bad field. A message
+    with ``images`` may have no text."""
     try:
         room = parse_room(draft.room)
     except ValueError as exc:
@@ -206,10 +249,12 @@ def checked_draft(draft: Draft) -> Draft:
         errors["name"] = "choose a name"
     elif name_error(name):
         errors["name"] = name_error(name)
-    if not text:
+    if not text and not images:
         errors["text"] = "is empty"
     elif len(text) > MAX_TEXT:
         errors["text"] = f"must be at most {MAX_TEXT} characters"
+    if images > MAX_IMAGES_PER_MESSAGE:
+        errors["images"] = f"at most {MAX_IMAGES_PER_MESSAGE} images a message"
     if errors:
         raise ValidationError(errors)
     return Draft(room, name, text)
@@ -217,19 +262,40 @@ def checked_draft(draft: Draft) -> Draft:
 
 def create_app(settings: Settings | None = None) -> App:
     """A chat app with empty rooms."""
+    settings = msgspec.structs.replace(
+        settings or Settings(), upload_accept=IMAGE_TYPES, max_upload_size=MAX_IMAGE_SIZE
+    )
     app = App(templates=TEMPLATES, settings=settings, head=HEAD)
     rooms = Rooms()
+    pictures = Images()
 
     @app.action
-    async def send(draft: Draft, sse: SSE) -> None:
+    async def send(draft: Draft, images: list[Uploaded], sse: SSE) -> None:
         """Post a message. An app-wide action, not a page action: see the README."""
-        draft = checked_draft(draft)
-        message = rooms.post(draft.room, draft.name, draft.text)
+        draft = checked_draft(draft, len(images))
+        numbers = tuple(pictures.add(image) for image in images)
+        message = rooms.post(draft.room, draft.name, draft.text, numbers)
         event = MessagePosted(
-            room=draft.room, id=message.id, author=message.author, text=message.text
+            room=draft.room,
+            id=message.id,
+            author=message.author,
+            text=message.text,
+            images=list(numbers),
         )
         await app.publish(event)
-        await sse.patch_signals({"text": ""})  # empty the input, keep the name
+        # Empty the inputs (and an earlier complaint about images), keep the name.
+        await sse.patch_signals({"text": "", "images": [], "errors": {"images": ""}})
+
+    async def image(request: Request) -> Response:
+        """``/images/<n>``: a posted image (its type checked against its bytes on upload)."""
+        found = pictures.get(request.path_params["number"])
+        if found is None:
+            return PlainTextResponse("no such image", status_code=404)
+        data, kind = found
+        headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+        return Response(data, media_type=kind, headers=headers)
+
+    app.add_route("/images/{number:int}", image)
 
     @app.action
     async def rename(nickname: Nickname, request: Request) -> Response:
@@ -268,7 +334,7 @@ def create_app(settings: Settings | None = None) -> App:
                     "room": self.room,
                     "name": "",
                     "text": "",
-                    "errors": {"name": "", "text": ""},
+                    "errors": {"name": "", "text": "", "images": ""},
                 },
             )
             return html

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from pathlib import Path
@@ -129,7 +131,7 @@ async def test_a_message_is_kept_and_the_input_emptied(client: httpx.AsyncClient
     response = await send(client, "general", "  Ada ", " hello ")
     # The text input empties, the name stays, and earlier errors clear.
     assert patches(response) == [
-        ("signals", {"text": ""}),
+        ("signals", {"text": "", "images": [], "errors": {"images": ""}}),
         ("signals", {"_error": NO_ERROR, "errors": {"room": "", "name": "", "text": ""}}),
     ]
     html = (await client.get("/rooms/general")).text
@@ -323,6 +325,61 @@ async def test_each_room_shows_who_is_online() -> None:
             await ada_stream.wait_for(lambda event: online(event) == ["Ada <3"])
 
 
+# -- images ------------------------------------------------------------------------------
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real (grey) PNG image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.anyio
+async def test_a_message_carries_uploaded_images(client: httpx.AsyncClient) -> None:
+    tab = PageWiring.read((await client.get("/rooms/general")).text).tab
+    headers = {"X-LP-Tab": tab}
+    image = png()
+    start = {"name": "dot.png", "size": len(image), "type": "image/png"}
+    upload = (await client.post("/_upload", json=start, headers=headers)).json()["id"]
+    sent = await client.patch(
+        f"/_upload/{upload}", content=image, headers={**headers, "Upload-Offset": "0"}
+    )
+    assert sent.status_code == 204
+    signals = {"room": "general", "name": "Ada", "text": "", "images": [upload]}
+    response = await client.post("/_action/send", json=signals, headers={**DATASTAR, **headers})
+    assert patches(response)[0] == ("signals", {"text": "", "images": [], "errors": {"images": ""}})
+    html = (await client.get("/rooms/general")).text
+    assert '<img class="image" src="../images/1" alt="image 1">' in html
+    served = await client.get("/images/1")
+    assert served.content == image
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get("/images/2")).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_only_images_are_accepted(client: httpx.AsyncClient) -> None:
+    tab = PageWiring.read((await client.get("/rooms/general")).text).tab
+    for name, kind in (("page.svg", "image/svg+xml"), ("notes.txt", "text/plain")):
+        start = {"name": name, "size": 10, "type": kind}
+        refused = await client.post("/_upload", json=start, headers={"X-LP-Tab": tab})
+        assert refused.status_code == 415
+    start = {"name": "big.png", "size": 3 * 1024 * 1024, "type": "image/png"}
+    refused = await client.post("/_upload", json=start, headers={"X-LP-Tab": tab})
+    assert refused.status_code == 413
+
+
 # -- in a real browser ----------------------------------------------------------------------
 
 
@@ -363,6 +420,32 @@ def test_two_people_chat(server: LiveServer, browser_context: NewContext) -> Non
     expect(bob.locator("#name-error")).to_have_text("choose a name")
     expect(ada.locator("#messages li")).to_have_count(2)
     assert problems == [[], []]
+
+
+def test_an_image_goes_to_everyone_in_the_room(
+    server: LiveServer, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import FilePayload, expect
+
+    ada, bob = browser_context().new_page(), browser_context().new_page()
+    problems = [watch_console(page) for page in (ada, bob)]
+    for page in (ada, bob):
+        goto_live(page, server.url + "/rooms/general")
+    fake: FilePayload = {"name": "fake.png", "mimeType": "image/png", "buffer": b"not a png!!!!"}
+    ada.set_input_files("#images", files=[fake])
+    expect(ada.locator("#images-error")).to_have_text("the content of fake.png is not image/png")
+    dot: FilePayload = {"name": "dot.png", "mimeType": "image/png", "buffer": png(8, 8)}
+    ada.set_input_files("#images", files=[dot])
+    expect(ada.locator("#images")).to_have_attribute("data-lp-state", "done")
+    expect(ada.locator("#images-error")).to_have_text("")
+    ada.fill("#name", "Ada")
+    ada.press("#text", "Enter")  # no text: a message of images needs none
+    image = bob.locator("#messages li img")
+    expect(image).to_have_count(1)
+    expect(bob.locator("#messages li .author")).to_have_text("Ada")
+    bob.wait_for_function("document.querySelector('#messages li img').naturalWidth === 8")
+    # The refused upload's 415 is the only complaint.
+    assert [len(p) for p in problems] == [1, 0]
 
 
 def test_people_see_each_other_online(server: LiveServer, browser_context: NewContext) -> None:

@@ -39,6 +39,7 @@ from livepages.settings import Settings
 from livepages.store import Store, StoreConflict
 from livepages.tabs import Tab
 from livepages.templates import Templates
+from livepages.uploads import Uploaded
 
 #: The handle an action or event handler receives to send Datastar events.
 SSE = ServerSentEventGenerator
@@ -86,6 +87,7 @@ __all__ = [
     "StoreConflict",
     "Tab",
     "Templates",
+    "Uploaded",
     "ValidationError",
     "action",
     "csp_nonce",

@@ -69,6 +69,7 @@ from livepages.startup import guards
 from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
+from livepages.uploads import Uploads
 from livepages.visitors import Visitors
 
 __all__ = ["App", "ErrorPage"]
@@ -143,6 +144,7 @@ class App(Starlette):
             self.check_request,
         )
         self.pages: list[PagePlan] = []
+        self.uploads = _uploads(self)  # chunked uploads (``livepages.uploads``)
         #: Who is on which topic now, on every process (``livepages.presence``).
         self.presence = _presence(self, presence)
         self.live = LiveEngine(self, tabs)
@@ -166,6 +168,7 @@ class App(Starlette):
             ACTION_PREFIX + "{_action}", self._app_action, methods=[*ACTION_METHODS]
         )
         self.router.routes.append(app_actions)
+        self.router.routes.extend(self.uploads.routes())
         if self.dev is not None:
             self.dev.attach(self)
 
@@ -349,6 +352,15 @@ def _folders(app: App) -> list[Path]:
     if app.assets is not None and app.assets.directory is not None:
         folders.append(Path(app.assets.directory))
     return folders
+
+
+def _uploads(app: App) -> Uploads:
+    """The app's uploads: its endpoint, the template helper ``upload(signal)`` and the
+    action parameters ``Uploaded`` and ``list[Uploaded]``."""
+    uploads = Uploads(app.settings, app.keys.derive("uploads"), app.visitors, app.check_request)
+    uploads.install(app.injector)
+    app.templates.env.globals.setdefault("upload", uploads.attributes)
+    return uploads
 
 
 def _presence(app: App, backend: PresenceBackend) -> Presence:

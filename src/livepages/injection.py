@@ -126,6 +126,7 @@ class Injector:
             QueryParams: lambda ctx: ctx.request.query_params,
         }
         self._factories: dict[Any, Callable[[Any], Resolver]] = {}
+        self._named: dict[Any, Callable[[str], Resolver]] = {}
 
     def provide(self, annotation: Any, resolver: Resolver) -> None:
         """Inject ``resolver(ctx)`` (a value or an awaitable) wherever ``annotation`` appears."""
@@ -134,6 +135,11 @@ class Injector:
     def provide_generic(self, origin: Any, factory: Callable[[Any], Resolver]) -> None:
         """Inject ``origin`` and ``origin[Args]``: ``factory(annotation)`` makes the resolver."""
         self._factories[origin] = factory
+
+    def provide_named(self, annotation: Any, factory: Callable[[str], Resolver]) -> None:
+        """Inject ``annotation`` with a resolver that knows the parameter's name:
+        ``factory(name)`` makes it (uploads read the signal of the same name)."""
+        self._named[annotation] = factory
 
     def plan(
         self, func: Callable[..., Any], *, skip_first: bool = False, events: bool = False
@@ -161,6 +167,9 @@ class Injector:
         base, extras = _unwrap(hint)
         if events and _is_event(base):
             return Param(param.name, "provide", base, lambda ctx: ctx.extras[base])
+        named = self._named.get(base)
+        if named is not None:  # before signals: a named type may be a dataclass itself
+            return Param(param.name, "provide", base, named(param.name), param.default)
         if Query in extras:
             return Param(param.name, "query", base, default=param.default)
         if Signals in extras or is_signals_type(base):

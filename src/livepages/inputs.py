@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: Where a request's signals (raw) or form are kept once read.
+_INPUT_KEY = "livepages.input"
 _MISSING = object()
 
 
@@ -62,18 +64,30 @@ def is_form(request: Request) -> bool:
 
 
 async def read_input(request: Request, settings: Settings, into: Any) -> Any:
-    """The signals (or form) of the request, decoded into ``into``."""
+    """The signals (or form) of the request, decoded into ``into``.
+
+    The body is read once per request and kept in its scope: several parameters of
+    one action (its signals dataclass, its uploads) may each read it.
+    """
     wants_dict = into is dict or typing.get_origin(into) is dict
-    if request.method not in QUERY_METHODS and is_form(request):
-        values = dict(_form_values(await read_form(request, settings)))
+    body = request.scope.get(_INPUT_KEY)
+    if body is None:
+        body = request.scope[_INPUT_KEY] = await _read_body(request, settings)
+    if isinstance(body, FormData):
+        values = dict(_form_values(body))
         return values if wants_dict else decode_fields(values, into, lax=True)
-    raw = await raw_signals(
+    return decode_signals(body, None if wants_dict else into, max_depth=settings.max_signals_depth)
+
+
+async def _read_body(request: Request, settings: Settings) -> bytes | FormData:
+    if request.method not in QUERY_METHODS and is_form(request):
+        return await read_form(request, settings)
+    return await raw_signals(
         request,
         max_size=settings.max_signals_size,
         read_timeout=settings.read_timeout,
         body_timeout=settings.body_timeout,
     )
-    return decode_signals(raw, None if wants_dict else into, max_depth=settings.max_signals_depth)
 
 
 async def read_form(request: Request, settings: Settings) -> FormData:

@@ -32,6 +32,8 @@ __all__ = [
     "TAB_HEADER",
     "TAB_REFRESH",
     "TAB_SIGNAL",
+    "UPLOAD_PATH",
+    "UPLOAD_SCRIPT",
     "ClosedReason",
     "SessionNotice",
 ]
@@ -49,6 +51,10 @@ BUILD_HEADER = "X-LP-Build"
 LIVE_PATH = "/_live"
 #: A page's actions (``/_action/<name>``), below the page's path; app-wide ones at the root.
 ACTION_PREFIX = "/_action/"
+#: The app's upload endpoint (``POST`` starts an upload; ``HEAD``, ``PATCH`` and
+#: ``DELETE`` on ``<path>/<id>`` ask, append and cancel), and its browser script.
+UPLOAD_PATH = "/_upload"
+UPLOAD_SCRIPT = "/_upload.js"
 
 # -- the page -----------------------------------------------------------------------
 

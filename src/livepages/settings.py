@@ -48,9 +48,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Deepest nesting of arrays and objects in JSON signals; deeper is a 400, before decoding.
     max_signals_depth: int = 64
     max_form_size: int = 1 * MIB
+    #: The largest multipart body, and the largest file of a chunked upload.
     max_upload_size: int = 10 * MIB
     max_fields: int = 1000
+    #: Files of a multipart form, and chunked uploads one tab holds at once.
     max_files: int = 10
+    #: File types chunked uploads accept, as HTML's ``accept`` writes them (``image/*``,
+    #: ``image/png``, ``.pdf``); none: any. See docs/uploads.md.
+    upload_accept: tuple[str, ...] = ()
+    #: Where chunked uploads are kept until an action saves them; by default a folder of
+    #: the system's temporary folder named after the secret key, which the processes of
+    #: one machine share. Processes on several machines need one shared folder here.
+    upload_folder: str | None = None
+    #: Seconds an upload lasts after its last byte, unless an action saves it.
+    upload_ttl: float = 3600.0
+    #: Bytes the browser sends per request of a chunked upload (what a dropped
+    #: connection costs at most).
+    upload_chunk_size: int = 1 * MIB
     #: Seconds a request body may stall between two pieces before it is a 408.
     read_timeout: float = 30.0
     #: Seconds a whole request body may take, however steadily it trickles, before it is a 408.

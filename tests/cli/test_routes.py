@@ -75,7 +75,10 @@ def test_one_example_alone_and_where_datastar_comes_from() -> None:
         check=True,
     )
     lines = result.stdout.splitlines()
-    assert lines[1].split() == ["GET", "/", "page", "CounterPage", "live"]
+    rows = [line.split() for line in lines]
+    assert ["GET", "/", "page", "CounterPage", "live"] in rows
+    # Every app has the upload endpoint (docs/uploads.md).
+    assert ["POST", "/_upload", "upload", "new", "upload"] in rows
     assert "Datastar loads from https://cdn.jsdelivr.net/" in result.stdout
 
 

@@ -1,9 +1,10 @@
 """The route table of an app: every route it answers, in the order its router tries them.
 
 Pages (their GET document), their live streams and each of their actions, app-wide
-actions, the static files and the local Datastar build, plain Starlette routes and mounts,
-and the routes of mounted apps with the mount's prefix in front. ``livepages routes``
-prints it; ``livepages check`` looks for routes that collide in it.
+actions, the upload endpoint and its script, the static files and the local Datastar
+build, plain Starlette routes and mounts, and the routes of mounted apps with the mount's
+prefix in front. ``livepages routes`` prints it; ``livepages check`` looks for routes
+that collide in it.
 
 A page's routes are listed together (document, stream, actions) where the page's first
 route is. Actions are listed one per name (``/rooms/{room}/_action/send``), although one
@@ -25,6 +26,7 @@ from livepages.pages import Page
 from livepages.plans import PagePlan
 from livepages.protocol import ACTION_PREFIX, LIVE_PATH
 from livepages.routing import PageRoutes
+from livepages.uploads import Uploads
 
 __all__ = ["RouteEntry", "RouteKind", "apps_in", "route_table"]
 
@@ -35,6 +37,7 @@ class RouteKind(enum.Enum):
     PAGE = "page"
     STREAM = "stream"
     ACTION = "action"
+    UPLOAD = "upload"
     STATIC = "static"
     DATASTAR = "datastar"
     MOUNT = "mount"
@@ -140,6 +143,10 @@ def _walk(app: Any, where: _Where) -> Iterator[RouteEntry]:
             yield where.row(RouteKind.ROUTE, (), "", type(route).__name__, route=route)
 
 
+#: What each route of the upload endpoint does, by its method's name.
+_UPLOADS = {"script": "upload script", "start": "new upload", "upload": "an upload"}
+
+
 def _mount(route: Mount, where: _Where) -> Iterator[RouteEntry]:
     path = where.prefix + route.path
     catch_all = path + "/{path:path}"
@@ -195,6 +202,10 @@ def _route(route: Route, where: _Where, listed: set[int]) -> Iterator[RouteEntry
         return
     methods = tuple(sorted((route.methods or set()) - {"HEAD"}))
     path = where.prefix + route.path
+    if isinstance(owner, Uploads):
+        what = _UPLOADS.get(endpoint.__name__, endpoint.__name__)
+        yield where.row(RouteKind.UPLOAD, methods, path, what, route=route, matches=path)
+        return
     yield where.row(
         RouteKind.ROUTE,
         methods,

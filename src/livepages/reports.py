@@ -52,8 +52,11 @@ class Reporter:
         self.hooks: list[ErrorHook] = []
         self.lifecycle = lifecycle if lifecycle is not None else Hooks()
 
-    async def report(self, conn: HTTPConnection, exc: BaseException) -> None:
-        """Log ``exc`` with the request line, then pass it to every hook."""
+    async def report(
+        self, conn: HTTPConnection, exc: BaseException, *, recovered: bool = True
+    ) -> None:
+        """Log ``exc`` with the request line, then pass it to every hook. ``recovered``:
+        the request still got its answer; False when the error made it a 500."""
         log.error(
             "unhandled error on %s %s",
             conn.scope.get("method", "GET"),
@@ -62,7 +65,7 @@ class Reporter:
         )
         if self.lifecycle.wants(ErrorReported):
             method = conn.scope.get("method", "GET")
-            self.lifecycle.emit(ErrorReported(method, conn.url.path, exc))
+            self.lifecycle.emit(ErrorReported(method, conn.url.path, exc, recovered))
         for hook in self.hooks:
             try:
                 outcome = hook(conn, exc)

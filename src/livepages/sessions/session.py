@@ -34,6 +34,8 @@ from starlette.requests import HTTPConnection
 from livepages.csrf import CSRF, CSRFError
 from livepages.decoding import DECODE_ERRORS
 from livepages.errors import Conflict, HTTPError, ServiceUnavailable
+from livepages.hooks import Hooks, ReadOutcome, SessionCreated, SessionRead
+from livepages.hooks import SessionClosed as Closed  # SessionClosed here is the error
 from livepages.keys import Keys
 from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
@@ -213,8 +215,13 @@ class SessionManager:
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
         self._old_csrf: list[CSRF] = []
+        #: Where session events go (``SessionRead``, ``SessionCreated``, ``SessionClosed``):
+        #: the app's hooks once bound.
+        self.hooks = Hooks()
 
-    def bind(self, keys: Keys, announce: Announce | None = None) -> None:
+    def bind(
+        self, keys: Keys, announce: Announce | None = None, hooks: Hooks | None = None
+    ) -> None:
         """Attach to an app: its keys, and how to tell its streams a session ended.
 
         The current cookie key seals cookies; the keys of earlier secrets still open
@@ -224,6 +231,8 @@ class SessionManager:
         self.csrf = CSRF(keys.derive("csrf"))
         self._old_csrf = [CSRF(key) for key in keys.all("csrf")[1:]]
         self._announce = announce
+        if hooks is not None:
+            self.hooks = hooks
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -281,9 +290,18 @@ class SessionManager:
         session.caller_tab = conn.headers.get("x-lp-tab")
         value = conn.cookies.get(self.cookie_name)
         if value:
-            await self._open(session, value)
+            try:
+                await self._open(session, value)
+            except HTTPError:
+                self._read(ReadOutcome.ERROR)
+                raise
+        self._read(_read_outcome(session, value))
         conn.scope[SESSION_SCOPE_KEY] = session
         return session
+
+    def _read(self, outcome: ReadOutcome) -> None:
+        if self.hooks.wants(SessionRead):
+            self.hooks.emit(SessionRead(outcome))
 
     async def _open(self, session: Session[Any], value: str) -> None:
         """Fill ``session`` from its cookie, or mark the cookie to be cleared."""
@@ -426,6 +444,8 @@ class SessionManager:
         session.record, session.revision = record, revision
         if first:
             session.cookie = self._seal(session)
+            if self.hooks.wants(SessionCreated):
+                self.hooks.emit(SessionCreated())
         if changed:
             session._data = None  # another request's data won: decode it afresh
 
@@ -484,13 +504,22 @@ class SessionManager:
             return
         reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
         notice = SessionNotice(reason, caller_tab)
-        with _available():
-            if isinstance(self.store, SharedSessionStore):
-                await self.store.delete(key, notice)  # kept for the other processes' watch
-            else:
-                await self.store.delete(key)
+        try:
+            with _available():
+                if isinstance(self.store, SharedSessionStore):
+                    await self.store.delete(key, notice)  # kept for the other processes' watch
+                else:
+                    await self.store.delete(key)
+        except HTTPError:
+            self._closed(ok=False)
+            raise
+        self._closed(ok=True)
         if self._announce is not None:
             await self._announce(key, notice)
+
+    def _closed(self, *, ok: bool) -> None:
+        if self.hooks.wants(Closed):
+            self.hooks.emit(Closed(ok))
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""
@@ -612,3 +641,13 @@ def _encode(data: Any) -> bytes:
     if dataclasses.is_dataclass(data) or isinstance(data, dict | msgspec.Struct):
         return msgspec.json.encode(data)
     raise TypeError(f"session data must be a dataclass, msgspec Struct or dict, not {data!r}")
+
+
+def _read_outcome(session: Session[Any], cookie: str | None) -> ReadOutcome:
+    """What :meth:`SessionManager.load` found, for the ``SessionRead`` event."""
+    if not cookie:
+        return ReadOutcome.NONE
+    if session.token is not None:
+        return ReadOutcome.VALID
+    # _open clears a cookie that did not open, and one of a session that ended.
+    return ReadOutcome.ENDED if session.ended else ReadOutcome.INVALID

@@ -1,0 +1,202 @@
+"""Prometheus metrics: exact deltas of the scraped series after known traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client import Counter
+from prometheus_client.parser import text_string_to_metric_families
+
+from livepages import App, Event, Page, Settings, action, on
+from livepages.metrics import Metrics, subject_kind
+from livepages.testing import Client
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Bumped(Event, subject="bumped.counter"):
+    pass
+
+
+@dataclass
+class Amount:
+    n: int
+
+
+def make_app(*, sessions: bool = False) -> tuple[App, Metrics]:
+    app = App(settings=Settings(secret_key="k"), sessions=sessions)
+    metrics = Metrics(app)
+    count = {"n": 0}
+
+    @app.page("/counter/{room}")
+    @on(Bumped)
+    class Counter(Page):
+        room: str
+
+        def render(self) -> str:
+            return f"<p>{count['n']}</p>"
+
+        @action
+        async def bump(self, amount: Amount) -> None:
+            if amount.n == 7:
+                raise RuntimeError("seven")
+            count["n"] += amount.n
+            await app.publish(Bumped())
+
+    return app, metrics
+
+
+async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of GET /metrics, by name and labels."""
+    response = await client.http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def get(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_two_page_views_count_two_by_route_template_not_path() -> None:
+    app, _ = make_app()
+    async with Client(app) as client:
+        before = await scrape(client)
+        await client.get("/counter/a")
+        await client.get("/counter/b")
+        await client.http.get("/nowhere/at/all")
+        after = await scrape(client)
+    route = {"method": "GET", "route": "/counter/{room}"}
+    name = "livepages_http_requests_total"
+    delta = get(after, name, **route, status="200") - get(before, name, **route, status="200")
+    assert delta == 2
+    hist = "livepages_http_request_duration_seconds_count"
+    assert get(after, hist, **route) - get(before, hist, **route) == 2
+    # No raw path ever becomes a label: an unknown URL is "<unmatched>".
+    assert get(after, name, method="GET", route="<unmatched>", status="404") == 1
+    assert not any("/counter/a" in str(key) for key in after)
+    # The scrape in flight counts itself; every other request is done.
+    assert get(after, "livepages_http_in_flight_requests") == 1
+
+
+async def test_one_action_gives_one_latency_observation_and_its_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, _ = make_app()
+    async with Client(app) as client:
+        page = await client.get("/counter/a")
+        before = await scrape(client)
+        await page.action("bump", {"n": 1})
+        middle = await scrape(client)
+        with caplog.at_level(logging.CRITICAL):
+            await page.action("bump", {"n": 7})
+        after = await scrape(client)
+    count = "livepages_action_duration_seconds_count"
+    assert get(middle, count, action="bump") - get(before, count, action="bump") == 1
+    assert get(after, "livepages_actions_total", action="bump", outcome="ok") == 1
+    assert get(after, "livepages_actions_total", action="bump", outcome="failed") == 1
+    kind = "livepages_event_broker_publishes_by_kind_total"
+    assert get(after, kind, kind="bumped") == 1
+    # The action's error made its response a 500: not recovered.
+    assert get(after, "livepages_internal_errors_not_recovered_total") == 1
+    assert get(after, "livepages_internal_errors_recovered_total") == 0
+
+
+async def test_an_open_stream_is_one_and_closing_it_zero_and_a_dedup_skip_counts_once() -> None:
+    app, _ = make_app()
+    async with Client(app) as client:
+        page = await client.get("/counter/a")
+        async with page.stream() as stream:
+            await stream.next_event()
+            during = await scrape(client)
+            await page.action("bump", {"n": 0})  # the same HTML: a dedup skip
+            await page.action("bump", {"n": 2})
+            await stream.next_event()
+        await asyncio.sleep(0.05)
+        after = await scrape(client)
+    assert get(during, "livepages_sse_connections", page="Counter") == 1
+    assert get(after, "livepages_sse_connections", page="Counter") == 0
+    assert get(after, "livepages_sse_connection_duration_seconds_count", page="Counter") == 1
+    assert get(after, "livepages_sse_disconnects_total", reason="client_left") == 1
+    assert get(after, "livepages_render_dedup_skips_total", page="Counter") == 1
+    assert get(after, "livepages_renders_total", page="Counter") == 3
+    assert get(after, "livepages_render_duration_seconds_count", page="Counter") == 3
+    assert get(after, "livepages_patches_total") >= 2
+    assert get(after, "livepages_sent_bytes_total", stage="payload") > 0
+    # Uncompressed, what went on the wire is what was handed to the stream.
+    assert get(after, "livepages_sent_bytes_total", stage="wire") >= get(
+        after, "livepages_sent_bytes_total", stage="payload"
+    )
+
+
+async def test_a_csrf_refusal_counts_once_and_sessions_are_counted() -> None:
+    app, _ = make_app(sessions=True)
+    async with Client(app) as client:
+        page = await client.get("/counter/a")
+        before = await scrape(client)
+        refused = await client.http.post(
+            "/counter/a/_action/bump", json={"n": 1}, headers={"datastar-request": "true"}
+        )
+        after = await scrape(client)
+        await page.action("bump", {"n": 1})
+    assert refused.status_code == 403
+    name = "livepages_csrf_refusals_total"
+    assert get(after, name) - get(before, name) == 1
+    assert get(after, "livepages_session_reads_total", result="valid") >= 1
+    assert get(before, "livepages_session_reads_total", result="none") >= 1
+
+
+async def test_a_dropped_delivery_counts_once() -> None:
+    app, _ = make_app()
+    async with Client(app) as client:
+        await app.startup()
+        queue = app.broker.subscribe_queue("slow.>", max_pending=1)
+        before = await scrape(client)
+        await app.broker.publish("slow.a", b"1")
+        await app.broker.publish("slow.a", b"2")  # the buffer holds one: dropped
+        after = await scrape(client)
+        queue.unsubscribe()
+    name = "livepages_event_broker_deliveries_dropped_total"
+    assert get(after, name) - get(before, name) == 1
+
+
+async def test_apps_have_their_own_registries_and_their_own_collectors() -> None:
+    one, metrics_one = make_app()
+    two, _ = make_app()  # the same series names in the same process: no clash
+    signups = Counter("signups", "Sign-ups", registry=metrics_one.registry)
+    signups.inc()
+    async with Client(one) as client:
+        assert get(await scrape(client), "signups_total") == 1
+    async with Client(two) as client:
+        assert get(await scrape(client), "signups_total") == 0
+
+
+async def test_metrics_on_a_port_of_their_own_and_off_the_app() -> None:
+    app = App(settings=Settings(secret_key="k"))
+    metrics = Metrics(app, path=None)
+    server, thread = metrics.serve(0)
+    try:
+        async with Client(app) as client:
+            assert (await client.http.get("/metrics")).status_code == 404
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        assert b"livepages_http_requests_total" in text
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_a_subject_kind_is_its_first_token() -> None:
+    assert subject_kind("chat.42.messages") == "chat"
+    assert subject_kind("bumped") == "bumped"

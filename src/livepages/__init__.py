@@ -27,6 +27,8 @@ from livepages.expressions import js_value
 from livepages.feedback import Feedback
 from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
+from livepages.logs import Logs, configure_logging
+from livepages.metrics import Metrics
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
@@ -58,10 +60,12 @@ __all__ = [
     "Feedback",
     "Forbidden",
     "HTTPError",
+    "Logs",
     "Member",
     "Members",
     "MemoryBroker",
     "MemorySessionStore",
+    "Metrics",
     "NotFound",
     "Page",
     "ParamError",
@@ -86,6 +90,7 @@ __all__ = [
     "Templates",
     "ValidationError",
     "action",
+    "configure_logging",
     "csp_nonce",
     "invoke",
     "js_value",

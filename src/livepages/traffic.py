@@ -23,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from livepages.hooks import Hooks, RequestDone, RequestStarted
 from livepages.protocol import SESSION_SCOPE_KEY
 
-__all__ = ["REQUEST_ID_HEADER", "UNMATCHED", "Traffic", "request_id"]
+__all__ = ["REQUEST_ID_HEADER", "UNMATCHED", "Traffic", "request_id", "request_id_of"]
 
 #: A request id a proxy set is kept (when it looks like one); else one is made.
 REQUEST_ID_HEADER = b"x-request-id"
@@ -55,7 +55,7 @@ class Traffic:
         method = scope.get("method", "GET")
         # Routing rewrites the scope (mounts change root_path): match on a copy.
         probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", "")}
-        token = request_id.set(_request_id(scope))
+        token = request_id.set(request_id_of(scope))
         if self.hooks.wants(RequestStarted):
             self.hooks.emit(RequestStarted(method))
         status = 500  # unless a response starts: an error no layer answered
@@ -96,7 +96,9 @@ def _template(route: BaseRoute) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
+    """The request's id: its ``X-Request-ID`` when that is 1 to 64 of ``A-Za-z0-9._-``
+    (a proxy's), else 16 random hex digits."""
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER and _ID.fullmatch(value):
             return bytes(value).decode("ascii")

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from livepages import App, Event, Page, Settings, action, on
+from livepages import App, Event, Page, Session, Settings, action, on
 from livepages.metrics import Metrics, subject_kind
 from livepages.testing import Client
+from tests.fixtures.cluster import AppProcess, app_processes
 
 pytestmark = pytest.mark.anyio
 
@@ -26,6 +30,11 @@ class Bumped(Event, subject="bumped.counter"):
 @dataclass
 class Amount:
     n: int
+
+
+@dataclass
+class Credentials:
+    user: str
 
 
 def make_app(*, sessions: bool = False) -> tuple[App, Metrics]:
@@ -51,7 +60,10 @@ def make_app(*, sessions: bool = False) -> tuple[App, Metrics]:
     return app, metrics
 
 
-async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(client: Client) -> Samples:
     """Every sample of GET /metrics, by name and labels."""
     response = await client.http.get("/metrics")
     assert response.status_code == 200
@@ -63,9 +75,7 @@ async def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]]
     return samples
 
 
-def get(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
+def get(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -200,3 +210,110 @@ async def test_metrics_on_a_port_of_their_own_and_off_the_app() -> None:
 def test_a_subject_kind_is_its_first_token() -> None:
     assert subject_kind("chat.42.messages") == "chat"
     assert subject_kind("bumped") == "bumped"
+
+
+@pytest.fixture(scope="module")
+def pair(nats_server: str) -> Iterator[tuple[AppProcess, AppProcess]]:
+    """Two processes of tests.metrics_app on the session's nats-server."""
+    key = f"metrics-{uuid.uuid4().hex}"
+    with app_processes(2, "tests.metrics_app", nats_server, key, ready_path="/board") as procs:
+        a, b = procs
+        yield a, b
+
+
+async def test_each_process_serves_its_own_series(pair: tuple[AppProcess, AppProcess]) -> None:
+    a, b = pair
+    async with Client(a.url) as on_a, Client(b.url) as on_b:
+        before_a, before_b = await scrape(on_a), await scrape(on_b)
+        page_a = await on_a.get("/board")
+        page_b = await on_b.get("/board")
+        await on_b.get("/board")
+        async with page_b.stream() as stream:
+            await stream.next_event()
+            await page_a.action("bump")
+            await stream.wait_for(lambda e: 'id="count">1<' in e.elements, wait=5)
+        after_a, after_b = await scrape(on_a), await scrape(on_b)
+
+    def delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
+        return get(after, name, **labels) - get(before, name, **labels)
+
+    views = "livepages_http_requests_total"
+    route = {"method": "GET", "route": "/board", "status": "200"}
+    assert delta(after_a, before_a, views, **route) == 1
+    assert delta(after_b, before_b, views, **route) == 2
+    # The action and its publish happened on A; the re-render of the open stream on B.
+    bumps = "livepages_action_duration_seconds_count"
+    assert delta(after_a, before_a, bumps, action="bump") == 1
+    assert delta(after_b, before_b, bumps, action="bump") == 0
+    published = "livepages_event_broker_publishes_by_kind_total"
+    assert delta(after_a, before_a, published, kind="board") == 1
+    assert delta(after_b, before_b, "livepages_renders_total", page="Board") >= 1
+    assert delta(after_a, before_a, "livepages_renders_total", page="Board") == 0
+
+
+def session_app() -> App:
+    app = App(settings=Settings(secret_key="k"), sessions=True)
+    Metrics(app)
+    broken = {"now": False}
+
+    @app.page("/")
+    @on(Bumped)
+    class Home(Page):
+        def render(self, session: Session[Any]) -> str:
+            if broken["now"]:
+                raise RuntimeError("render broke")
+            return f"<p>{session.user_id or 'guest'}</p>"
+
+        @action
+        async def sign_in(self, session: Session[Any], credentials: Credentials) -> None:
+            await session.sign_in(credentials.user)
+
+        @action
+        async def sign_out(self, session: Session[Any]) -> None:
+            await session.sign_out()
+
+        @action
+        async def breaks(self) -> None:
+            broken["now"] = True
+            await app.publish(Bumped())
+
+    return app
+
+
+async def test_sessions_created_closed_and_read_by_outcome() -> None:
+    app = session_app()
+    async with Client(app) as client:
+        start = await scrape(client)
+        guest = await client.get("/")
+        await guest.action("sign_in", {"user": "ann"})
+        signed = await client.get("/")
+        await signed.action("sign_out")
+        middle = await scrape(client)
+        client.http.cookies.set("livepages_session", "forged-value")
+        await client.get("/")
+        end = await scrape(client)
+
+    def delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
+        return get(after, name, **labels) - get(before, name, **labels)
+
+    assert delta(middle, start, "livepages_session_creations_total") == 1
+    assert delta(middle, start, "livepages_session_closures_total", result="success") == 1
+    assert delta(end, middle, "livepages_session_reads_total", result="invalid") == 1
+    assert delta(middle, start, "livepages_session_reads_total", result="valid") >= 2
+
+
+async def test_a_failed_live_render_is_an_error_recovered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = session_app()
+    async with Client(app) as client:
+        page = await client.get("/")
+        async with page.stream() as stream:
+            await stream.next_event()
+            with caplog.at_level(logging.CRITICAL):
+                await page.action("breaks")
+                await stream.next_event()
+        samples = await scrape(client)
+    assert get(samples, "livepages_internal_errors_recovered_total") == 1
+    assert get(samples, "livepages_internal_errors_not_recovered_total") == 0
+    assert get(samples, "livepages_render_errors_total", page="Home") == 1

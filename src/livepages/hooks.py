@@ -187,8 +187,9 @@ class SessionCreated:
 
 @dataclass(frozen=True, slots=True)
 class SessionClosed:
-    """A session ended (sign-out, close, replaced by a sign-in); ``ok`` is False when
-    the store could not delete it (the error reached the caller)."""
+    """A stored session ended (sign-out, close, replaced by a sign-in): one for each
+    ``SessionCreated``. ``ok`` is False when the store could not delete it (the error
+    reached the caller)."""
 
     ok: bool
 

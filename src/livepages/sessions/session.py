@@ -484,7 +484,8 @@ class SessionManager:
             # Stored only to be deleted: the tombstone stops a save still in flight
             # in another request from creating the session after it ended.
             await self._write(record, None)
-        await self.close(record.id, replaced=replaced, caller_tab=caller_tab)
+        # A guest's session never stored was never counted as created: nor as closed.
+        await self._close(record.id, replaced, caller_tab, counted=stored)
 
     def _forget(self, session: Session[Any]) -> None:
         """Make ``session`` a visitor without a session, and clear the cookie."""
@@ -500,6 +501,11 @@ class SessionManager:
         The streams go to ``closed_url``, except the ``caller_tab``'s (it follows its
         action's response) and all of a ``replaced`` session's (they reconnect).
         """
+        await self._close(key, replaced, caller_tab, counted=True)
+
+    async def _close(
+        self, key: str | None, replaced: bool, caller_tab: str | None, *, counted: bool
+    ) -> None:
         if key is None:
             return
         reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
@@ -511,14 +517,14 @@ class SessionManager:
                 else:
                     await self.store.delete(key)
         except HTTPError:
-            self._closed(ok=False)
+            self._closed(ok=False, counted=counted)
             raise
-        self._closed(ok=True)
+        self._closed(ok=True, counted=counted)
         if self._announce is not None:
             await self._announce(key, notice)
 
-    def _closed(self, *, ok: bool) -> None:
-        if self.hooks.wants(Closed):
+    def _closed(self, *, ok: bool, counted: bool) -> None:
+        if counted and self.hooks.wants(Closed):
             self.hooks.emit(Closed(ok))
 
     async def close_user(self, user_id: str) -> list[str]:

@@ -14,8 +14,19 @@ import pytest
 from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from livepages import App, Event, Page, Session, Settings, action, on
+from livepages import (
+    App,
+    Event,
+    MemorySessionStore,
+    Page,
+    Session,
+    SessionManager,
+    Settings,
+    action,
+    on,
+)
 from livepages.metrics import Metrics, subject_kind
+from livepages.sessions.store import SessionRecord, SessionStoreError
 from livepages.testing import Client
 from tests.fixtures.cluster import AppProcess, app_processes
 
@@ -251,8 +262,26 @@ async def test_each_process_serves_its_own_series(pair: tuple[AppProcess, AppPro
     assert delta(after_a, before_a, "livepages_renders_total", page="Board") == 0
 
 
-def session_app() -> App:
-    app = App(settings=Settings(secret_key="k"), sessions=True)
+class FailingStore(MemorySessionStore):
+    """A memory store that fails to create or delete while told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    async def create(self, record: SessionRecord) -> int:
+        if self.failing:
+            raise SessionStoreError("away")
+        return await super().create(record)
+
+    async def delete(self, id: str) -> None:
+        if self.failing:
+            raise SessionStoreError("away")
+        await super().delete(id)
+
+
+def session_app(store: FailingStore | None = None) -> App:
+    app = App(settings=Settings(secret_key="k"), sessions=SessionManager(store))
     Metrics(app)
     broken = {"now": False}
 
@@ -296,10 +325,37 @@ async def test_sessions_created_closed_and_read_by_outcome() -> None:
     def delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
         return get(after, name, **labels) - get(before, name, **labels)
 
-    assert delta(middle, start, "livepages_session_creations_total") == 1
+    assert delta(middle, start, "livepages_session_creations_total", result="success") == 1
     assert delta(middle, start, "livepages_session_closures_total", result="success") == 1
     assert delta(end, middle, "livepages_session_reads_total", result="invalid") == 1
     assert delta(middle, start, "livepages_session_reads_total", result="valid") >= 2
+
+
+async def test_a_session_the_store_failed_to_create_or_close_counts_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FailingStore()
+    app = session_app(store)
+    async with Client(app) as client:
+        guest = await client.get("/")
+        store.failing = True
+        with caplog.at_level(logging.CRITICAL):
+            refused = await guest.action("sign_in", {"user": "ann"})
+            store.failing = False
+            guest = await client.get("/")
+            await guest.action("sign_in", {"user": "ann"})
+            signed = await client.get("/")
+            store.failing = True
+            kept = await signed.action("sign_out")
+        store.failing = False
+        samples = await scrape(client)
+    # Answered in the page (a Datastar action): the error event says 503.
+    assert "503" in refused.text
+    assert "503" in kept.text
+    assert get(samples, "livepages_session_creations_total", result="error") == 1
+    assert get(samples, "livepages_session_creations_total", result="success") == 1
+    assert get(samples, "livepages_session_closures_total", result="error") == 1
+    assert get(samples, "livepages_session_closures_total", result="success") == 0
 
 
 async def test_a_failed_live_render_is_an_error_recovered(

@@ -182,7 +182,10 @@ class SessionRead:
 
 @dataclass(frozen=True, slots=True)
 class SessionCreated:
-    """A session was stored for the first time (a guest's first save, a sign-in)."""
+    """A session was stored for the first time (a guest's first save, a sign-in); ``ok``
+    is False when that failed (the store was away, a conflict): the caller got the error."""
+
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True)

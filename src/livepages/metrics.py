@@ -124,7 +124,9 @@ class Metrics:
         self.publishes = counter(
             "event_broker_publishes_by_kind", "Events published, by subject kind", "kind"
         )
-        self.session_creations = counter("session_creations", "Sessions stored the first time")
+        self.session_creations = counter(
+            "session_creations", "Sessions stored the first time", "result"
+        )
         self.session_closures = counter("session_closures", "Sessions closed", "result")
         self.session_reads = counter("session_reads", "Session cookies read", "result")
         self.csrf_refusals = counter("csrf_refusals", "Actions refused by the CSRF checks")
@@ -144,7 +146,7 @@ class Metrics:
         hooks.add(Rendered, self._rendered)
         hooks.add(ActionDone, self._action)
         hooks.add(Published, lambda e: self.publishes.labels(subject_kind(e.subject)).inc())
-        hooks.add(SessionCreated, lambda e: self.session_creations.inc())
+        hooks.add(SessionCreated, lambda e: self.session_creations.labels(_result(e.ok)).inc())
         hooks.add(SessionClosed, lambda e: self.session_closures.labels(_result(e.ok)).inc())
         hooks.add(SessionRead, lambda e: self.session_reads.labels(e.outcome.value).inc())
         hooks.add(CSRFRefused, lambda e: self.csrf_refusals.inc())

@@ -403,14 +403,15 @@ class SessionManager:
         assert session.record is not None
         read, ours = session.record.data, _stored_data(session)
         record, revision, data = session.record, session.revision, ours
-        for _ in range(_SAVE_ATTEMPTS):
-            record = msgspec.structs.replace(record, data=data, last_seen=time.time())
-            written = await self._write(record, revision)
-            if written is not None:
-                self._saved(session, record, written, changed=data != ours)
-                return
-            record, revision, data = await self._reread(session, read, ours)
-        raise Conflict("the session keeps changing; try again")
+        with self._creating(not session.stored):
+            for _ in range(_SAVE_ATTEMPTS):
+                record = msgspec.structs.replace(record, data=data, last_seen=time.time())
+                written = await self._write(record, revision)
+                if written is not None:
+                    self._saved(session, record, written, changed=data != ours)
+                    return
+                record, revision, data = await self._reread(session, read, ours)
+            raise Conflict("the session keeps changing; try again")
 
     async def _write(self, record: SessionRecord, revision: int | None) -> int | None:
         """Create or update at ``revision``; the new revision, or None on a lost race."""
@@ -445,9 +446,19 @@ class SessionManager:
         if first:
             session.cookie = self._seal(session)
             if self.hooks.wants(SessionCreated):
-                self.hooks.emit(SessionCreated())
+                self.hooks.emit(SessionCreated(ok=True))
         if changed:
             session._data = None  # another request's data won: decode it afresh
+
+    @contextmanager
+    def _creating(self, first: bool) -> Iterator[None]:
+        """Count a first save (or sign-in) that failed as a session not created."""
+        try:
+            yield
+        except HTTPError:
+            if first and self.hooks.wants(SessionCreated):
+                self.hooks.emit(SessionCreated(ok=False))
+            raise
 
     async def sign_in(self, session: Session[Any], user_id: str, data: Any) -> None:
         """Replace the session with a new one for ``user_id`` (new token: no fixation)."""
@@ -458,7 +469,7 @@ class SessionManager:
         self._start(session, user_id)
         assert session.record is not None
         record = msgspec.structs.replace(session.record, data=stored)
-        with _available():
+        with self._creating(True), _available():
             revision = await self.store.create(record)  # a new 256-bit token: never taken
         self._saved(session, record, revision, changed=False)
         if old is not None:

@@ -28,6 +28,8 @@ from livepages.feedback import Feedback
 from livepages.guards import StartupRefused
 from livepages.injection import Query, Signals
 from livepages.lists import ListStream
+from livepages.logs import Logs, configure_logging
+from livepages.metrics import Metrics
 from livepages.pages import Page, url
 from livepages.params import Converter, ParamError
 from livepages.presence import Member, Members, PresenceChange, PresenceEvent
@@ -61,10 +63,12 @@ __all__ = [
     "Forbidden",
     "HTTPError",
     "ListStream",
+    "Logs",
     "Member",
     "Members",
     "MemoryBroker",
     "MemorySessionStore",
+    "Metrics",
     "NotFound",
     "Page",
     "ParamError",
@@ -90,6 +94,7 @@ __all__ = [
     "Uploaded",
     "ValidationError",
     "action",
+    "configure_logging",
     "csp_nonce",
     "invoke",
     "js_value",

@@ -69,6 +69,7 @@ from livepages.startup import guards
 from livepages.store.store import Store
 from livepages.tabs import Tab, TabRegistry, TabStore
 from livepages.templates import Templates
+from livepages.traffic import Traffic
 from livepages.uploads import Uploads
 from livepages.visitors import Visitors
 
@@ -127,7 +128,7 @@ class App(Starlette):
         self.visitors = Visitors(self.sessions, tabs, trusted_origins(settings, self.sessions))
         self.injector = _injector(self.visitors, self.sessions)
         if self.sessions is not None:
-            self.sessions.bind(self.keys, self.announce_session_closed)
+            self.sessions.bind(self.keys, self.announce_session_closed, self.hooks)
         source = caller_file()  # the app's module: its folders, its process lock
         here = source.parent if source is not None else None
         self.assets = _assets(settings, resolve_folder(static, here, "static") if static else None)
@@ -162,6 +163,8 @@ class App(Starlette):
         )
         self.router.redirect_slashes = False  # Starlette's copies the Host header
         self.router.default = SlashRedirect(self.router)
+        #: Times requests for the hooks, while metrics or logs listen (``livepages.traffic``).
+        self.traffic = Traffic(self.hooks, self.router.routes)
         if self.assets is not None:
             self.router.routes.append(Mount(settings.static_prefix, app=self.assets))
         app_actions = Route(
@@ -192,7 +195,7 @@ class App(Starlette):
         else:
             scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
         try:
-            await super().__call__(scope, receive, send)
+            await self.traffic.serve(scope, receive, send, super().__call__)
         finally:
             root_path.reset(token)
 

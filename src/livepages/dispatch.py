@@ -21,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livepages.broker.base import Broker
+from livepages.csrf import CSRFError
 from livepages.datastar import DatastarResponse, ServerSentEventGenerator
 from livepages.datastar.response import ClientDisconnected
 from livepages.errors import BadRequest, NotFound, ValidationError
-from livepages.hooks import ActionDone, Hooks, Outcome
+from livepages.hooks import ActionDone, CSRFRefused, Hooks, Outcome
 from livepages.injection import Context, Injector
 from livepages.pages import Page
 from livepages.plans import ActionEntry, PagePlan
@@ -105,6 +106,11 @@ class Dispatcher:
             return response
         except ValidationError:
             outcome = Outcome.INVALID
+            raise
+        except CSRFError:
+            outcome = Outcome.REFUSED
+            if self.hooks.wants(CSRFRefused):
+                self.hooks.emit(CSRFRefused(request.method))
             raise
         except HTTPException:
             outcome = Outcome.REFUSED

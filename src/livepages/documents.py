@@ -183,7 +183,7 @@ class Documents:
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
         """An unexpected error: reported once, then a 500 (with the traceback in debug)."""
-        await self.reporter.report(request, exc)
+        await self.reporter.report(request, exc, recovered=False)
         if is_datastar(request):
             return DatastarResponse(error_event(500, self.reporter.message(exc)))
         error = HTTPError(GENERIC_MESSAGE, status=500)

@@ -11,8 +11,11 @@ only when something listens, so an app without listeners pays nothing::
         outcomes[event.name, event.outcome] += 1
 
 Events: :class:`Rendered` (one live or page render), :class:`ActionDone`,
-:class:`StreamOpened`, :class:`StreamClosed`, :class:`Published` and
-:class:`ErrorReported`. ``LiveStats`` (``app.live.stats``) is one subscriber.
+:class:`StreamOpened`, :class:`StreamClosed`, :class:`Published`,
+:class:`ErrorReported`, :class:`RequestStarted` and :class:`RequestDone` (every HTTP
+request, ``livepages.traffic``), :class:`SessionRead`, :class:`SessionCreated`,
+:class:`SessionClosed` and :class:`CSRFRefused`. ``LiveStats`` (``app.live.stats``)
+is one subscriber, ``livepages.metrics`` and ``livepages.logs`` two more.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ from typing import Any, TypeVar
 
 __all__ = [
     "ActionDone",
+    "CSRFRefused",
     "CloseReason",
     "ErrorReported",
     "Hooks",
     "Outcome",
     "Published",
+    "ReadOutcome",
     "Rendered",
+    "RequestDone",
+    "RequestStarted",
+    "SessionClosed",
+    "SessionCreated",
+    "SessionRead",
     "StreamClosed",
     "StreamOpened",
 ]
@@ -63,6 +73,22 @@ class CloseReason(enum.Enum):
     SHUTDOWN = "shutdown"
     #: The app ended it (a closed session, a sign-in elsewhere).
     ENDED = "ended"
+
+
+class ReadOutcome(enum.Enum):
+    """What reading a request's session cookie found."""
+
+    #: No cookie: a visitor without a session.
+    NONE = "none"
+    #: A cookie of a live session (stored, or a guest's not stored yet).
+    VALID = "valid"
+    #: A cookie that does not open (forged, sealed with a retired key), or the cookie of
+    #: a guest whose session was never stored and expired.
+    INVALID = "invalid"
+    #: A cookie of a session that was closed or expired.
+    ENDED = "ended"
+    #: The session store could not be read.
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +144,64 @@ class ErrorReported:
     method: str
     path: str
     error: BaseException
+    #: The request still got its answer (a live update failed, a stream went on); an
+    #: error that was not recovered made the response a 500.
+    recovered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    """An HTTP request arrived (``livepages.traffic``)."""
+
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDone:
+    """An HTTP request was answered (a live stream: when it ended).
+
+    ``route`` is the template of the route that matched (``/rooms/{room}``), never
+    the raw path, so that labels stay few; ``"<unmatched>"`` when none did.
+    """
+
+    request_id: str
+    method: str
+    route: str
+    status: int
+    duration: float
+    #: The session's user, when the request loaded a session with one.
+    user_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRead:
+    """A request's session cookie was read (once per request that asks for it)."""
+
+    outcome: ReadOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCreated:
+    """A session was stored for the first time (a guest's first save, a sign-in); ``ok``
+    is False when that failed (the store was away, a conflict): the caller got the error."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    """A stored session ended (sign-out, close, replaced by a sign-in): one for each
+    ``SessionCreated``. ``ok`` is False when the store could not delete it (the error
+    reached the caller)."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CSRFRefused:
+    """An action was refused: from another site, or without the session's CSRF token."""
+
+    method: str
 
 
 class Hooks:

@@ -133,14 +133,25 @@ class LiveStats:
     frequent (once per viewer per change) for an event of its own.
     """
 
-    __slots__ = ("bytes", "dedup_skips", "dropped", "patches", "render_errors", "renders")
+    __slots__ = (
+        "bytes",
+        "dedup_skips",
+        "dropped",
+        "patches",
+        "payload_bytes",
+        "render_errors",
+        "renders",
+    )
 
     def __init__(self) -> None:
         self.renders = 0
         self.dedup_skips = 0
         self.render_errors = 0
         self.patches = 0
+        #: Bytes written to streams (after compression, where a stream compresses).
         self.bytes = 0
+        #: Bytes of the events handed to open streams, before compression.
+        self.payload_bytes = 0
         self.dropped = 0
 
     def listen(self, hooks: Hooks) -> None:
@@ -259,6 +270,7 @@ class Connection:
         """Write ``payload`` now, or after the write in progress (latest wins)."""
         state = self.state
         if state is _OPEN:
+            self.engine.stats.payload_bytes += len(payload)
             if self.compressor is not None:
                 payload = self.compressor.compress(payload)
             self._write(payload, True)

@@ -22,6 +22,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from livepages.hooks import ErrorReported, Hooks
+from livepages.traffic import request_id
 
 __all__ = ["GENERIC_MESSAGE", "ErrorHook", "Reporter", "app_frame", "describe"]
 
@@ -52,17 +53,29 @@ class Reporter:
         self.hooks: list[ErrorHook] = []
         self.lifecycle = lifecycle if lifecycle is not None else Hooks()
 
-    async def report(self, conn: HTTPConnection, exc: BaseException) -> None:
-        """Log ``exc`` with the request line, then pass it to every hook."""
+    async def report(
+        self, conn: HTTPConnection, exc: BaseException, *, recovered: bool = True
+    ) -> None:
+        """Log ``exc`` with the request line, then pass it to every hook. ``recovered``:
+        the request still got its answer; False when the error made it a 500."""
+        method = conn.scope.get("method", "GET")
+        fields = {  # livepages.logs: the error's one structured record
+            "event": "error",
+            "request_id": request_id.get() or None,
+            "method": method,
+            "path": conn.url.path,
+            "error": type(exc).__name__,
+            "recovered": recovered,
+        }
         log.error(
             "unhandled error on %s %s",
-            conn.scope.get("method", "GET"),
+            method,
             conn.url.path,
             exc_info=(type(exc), exc, exc.__traceback__),
+            extra={"livepages": fields},
         )
         if self.lifecycle.wants(ErrorReported):
-            method = conn.scope.get("method", "GET")
-            self.lifecycle.emit(ErrorReported(method, conn.url.path, exc))
+            self.lifecycle.emit(ErrorReported(method, conn.url.path, exc, recovered))
         for hook in self.hooks:
             try:
                 outcome = hook(conn, exc)

@@ -34,6 +34,8 @@ from starlette.requests import HTTPConnection
 from livepages.csrf import CSRF, CSRFError
 from livepages.decoding import DECODE_ERRORS
 from livepages.errors import Conflict, HTTPError, ServiceUnavailable
+from livepages.hooks import Hooks, ReadOutcome, SessionCreated, SessionRead
+from livepages.hooks import SessionClosed as Closed  # SessionClosed here is the error
 from livepages.keys import Keys
 from livepages.protocol import SESSION_SCOPE_KEY, ClosedReason, SessionNotice
 from livepages.sessions.cookie import CookieCodec, SealedToken, generate_token
@@ -213,8 +215,13 @@ class SessionManager:
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
         self._old_csrf: list[CSRF] = []
+        #: Where session events go (``SessionRead``, ``SessionCreated``, ``SessionClosed``):
+        #: the app's hooks once bound.
+        self.hooks = Hooks()
 
-    def bind(self, keys: Keys, announce: Announce | None = None) -> None:
+    def bind(
+        self, keys: Keys, announce: Announce | None = None, hooks: Hooks | None = None
+    ) -> None:
         """Attach to an app: its keys, and how to tell its streams a session ended.
 
         The current cookie key seals cookies; the keys of earlier secrets still open
@@ -224,6 +231,8 @@ class SessionManager:
         self.csrf = CSRF(keys.derive("csrf"))
         self._old_csrf = [CSRF(key) for key in keys.all("csrf")[1:]]
         self._announce = announce
+        if hooks is not None:
+            self.hooks = hooks
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -281,9 +290,18 @@ class SessionManager:
         session.caller_tab = conn.headers.get("x-lp-tab")
         value = conn.cookies.get(self.cookie_name)
         if value:
-            await self._open(session, value)
+            try:
+                await self._open(session, value)
+            except HTTPError:
+                self._read(ReadOutcome.ERROR)
+                raise
+        self._read(_read_outcome(session, value))
         conn.scope[SESSION_SCOPE_KEY] = session
         return session
+
+    def _read(self, outcome: ReadOutcome) -> None:
+        if self.hooks.wants(SessionRead):
+            self.hooks.emit(SessionRead(outcome))
 
     async def _open(self, session: Session[Any], value: str) -> None:
         """Fill ``session`` from its cookie, or mark the cookie to be cleared."""
@@ -385,14 +403,15 @@ class SessionManager:
         assert session.record is not None
         read, ours = session.record.data, _stored_data(session)
         record, revision, data = session.record, session.revision, ours
-        for _ in range(_SAVE_ATTEMPTS):
-            record = msgspec.structs.replace(record, data=data, last_seen=time.time())
-            written = await self._write(record, revision)
-            if written is not None:
-                self._saved(session, record, written, changed=data != ours)
-                return
-            record, revision, data = await self._reread(session, read, ours)
-        raise Conflict("the session keeps changing; try again")
+        with self._creating(not session.stored):
+            for _ in range(_SAVE_ATTEMPTS):
+                record = msgspec.structs.replace(record, data=data, last_seen=time.time())
+                written = await self._write(record, revision)
+                if written is not None:
+                    self._saved(session, record, written, changed=data != ours)
+                    return
+                record, revision, data = await self._reread(session, read, ours)
+            raise Conflict("the session keeps changing; try again")
 
     async def _write(self, record: SessionRecord, revision: int | None) -> int | None:
         """Create or update at ``revision``; the new revision, or None on a lost race."""
@@ -426,8 +445,20 @@ class SessionManager:
         session.record, session.revision = record, revision
         if first:
             session.cookie = self._seal(session)
+            if self.hooks.wants(SessionCreated):
+                self.hooks.emit(SessionCreated(ok=True))
         if changed:
             session._data = None  # another request's data won: decode it afresh
+
+    @contextmanager
+    def _creating(self, first: bool) -> Iterator[None]:
+        """Count a first save (or sign-in) that failed as a session not created."""
+        try:
+            yield
+        except HTTPError:
+            if first and self.hooks.wants(SessionCreated):
+                self.hooks.emit(SessionCreated(ok=False))
+            raise
 
     async def sign_in(self, session: Session[Any], user_id: str, data: Any) -> None:
         """Replace the session with a new one for ``user_id`` (new token: no fixation)."""
@@ -438,7 +469,7 @@ class SessionManager:
         self._start(session, user_id)
         assert session.record is not None
         record = msgspec.structs.replace(session.record, data=stored)
-        with _available():
+        with self._creating(True), _available():
             revision = await self.store.create(record)  # a new 256-bit token: never taken
         self._saved(session, record, revision, changed=False)
         if old is not None:
@@ -464,7 +495,8 @@ class SessionManager:
             # Stored only to be deleted: the tombstone stops a save still in flight
             # in another request from creating the session after it ended.
             await self._write(record, None)
-        await self.close(record.id, replaced=replaced, caller_tab=caller_tab)
+        # A guest's session never stored was never counted as created: nor as closed.
+        await self._close(record.id, replaced, caller_tab, counted=stored)
 
     def _forget(self, session: Session[Any]) -> None:
         """Make ``session`` a visitor without a session, and clear the cookie."""
@@ -480,17 +512,31 @@ class SessionManager:
         The streams go to ``closed_url``, except the ``caller_tab``'s (it follows its
         action's response) and all of a ``replaced`` session's (they reconnect).
         """
+        await self._close(key, replaced, caller_tab, counted=True)
+
+    async def _close(
+        self, key: str | None, replaced: bool, caller_tab: str | None, *, counted: bool
+    ) -> None:
         if key is None:
             return
         reason = ClosedReason.REPLACED if replaced else ClosedReason.CLOSED
         notice = SessionNotice(reason, caller_tab)
-        with _available():
-            if isinstance(self.store, SharedSessionStore):
-                await self.store.delete(key, notice)  # kept for the other processes' watch
-            else:
-                await self.store.delete(key)
+        try:
+            with _available():
+                if isinstance(self.store, SharedSessionStore):
+                    await self.store.delete(key, notice)  # kept for the other processes' watch
+                else:
+                    await self.store.delete(key)
+        except HTTPError:
+            self._closed(ok=False, counted=counted)
+            raise
+        self._closed(ok=True, counted=counted)
         if self._announce is not None:
             await self._announce(key, notice)
+
+    def _closed(self, *, ok: bool, counted: bool) -> None:
+        if counted and self.hooks.wants(Closed):
+            self.hooks.emit(Closed(ok))
 
     async def close_user(self, user_id: str) -> list[str]:
         """End every session of a user (sign out everywhere); the ids closed."""
@@ -612,3 +658,13 @@ def _encode(data: Any) -> bytes:
     if dataclasses.is_dataclass(data) or isinstance(data, dict | msgspec.Struct):
         return msgspec.json.encode(data)
     raise TypeError(f"session data must be a dataclass, msgspec Struct or dict, not {data!r}")
+
+
+def _read_outcome(session: Session[Any], cookie: str | None) -> ReadOutcome:
+    """What :meth:`SessionManager.load` found, for the ``SessionRead`` event."""
+    if not cookie:
+        return ReadOutcome.NONE
+    if session.token is not None:
+        return ReadOutcome.VALID
+    # _open clears a cookie that did not open, and one of a session that ended.
+    return ReadOutcome.ENDED if session.ended else ReadOutcome.INVALID

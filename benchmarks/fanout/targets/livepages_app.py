@@ -10,6 +10,10 @@ app on the NATS server at ``$LIVEPAGES_NATS_URL``, so that several processes of
 it share their changes. Each process keeps its own counter and takes the
 counter an event carries, so a change made on one process renders the same
 board on all.
+
+``create_personal_app`` is the page whose render also takes the ``Tab`` and
+greets the tab's viewer by name (the shim names each stream's viewer as it
+issues its tab id, as a sign-in would): one view, and one render, per viewer.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from benchmarks.fanout.page import render
-from livepages import App, Page, Settings
+from benchmarks.fanout.page import current_page, renderer, viewer_name
+from livepages import App, Page, Settings, Tab
 from livepages.compression import CompressionSettings
 from livepages.events import Event, on
 
@@ -34,7 +38,7 @@ from livepages.events import Event, on
 #: revisions (``--before``), whose modules differ.
 TAB_HEADER = "X-LP-Tab"
 
-__all__ = ["create_app", "create_nats_app"]
+__all__ = ["create_app", "create_nats_app", "create_personal_app"]
 
 
 @dataclass
@@ -49,6 +53,11 @@ def create_app() -> ASGIApp:
     return _board(Settings(heartbeat=0, title="board"))
 
 
+def create_personal_app() -> ASGIApp:
+    """The same app whose page greets each stream's viewer: its render takes the ``Tab``."""
+    return _board(Settings(heartbeat=0, title="board"), personal=True)
+
+
 def create_nats_app() -> ASGIApp:
     """The same app on the NATS server(s) at ``$LIVEPAGES_NATS_URL``."""
     url = os.environ.get("LIVEPAGES_NATS_URL")
@@ -59,8 +68,10 @@ def create_nats_app() -> ASGIApp:
     return _board(settings)
 
 
-def _board(settings: Settings) -> App:
+def _board(settings: Settings, personal: bool = False) -> App:
     state = {"counter": 0}
+    render = renderer(current_page())
+    viewers: dict[str, str] = {}  # tab id -> the viewer's name: the "user table"
 
     @asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
@@ -76,15 +87,20 @@ def _board(settings: Settings) -> App:
         lifespan=lifespan,
     )
 
-    @app.page("/")
     class Board(Page):
         def render(self) -> str:
-            return render(state["counter"])
+            return render(state["counter"], "")
 
         @on(Changed)
         async def changed(self, event: Changed) -> None:
             # Another process's change: take its counter, then re-render (nothing patched).
             state["counter"] = max(state["counter"], event.counter)
+
+    class PersonalBoard(Board):
+        def render(self, tab: Tab) -> str:  # type: ignore[override]
+            return render(state["counter"], viewers.get(tab.id, ""))
+
+    app.page("/")(PersonalBoard if personal else Board)
 
     async def change(request: Request) -> Response:
         state["counter"] += 1
@@ -92,19 +108,25 @@ def _board(settings: Settings) -> App:
         return Response(status_code=204)
 
     app.add_route("/change", change, methods=["POST"])
-    live = next(r for r in app.router.routes if isinstance(r, Route) and r.name == "Board.live")
-    app.router.routes.append(Route("/stream", _TabShim(app, live), methods=["GET"]))
+    name = f"{'PersonalBoard' if personal else 'Board'}.live"
+    live = next(r for r in app.router.routes if isinstance(r, Route) and r.name == name)
+    shim = _TabShim(app, live, viewers if personal else None)
+    app.router.routes.append(Route("/stream", shim, methods=["GET"]))
     return app
 
 
 class _TabShim:
     """Adds the tab header a browser would send, then serves the page's live stream."""
 
-    def __init__(self, app: App, live: Route) -> None:
+    def __init__(self, app: App, live: Route, viewers: dict[str, str] | None) -> None:
         self.app = app
         self.live = live
+        self.viewers = viewers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        tab = self.app.live.tabs.issue().encode()
+        issued = self.app.live.tabs.issue()
+        if self.viewers is not None:
+            self.viewers[issued] = viewer_name(len(self.viewers) + 1)
+        tab = issued.encode()
         headers = [*scope["headers"], (TAB_HEADER.lower().encode(), tab)]
         await self.live.handle({**scope, "path": "/_live", "headers": headers}, receive, send)

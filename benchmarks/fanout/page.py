@@ -20,6 +20,7 @@ import enum
 import os
 from collections.abc import Callable
 from functools import cache
+from html import escape
 
 import jinja2
 
@@ -61,7 +62,7 @@ class PageName(enum.Enum):
 
 def render(counter: int, viewer: str = "") -> str:
     """The board for ``counter``: one element with ``id="board"``, about 2.7 KB, one line."""
-    title = f"Counter for {viewer}" if viewer else "Counter"
+    title = f"Counter for {escape(viewer)}" if viewer else "Counter"
     return (
         f'<div id="board" data-counter="{counter}">'
         f'<h1>{title} <span id="counter">{counter}</span></h1>'

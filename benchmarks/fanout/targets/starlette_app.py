@@ -1,9 +1,9 @@
 """The common peer: Starlette + datastar-py with one ``asyncio.Queue`` per client.
 
 This is how the datastar-py examples and most hand-rolled apps fan out: a change
-puts the new counter on every client's queue; each stream's generator wakes up,
-takes the HTML, encodes its own event with datastar-py and yields it through
-Starlette's ``StreamingResponse``. No compression: Starlette's
+puts the new counter and HTML on every client's queue; each stream's generator
+wakes up, takes the HTML (or renders its own), encodes its own event with
+datastar-py and yields it through Starlette's ``StreamingResponse``. No compression: Starlette's
 ``GZipMiddleware`` skips ``text/event-stream`` responses.
 
 ``create_app`` renders the page once per change and every stream sends it;
@@ -26,7 +26,10 @@ from starlette.routing import Route
 
 from benchmarks.fanout.page import current_page, renderer, viewer_name
 
-__all__ = ["Board", "create_app", "create_personal_app"]
+__all__ = ["Board", "Update", "create_app", "create_personal_app"]
+
+#: What a change puts on each queue: the counter, and the shared HTML ("" when personal).
+Update = tuple[int, str]
 
 
 class Board:
@@ -40,30 +43,33 @@ class Board:
         self.counter = 0
         self.personal = personal
         self.render = renderer(current_page())
-        self.html = self.render(0, "")
-        self.queues: set[asyncio.Queue[int]] = set()
+        self.queues: set[asyncio.Queue[Update]] = set()
         self.viewers = itertools.count(1)
 
     def change(self) -> None:
         """Bump the counter and wake every stream."""
         self.counter += 1
-        if not self.personal:
-            self.html = self.render(self.counter, "")
+        update = self.update()
         for queue in self.queues:
-            queue.put_nowait(self.counter)
+            queue.put_nowait(update)
 
-    def page(self, counter: int, viewer: str) -> str:
-        """The HTML one stream sends for ``counter``."""
-        return self.render(counter, viewer) if self.personal else self.html
+    def update(self) -> Update:
+        """The counter, and its page rendered once unless each stream renders its own."""
+        return (self.counter, "" if self.personal else self.render(self.counter, ""))
 
-    async def events(self, queue: asyncio.Queue[int]) -> AsyncGenerator[DatastarEvent, None]:
+    def page(self, update: Update, viewer: str) -> str:
+        """The HTML one stream sends for ``update``."""
+        counter, shared = update
+        return self.render(counter, viewer) if self.personal else shared
+
+    async def events(self, queue: asyncio.Queue[Update]) -> AsyncGenerator[DatastarEvent, None]:
         """One client's stream: the current page, then one event per change."""
         viewer = viewer_name(next(self.viewers)) if self.personal else ""
         try:
-            yield ServerSentEventGenerator.patch_elements(self.page(self.counter, viewer))
+            yield ServerSentEventGenerator.patch_elements(self.page(self.update(), viewer))
             while True:
-                counter = await queue.get()
-                yield ServerSentEventGenerator.patch_elements(self.page(counter, viewer))
+                update = await queue.get()
+                yield ServerSentEventGenerator.patch_elements(self.page(update, viewer))
         finally:
             self.queues.discard(queue)
 
@@ -80,7 +86,7 @@ def create_personal_app() -> Starlette:
 
 def _app(board: Board) -> Starlette:
     async def stream(request: Request) -> DatastarResponse:
-        queue: asyncio.Queue[int] = asyncio.Queue()
+        queue: asyncio.Queue[Update] = asyncio.Queue()
         board.queues.add(queue)
         return DatastarResponse(board.events(queue))
 

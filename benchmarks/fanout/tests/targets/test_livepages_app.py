@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 
-from benchmarks.fanout.page import find_counter
-from benchmarks.fanout.targets.livepages_app import Changed, create_app, create_nats_app
+from benchmarks.fanout.page import PAGE_ENV, PageName, find_counter, viewer_name
+from benchmarks.fanout.targets.livepages_app import (
+    Changed,
+    create_app,
+    create_nats_app,
+    create_personal_app,
+)
 from livepages import App
 from livepages.testing import Client
 
@@ -43,3 +50,22 @@ def test_the_nats_app_needs_a_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIVEPAGES_NATS_URL", raising=False)
     with pytest.raises(NotImplementedError, match="LIVEPAGES_NATS_URL is not set"):
         create_nats_app()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("page", list(PageName))
+async def test_the_personal_app_greets_each_stream_by_its_own_name(
+    page: PageName, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PAGE_ENV, page.value)
+    app = create_personal_app()
+    async with Client(app) as client:
+        streams = [await client.stream("/stream").open() for _ in range(2)]
+        for stream in streams:
+            await stream.next_event()
+        assert (await client.http.post("/change")).status_code == 204
+        for index, stream in enumerate(streams, start=1):
+            event = await stream.next_event()
+            assert find_counter(event.elements.encode()) == 1
+            assert escape(viewer_name(index)) in event.elements
+            await stream.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import io
@@ -28,7 +29,7 @@ import os
 import pstats
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message
@@ -154,43 +155,62 @@ def _top(snapshot: tracemalloc.Snapshot, before: tracemalloc.Snapshot, n: int, t
         where = f"{os.path.relpath(frame.filename)}:{frame.lineno}"
         per = stat.size_diff / n
         lines.append(f"  {per:8.0f} B  {stat.count_diff / n:6.2f} blocks  {where}")
+    lines.append("by file:")
+    for stat in snapshot.compare_to(before, "filename")[:top]:
+        where = os.path.relpath(stat.traceback[0].filename)
+        lines.append(f"  {stat.size_diff / n:8.0f} B  {stat.count_diff / n:6.2f} blocks  {where}")
     return "\n".join(lines)
 
 
 async def profile(app_name: str, clients: int, top: int) -> None:
-    """Open ``clients`` streams of ``app_name``, then profile one change."""
+    """Open ``clients`` streams of ``app_name``, then profile one change.
+
+    The first half of the streams connect under ``cProfile`` (the per-connect
+    work), the second half under ``tracemalloc`` (what each keeps alive).
+    """
     app = load_app(APPS[app_name])
     stop = await _lifespan(app)
     streams = Streams(app)
     streams.open(0)
     await streams.until(1)  # the first stream warms up every cache (templates, plans)
+    half = clients // 2
+    with _profiled(f"connect {half:,} streams", top, "tottime"):
+        await _connect(streams, half)
     gc.collect()
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
-    started = time.perf_counter()
-    for index in range(1, clients + 1):
-        streams.open(index)
-    await streams.until(1)
-    connect = time.perf_counter() - started
+    await _connect(streams, clients - half)
     gc.collect()
     snapshot = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    print(f"{app_name}: {clients:,} streams connected in {connect:.2f} s (under tracemalloc)")
-    print(_top(snapshot, before, clients, top))
+    print(_top(snapshot, before, clients - half, top))
+    with _profiled(f"one change to {clients + 1:,} streams", top, "tottime"):
+        if await _post(app, "/change") != 204:
+            raise RuntimeError("POST /change failed")
+        await streams.until(2)
+    await streams.close()
+    await stop()
+
+
+async def _connect(streams: Streams, count: int) -> None:
+    start = len(streams.events)
+    for index in range(start, start + count):
+        streams.open(index)
+    await streams.until(1)
+
+
+@contextlib.contextmanager
+def _profiled(what: str, top: int, order: str) -> Iterator[None]:
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    if await _post(app, "/change") != 204:
-        raise RuntimeError("POST /change failed")
-    await streams.until(2)
+    yield
     profiler.disable()
     took = time.perf_counter() - started
-    print(f"one change to {clients + 1:,} streams: {took * 1000:.0f} ms under cProfile")
+    print(f"\n{what}: {took * 1000:,.0f} ms under cProfile")
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
     print(out.getvalue())
-    await streams.close()
-    await stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,15 +199,42 @@ async def _connect(streams: Streams, count: int) -> None:
     await streams.until(1)
 
 
+class Collections:
+    """The garbage collector's passes and the time they took, by generation."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.count[generation] += 1
+            self.seconds[generation] += time.perf_counter() - self._started
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"gen{g} {self.count[g]}x {self.seconds[g] * 1000:,.0f} ms" for g in range(3)
+        )
+
+
 @contextlib.contextmanager
 def _profiled(what: str, top: int, order: str) -> Iterator[None]:
     profiler = cProfile.Profile()
+    collections = Collections()
+    gc.callbacks.append(collections)
     started = time.perf_counter()
     profiler.enable()
-    yield
-    profiler.disable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        gc.callbacks.remove(collections)
     took = time.perf_counter() - started
-    print(f"\n{what}: {took * 1000:,.0f} ms under cProfile")
+    print(f"\n{what}: {took * 1000:,.0f} ms under cProfile; collections: {collections}")
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
     print(out.getvalue())

@@ -14,6 +14,7 @@ from benchmarks.fanout.page import PAGE_ENV, PageName
 
 __all__ = [
     "DEFAULT_LIVEPAGES_APP",
+    "HOLES_LIVEPAGES_APP",
     "PERSONAL_LIVEPAGES_APP",
     "PERSONAL_STARLETTE_APP",
     "STARLETTE_APP",
@@ -30,6 +31,8 @@ STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_app"
 #: The same apps rendering each stream's page for its viewer (``page.viewer_name``).
 PERSONAL_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_personal_app"
 PERSONAL_STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_personal_app"
+#: A prototype: the page rendered once with a hole for the name, filled per stream.
+HOLES_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_holes_app"
 
 TARGET_NAMES = (
     "raw",
@@ -38,6 +41,7 @@ TARGET_NAMES = (
     "starlette-granian",
     "livepages",
     "livepages-personal",
+    "livepages-holes",
     "livepages-granian",
     "stario",
 )
@@ -185,6 +189,11 @@ def build_lineup(
             "livepages-personal",
             "the page greeting each viewer (its render takes the Tab), uvicorn",
             asgi_command(PERSONAL_LIVEPAGES_APP, "uvicorn"),
+        ),
+        "livepages-holes": lambda: Target(
+            "livepages-holes",
+            "prototype: one render with a hole for the viewer's name, filled per stream",
+            asgi_command(HOLES_LIVEPAGES_APP, "uvicorn"),
         ),
         "livepages-granian": lambda: Target(
             "livepages-granian",

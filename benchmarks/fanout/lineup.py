@@ -10,8 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from benchmarks.fanout.page import PAGE_ENV, PageName
+
 __all__ = [
     "DEFAULT_LIVEPAGES_APP",
+    "HOLES_LIVEPAGES_APP",
+    "PERSONAL_LIVEPAGES_APP",
+    "PERSONAL_STARLETTE_APP",
     "STARLETTE_APP",
     "TARGET_NAMES",
     "Target",
@@ -23,12 +28,20 @@ __all__ = [
 
 DEFAULT_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_app"
 STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_app"
+#: The same apps rendering each stream's page for its viewer (``page.viewer_name``).
+PERSONAL_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_personal_app"
+PERSONAL_STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_personal_app"
+#: A prototype: the page rendered once with a hole for the name, filled per stream.
+HOLES_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_holes_app"
 
 TARGET_NAMES = (
     "raw",
     "starlette",
+    "starlette-personal",
     "starlette-granian",
     "livepages",
+    "livepages-personal",
+    "livepages-holes",
     "livepages-granian",
     "stario",
 )
@@ -144,9 +157,12 @@ def _stario(explicit_python: str | None) -> Target:
 
 
 def build_lineup(
-    names: Sequence[str], livepages_app: str, stario_python: str | None
+    names: Sequence[str],
+    livepages_app: str,
+    stario_python: str | None,
+    page: PageName = PageName.BOARD,
 ) -> list[Target]:
-    """The targets called ``names``, in that order (see :data:`TARGET_NAMES`)."""
+    """The targets called ``names``, in that order (see :data:`TARGET_NAMES`), serving ``page``."""
     granian = _granian_missing()
     makers: dict[str, Callable[[], Target]] = {
         "raw": lambda: Target("raw", "hand-written asyncio on uvloop, bytes encoded once", _raw),
@@ -154,6 +170,11 @@ def build_lineup(
             "starlette",
             "Starlette + datastar-py, a queue per client, uvicorn",
             asgi_command(STARLETTE_APP, "uvicorn"),
+        ),
+        "starlette-personal": lambda: Target(
+            "starlette-personal",
+            "Starlette + datastar-py, a queue and a render per client, uvicorn",
+            asgi_command(PERSONAL_STARLETTE_APP, "uvicorn"),
         ),
         "starlette-granian": lambda: Target(
             "starlette-granian",
@@ -163,6 +184,16 @@ def build_lineup(
         ),
         "livepages": lambda: Target(
             "livepages", f"{livepages_app} under uvicorn", asgi_command(livepages_app, "uvicorn")
+        ),
+        "livepages-personal": lambda: Target(
+            "livepages-personal",
+            "the page greeting each viewer (its render takes the Tab), uvicorn",
+            asgi_command(PERSONAL_LIVEPAGES_APP, "uvicorn"),
+        ),
+        "livepages-holes": lambda: Target(
+            "livepages-holes",
+            "prototype: one render with a hole for the viewer's name, filled per stream",
+            asgi_command(HOLES_LIVEPAGES_APP, "uvicorn"),
         ),
         "livepages-granian": lambda: Target(
             "livepages-granian",
@@ -175,4 +206,6 @@ def build_lineup(
     unknown = [name for name in names if name not in makers]
     if unknown:
         raise ValueError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(makers)}")
-    return [makers[name]() for name in names]
+    page_env = ((PAGE_ENV, page.value),)
+    targets = [makers[name]() for name in names]
+    return [replace(target, env=target.env + page_env) for target in targets]

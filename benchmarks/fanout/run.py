@@ -38,6 +38,7 @@ from benchmarks.fanout.measure import (
     Settings,
     measure,
 )
+from benchmarks.fanout.page import PageName
 from benchmarks.fanout.report import format_table, legend, notes, to_json
 from benchmarks.fanout.source import export_source, label_of
 
@@ -88,6 +89,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--livepages-app", default=DEFAULT_LIVEPAGES_APP, help="module:factory of an ASGI app"
     )
+    parser.add_argument(
+        "--page",
+        default=PageName.BOARD.value,
+        choices=[page.value for page in PageName],
+        help="board (2.7 KB f-string, default) or site (5 KB Jinja2 page greeting the viewer)",
+    )
     parser.add_argument("--stario-python", help="a Python >= 3.12 that has stario")
     parser.add_argument(
         "--before",
@@ -99,6 +106,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    args.page = PageName(args.page)
     if args.clients is None:
         args.clients = list(QUICK_CLIENTS if args.quick else FULL_CLIENTS)
     bad = [c for c in args.compression if c not in ("none", "gzip")]
@@ -185,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     try:
-        targets = build_lineup(args.targets, args.livepages_app, args.stario_python)
+        targets = build_lineup(args.targets, args.livepages_app, args.stario_python, args.page)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -266,6 +274,7 @@ def _run(args: argparse.Namespace, targets: list[Target], description: list[str]
             targets=args.targets,
             compression=args.compression,
             client_cpu=args.client_cpu,
+            page=args.page.value,
         )
         data = to_json(results, description, run_settings)
         args.json.write_text(json.dumps(data, indent=2) + "\n")

@@ -20,7 +20,7 @@ from typing import cast
 
 import uvloop
 
-from benchmarks.fanout.page import render
+from benchmarks.fanout.page import current_page, renderer
 from livepages.datastar import patch_elements
 
 __all__ = ["Hub", "main"]
@@ -52,7 +52,8 @@ class Hub:
         self.gzip_level = gzip_level
         self.gzip_wbits = gzip_wbits
         self.gzip_mem_level = gzip_mem_level
-        self.event = patch_elements(render(0))
+        self.render = renderer(current_page())
+        self.event = patch_elements(self.render(0, ""))
         # Dicts, not lists: a closing stream is removed in O(1), and iteration
         # order is insertion order.
         self.plain: dict[asyncio.Transport, None] = {}
@@ -79,7 +80,7 @@ class Hub:
     def change(self) -> None:
         """Bump the counter and send the new board to every stream."""
         self.counter += 1
-        self.event = patch_elements(render(self.counter))
+        self.event = patch_elements(self.render(self.counter, ""))
         frame = chunk(self.event)
         for transport in self.plain:
             transport.write(frame)

@@ -7,11 +7,13 @@ import pytest
 
 from benchmarks.fanout.lineup import (
     DEFAULT_LIVEPAGES_APP,
+    PERSONAL_LIVEPAGES_APP,
     STARLETTE_APP,
     TARGET_NAMES,
     build_lineup,
     find_stario_python,
 )
+from benchmarks.fanout.page import PAGE_ENV, PageName
 
 
 def test_every_known_target_can_be_built_in_the_order_asked() -> None:
@@ -69,3 +71,12 @@ def test_an_interpreter_without_stario_is_not_taken() -> None:
     if importlib.util.find_spec("stario") is None:
         assert python is None
         assert sys.executable in tried
+
+
+def test_every_target_is_told_the_page_to_serve() -> None:
+    targets = build_lineup(
+        ["raw", "livepages-personal"], DEFAULT_LIVEPAGES_APP, None, PageName.SITE
+    )
+    assert all(dict(t.env)[PAGE_ENV] == "site" for t in targets)
+    command = targets[1].command(4321, 10)
+    assert command[command.index("--app") + 1] == PERSONAL_LIVEPAGES_APP

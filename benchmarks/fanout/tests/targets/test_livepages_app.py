@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 
-from benchmarks.fanout.page import find_counter
-from benchmarks.fanout.targets.livepages_app import Changed, create_app, create_nats_app
+from benchmarks.fanout.page import PAGE_ENV, PageName, find_counter, viewer_name
+from benchmarks.fanout.targets.livepages_app import (
+    HOLE,
+    Changed,
+    create_app,
+    create_holes_app,
+    create_nats_app,
+    create_personal_app,
+)
 from livepages import App
-from livepages.testing import Client
+from livepages.testing import Client, LiveStream
 
 
 @pytest.mark.anyio
@@ -43,3 +52,52 @@ def test_the_nats_app_needs_a_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIVEPAGES_NATS_URL", raising=False)
     with pytest.raises(NotImplementedError, match="LIVEPAGES_NATS_URL is not set"):
         create_nats_app()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("page", list(PageName))
+async def test_the_personal_app_greets_each_stream_by_its_own_name(
+    page: PageName, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PAGE_ENV, page.value)
+    app = create_personal_app()
+    async with Client(app) as client:
+        streams = [await client.stream("/stream").open() for _ in range(2)]
+        for stream in streams:
+            await stream.next_event()
+        assert (await client.http.post("/change")).status_code == 204
+        for index, stream in enumerate(streams, start=1):
+            event = await stream.next_event()
+            assert find_counter(event.elements.encode()) == 1
+            assert escape(viewer_name(index)) in event.elements
+            await stream.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("page", list(PageName))
+async def test_the_holes_prototype_sends_each_viewer_what_a_render_for_them_sends(
+    page: PageName, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PAGE_ENV, page.value)
+    personal, holes = create_personal_app(), create_holes_app()
+    async with Client(personal) as reference, Client(holes) as client:
+        # Two viewers, a change, then a third viewer joining after it.
+        apps: list[tuple[Client, list[LiveStream]]] = [(reference, []), (client, [])]
+        for c, streams in apps:
+            for _ in range(2):
+                streams.append(await c.stream("/stream").open())
+        firsts = [[(await s.next_event()).elements for s in streams] for _, streams in apps]
+        for c, _ in apps:
+            assert (await c.http.post("/change")).status_code == 204
+        seconds = [[(await s.next_event()).elements for s in streams] for _, streams in apps]
+        for c, streams in apps:
+            streams.append(await c.stream("/stream").open())
+        late = [(await streams[-1].next_event()).elements for _, streams in apps]
+        assert firsts[0] == firsts[1]
+        assert seconds[0] == seconds[1]
+        assert late[0] == late[1]
+        assert escape(viewer_name(3)) in late[1]
+        assert HOLE not in "".join([*seconds[1], late[1]])
+        for _, streams in apps:
+            for stream in streams:
+                await stream.close()

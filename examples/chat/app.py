@@ -86,19 +86,41 @@ __all__ = [
 TEMPLATES = Path(__file__).parent / "templates"
 HEAD = """<link rel="icon" href="data:,">
 <style>
-  body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
-  #messages { list-style: none; padding: 0; min-height: 4rem; }
-  #messages li { padding: .2rem 0; }
-  #messages .author { font-weight: bold; margin-right: .5rem; }
-  .room { display: flex; gap: 2rem; align-items: flex-start; }
-  .room .chat { flex: 1; }
-  .online { min-width: 9rem; border-left: 1px solid #ddd; padding-left: 1rem; }
-  .online h2 { font-size: 1rem; margin: 0 0 .5rem; }
-  #online { list-style: none; padding: 0; margin: 0; }
-  #online li::before { content: "\25CF"; color: #2a2; margin-right: .4rem; }
+  :root { color-scheme: light; --line: #e3e6ea; --muted: #6b7280; --accent: #2563eb; }
+  body { font-family: system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #111; }
+  main { max-width: 52rem; margin: 0 auto; padding: 1.5rem 1rem; }
+  a { color: var(--accent); text-decoration: none; }
+  h1 { margin: .3rem 0 1rem; font-size: 1.5rem; }
+  .room { display: flex; gap: 1rem; align-items: flex-start; }
+  .chat, .online, #rooms, #open-room { background: #fff; border: 1px solid var(--line);
+                                       border-radius: .75rem; }
+  .chat { flex: 1; min-width: 0; }
+  #messages { list-style: none; margin: 0; padding: .5rem 0; }
+  #messages li { padding: .35rem 1rem; overflow-wrap: anywhere; }
+  #messages li:hover { background: #f8f9fb; }
+  #messages .author { font-weight: 600; margin-right: .5rem; }
+  #messages .image { display: block; max-width: 14rem; max-height: 14rem; margin: .35rem 0;
+                     border-radius: .5rem; border: 1px solid var(--line); }
+  .empty { color: var(--muted); padding: 0 1rem; }
   .chat:has(#messages li) .empty { display: none; }
+  #compose { border-top: 1px solid var(--line); padding: .75rem 1rem; display: grid; gap: .5rem; }
+  #compose p { margin: 0; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+  input:not([type=file]) { padding: .45rem .6rem; border: 1px solid var(--line);
+                           border-radius: .5rem; font: inherit; }
+  #text { flex: 1; }
+  button { background: var(--accent); color: #fff; border: 0; border-radius: .5rem;
+           padding: .45rem 1rem; font: inherit; font-weight: 600; cursor: pointer; }
+  .online { min-width: 10rem; padding: .75rem 1rem; }
+  .online h2 { font-size: .95rem; margin: 0 0 .5rem; }
+  #online { list-style: none; padding: 0; margin: 0; }
+  #online li { padding: .1rem 0; }
+  #online li::before { content: "\\25CF"; color: #22a34a; margin-right: .4rem; }
+  #online-count, small { color: var(--muted); }
   .error { color: #b00; }
-  #messages .image { display: block; max-width: 12rem; max-height: 12rem; margin: .2rem 0; }
+  #rooms { list-style: none; padding: .25rem 0; margin: 0 0 1rem; }
+  #rooms li { padding: .5rem 1rem; }
+  #rooms li + li { border-top: 1px solid var(--line); }
+  #open-room { display: flex; gap: .5rem; align-items: center; padding: .75rem 1rem; }
 </style>"""
 
 #: Room names: lowercase words with dashes, so every room has one plain URL.

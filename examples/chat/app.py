@@ -1,12 +1,13 @@
-"""Chat: rooms at ``/rooms/{room}`` where new messages are appended, not re-rendered.
+"""Chat: rooms at ``/rooms/{room}`` whose messages are a list stream, never re-rendered.
 
-Posting a message publishes ``MessagePosted`` on the subject ``chat.<room>``.
-Each room page subscribes to its own room with ``@on(MessagePosted, room="room")``
-on a method that takes the ``SSE`` handle: it appends one ``<li>`` to
-``#messages`` with ``sse.patch_elements(..., selector="#messages", mode="append")``
-rather than re-rendering the page, so a busy room sends each viewer a few
-hundred bytes a message, whatever the length of the history. A viewer who joins
-later gets the whole page rendered once, history included.
+A room's messages are a ``ListStream`` (``livepages.lists``): the room page renders
+only their container (``{{ messages.attrs }}``), and each viewer that opens the
+page gets the room's history from the page's source (``ChatRoom.history``, reading
+``rooms.history(room)``) over its stream. Sending a message appends it with
+``messages.append(message, topic=room)``: the message is rendered once and every
+viewer of that room, on every process, gets one small ``append`` patch, whatever
+the length of the history. Re-renders of the page (who is online) morph around the
+list without touching it.
 
 A message can carry images: the compose form has a file input bound to the
 ``images`` signal (``upload("images")``), whose files upload in chunks with their
@@ -18,7 +19,9 @@ kept in memory (the latest ``MAX_IMAGES``) and served from ``/images/<n>``.
 Sending is an app-wide action (``@app.action``) that reads the room from the
 ``room`` signal, not a page action: livepages re-renders the calling tab's
 views after every page action, and a room's view is shared by all its viewers,
-so a page action would send everyone the whole page again after the append.
+so a page action would send everyone the page again after each message. After
+the append, ``send`` publishes ``MessageCounted``: the lobby listens to it and
+re-renders its message counts.
 
 People pick a name in the page (the ``name`` signal): there are no accounts.
 Each room shows who is in it now (``presence = "chat.{room}"``, and ``Members`` in
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +53,7 @@ from livepages import (
     App,
     BadRequest,
     Converter,
+    ListStream,
     Members,
     Page,
     Redirect,
@@ -69,7 +73,7 @@ __all__ = [
     "Draft",
     "Images",
     "Message",
-    "MessagePosted",
+    "MessageCounted",
     "Nickname",
     "RoomChoice",
     "RoomName",
@@ -82,19 +86,41 @@ __all__ = [
 TEMPLATES = Path(__file__).parent / "templates"
 HEAD = """<link rel="icon" href="data:,">
 <style>
-  body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
-  #messages { list-style: none; padding: 0; min-height: 4rem; }
-  #messages li { padding: .2rem 0; }
-  #messages .author { font-weight: bold; margin-right: .5rem; }
-  .room { display: flex; gap: 2rem; align-items: flex-start; }
-  .room .chat { flex: 1; }
-  .online { min-width: 9rem; border-left: 1px solid #ddd; padding-left: 1rem; }
-  .online h2 { font-size: 1rem; margin: 0 0 .5rem; }
-  #online { list-style: none; padding: 0; margin: 0; }
-  #online li::before { content: "\25CF"; color: #2a2; margin-right: .4rem; }
+  :root { color-scheme: light; --line: #e3e6ea; --muted: #6b7280; --accent: #2563eb; }
+  body { font-family: system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #111; }
+  main { max-width: 52rem; margin: 0 auto; padding: 1.5rem 1rem; }
+  a { color: var(--accent); text-decoration: none; }
+  h1 { margin: .3rem 0 1rem; font-size: 1.5rem; }
+  .room { display: flex; gap: 1rem; align-items: flex-start; }
+  .chat, .online, #rooms, #open-room { background: #fff; border: 1px solid var(--line);
+                                       border-radius: .75rem; }
+  .chat { flex: 1; min-width: 0; }
+  #messages { list-style: none; margin: 0; padding: .5rem 0; }
+  #messages li { padding: .35rem 1rem; overflow-wrap: anywhere; }
+  #messages li:hover { background: #f8f9fb; }
+  #messages .author { font-weight: 600; margin-right: .5rem; }
+  #messages .image { display: block; max-width: 14rem; max-height: 14rem; margin: .35rem 0;
+                     border-radius: .5rem; border: 1px solid var(--line); }
+  .empty { color: var(--muted); padding: 0 1rem; }
   .chat:has(#messages li) .empty { display: none; }
+  #compose { border-top: 1px solid var(--line); padding: .75rem 1rem; display: grid; gap: .5rem; }
+  #compose p { margin: 0; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+  input:not([type=file]) { padding: .45rem .6rem; border: 1px solid var(--line);
+                           border-radius: .5rem; font: inherit; }
+  #text { flex: 1; }
+  button { background: var(--accent); color: #fff; border: 0; border-radius: .5rem;
+           padding: .45rem 1rem; font: inherit; font-weight: 600; cursor: pointer; }
+  .online { min-width: 10rem; padding: .75rem 1rem; }
+  .online h2 { font-size: .95rem; margin: 0 0 .5rem; }
+  #online { list-style: none; padding: 0; margin: 0; }
+  #online li { padding: .1rem 0; }
+  #online li::before { content: "\\25CF"; color: #22a34a; margin-right: .4rem; }
+  #online-count, small { color: var(--muted); }
   .error { color: #b00; }
-  #messages .image { display: block; max-width: 12rem; max-height: 12rem; margin: .2rem 0; }
+  #rooms { list-style: none; padding: .25rem 0; margin: 0 0 1rem; }
+  #rooms li { padding: .5rem 1rem; }
+  #rooms li + li { border-top: 1px solid var(--line); }
+  #open-room { display: flex; gap: .5rem; align-items: center; padding: .75rem 1rem; }
 </style>"""
 
 #: Room names: lowercase words with dashes, so every room has one plain URL.
@@ -182,19 +208,11 @@ class Rooms:
 
 
 @dataclass
-class MessagePosted(Event, subject="chat.{room}"):
-    """A message was posted in ``room``: its viewers append it."""
+class MessageCounted(Event, subject="chat.counted"):
+    """A room holds ``count`` messages now: the lobby re-renders its counts."""
 
     room: str
-    id: int
-    author: str
-    text: str
-    images: list[int] = field(default_factory=list)
-
-    @property
-    def message(self) -> Message:
-        """The message itself."""
-        return Message(self.id, self.author, self.text, tuple(self.images))
+    count: int
 
 
 @dataclass
@@ -268,6 +286,7 @@ def create_app(settings: Settings | None = None) -> App:
     app = App(templates=TEMPLATES, settings=settings, head=HEAD)
     rooms = Rooms()
     pictures = Images()
+    messages: ListStream[Message] = ListStream(app, "messages", render="message.html")
 
     @app.action
     async def send(draft: Draft, images: list[Uploaded], sse: SSE) -> None:
@@ -275,14 +294,9 @@ def create_app(settings: Settings | None = None) -> App:
         draft = checked_draft(draft, len(images))
         numbers = tuple(pictures.add(image) for image in images)
         message = rooms.post(draft.room, draft.name, draft.text, numbers)
-        event = MessagePosted(
-            room=draft.room,
-            id=message.id,
-            author=message.author,
-            text=message.text,
-            images=list(numbers),
-        )
-        await app.publish(event)
+        # One patch for every viewer of the room, on every process; then the lobby.
+        await messages.append(message, topic=draft.room)
+        await app.publish(MessageCounted(room=draft.room, count=rooms.count(draft.room)))
         # Empty the inputs (and an earlier complaint about images), keep the name.
         await sse.patch_signals({"text": "", "images": [], "errors": {"images": ""}})
 
@@ -309,8 +323,9 @@ def create_app(settings: Settings | None = None) -> App:
 
     @app.page("/rooms/{room}")
     class ChatRoom(Page):
-        """One room: its history, then each new message appended as it comes; and who
-        is in it now, re-rendered whenever someone comes, goes or changes name."""
+        """One room: its messages (a list stream: the history, then each new one
+        appended as it comes); and who is in it now, re-rendered whenever someone
+        comes, goes or changes name, around the messages."""
 
         room: RoomName
         presence = "chat.{room}"
@@ -325,7 +340,7 @@ def create_app(settings: Settings | None = None) -> App:
         async def render(self, online: Members) -> str:
             html: str = self.template(
                 "room.html",
-                messages=rooms.history(self.room),
+                messages=messages,
                 online=online,
                 lobby=Lobby(),
                 send=send,
@@ -339,14 +354,13 @@ def create_app(settings: Settings | None = None) -> App:
             )
             return html
 
-        @on(MessagePosted, room="room")
-        async def posted(self, event: MessagePosted, sse: SSE) -> None:
-            # One <li>, appended: the rest of the page is already in the browser.
-            item = app.templates.render("message.html", message=event.message)
-            await sse.patch_elements(item, selector="#messages", mode="append")
+        @messages.source(topic="{room}")
+        def history(self) -> list[Message]:
+            # What each new viewer of this room gets, oldest first, in one chunk.
+            return rooms.history(self.room)
 
     @app.page("/")
-    @on(MessagePosted)  # any room: the lobby shows how many messages each one holds
+    @on(MessageCounted)  # any room: the lobby shows how many messages each one holds
     class Lobby(Page):
         """The list of rooms, and a way to open a new one."""
 

@@ -22,7 +22,6 @@ from livepages.testing import (
     LiveServer,
     LiveStream,
     LoadedPage,
-    PageWiring,
     goto_live,
     parse_events,
     watch_console,
@@ -63,6 +62,16 @@ def texts(html: str) -> list[str]:
     return [part.split("</span>", 1)[0] for part in parts]
 
 
+async def history(client: Client, room: str) -> str:
+    """The messages a new viewer of ``room`` gets: the first chunk of its list stream."""
+    page = await client.get(f"/rooms/{room}")
+    assert "<li id=" not in page.html  # the page holds only the list's container
+    async with page.stream() as stream:
+        chunk = await stream.wait_for(lambda event: event.option("selector") == "#messages")
+    assert chunk.option("mode") == "inner"  # it replaces whatever the container held
+    return chunk.elements
+
+
 def appended(text: str) -> Any:
     def wanted(event: DatastarEvent) -> bool:
         return event.type == "datastar-patch-elements" and text in event.elements
@@ -71,9 +80,8 @@ def appended(text: str) -> Any:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client() -> AsyncIterator[Client]:
+    async with Client(create_app()) as c:
         yield c
 
 
@@ -81,43 +89,43 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.mark.anyio
-async def test_lobby_links_the_rooms(client: httpx.AsyncClient) -> None:
-    html = (await client.get("/")).text
+async def test_lobby_links_the_rooms(client: Client) -> None:
+    html = (await client.get("/")).html
     assert '<a href="/rooms/general">#general</a> <small>(0 messages)</small>' in html
     assert '<a href="/rooms/random">#random</a>' in html
     assert "@post(&#39;/_action/enter&#39;" in html
 
 
 @pytest.mark.anyio
-async def test_a_room_starts_empty(client: httpx.AsyncClient) -> None:
-    response = await client.get("/rooms/general")
-    assert response.status_code == 200
-    html = unescape(response.text)
+async def test_a_room_starts_empty(client: Client) -> None:
+    page = await client.get("/rooms/general")
+    assert page.status_code == 200
+    html = unescape(page.html)
     assert "<title>#general</title>" in html
-    assert texts(html) == []
+    assert '<ol id="messages" data-ignore-morph></ol>' in html
+    assert texts(await history(client, "general")) == []
     assert "@post('/_action/send'" in html
     assert "@get('/rooms/general/_live'" in html
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("room", ["Shouting", "under_score", "-dash", "x" * 33, "caf%C3%A9"])
-async def test_bad_room_names_are_400(client: httpx.AsyncClient, room: str) -> None:
-    response = await client.get(f"/rooms/{room}")
+async def test_bad_room_names_are_400(client: Client, room: str) -> None:
+    response = await client.http.get(f"/rooms/{room}")
     assert response.status_code == 400
     assert "is not a room name (lowercase letters, digits and dashes" in unescape(response.text)
     # Its stream is refused with a 204, which stops Datastar from retrying.
-    page = await client.get("/rooms/general")
-    tab = PageWiring.read(page.text).tab
+    tab = (await client.get("/rooms/general")).tab
     assert tab
-    refused = await client.get(f"/rooms/{room}/_live", headers={"X-LP-Tab": tab})
+    refused = await client.http.get(f"/rooms/{room}/_live", headers={"X-LP-Tab": tab})
     assert refused.status_code == 204
     assert "is not a room name" in refused.headers["x-livepages-refused"]
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("room", ["Shouting", "", "a.b"])
-async def test_messages_to_bad_rooms_are_400(client: httpx.AsyncClient, room: str) -> None:
-    [(kind, signals)] = patches(await send(client, room, "ada", "hi"))
+async def test_messages_to_bad_rooms_are_400(client: Client, room: str) -> None:
+    [(kind, signals)] = patches(await send(client.http, room, "ada", "hi"))
     assert kind == "signals"
     assert isinstance(signals, dict)
     assert signals["_error"]["status"] == 400
@@ -127,16 +135,17 @@ async def test_messages_to_bad_rooms_are_400(client: httpx.AsyncClient, room: st
 
 
 @pytest.mark.anyio
-async def test_a_message_is_kept_and_the_input_emptied(client: httpx.AsyncClient) -> None:
-    response = await send(client, "general", "  Ada ", " hello ")
+async def test_a_message_is_kept_and_the_input_emptied(client: Client) -> None:
+    response = await send(client.http, "general", "  Ada ", " hello ")
     # The text input empties, the name stays, and earlier errors clear.
     assert patches(response) == [
         ("signals", {"text": "", "images": [], "errors": {"images": ""}}),
         ("signals", {"_error": NO_ERROR, "errors": {"room": "", "name": "", "text": ""}}),
     ]
-    html = (await client.get("/rooms/general")).text
-    assert '<span class="author">Ada</span><span class="text">hello</span>' in html
-    assert "(1 message)" in (await client.get("/")).text
+    assert await history(client, "general") == (
+        '<li id="messages-1"><span class="author">Ada</span><span class="text">hello</span></li>'
+    )
+    assert "(1 message)" in (await client.get("/")).html
 
 
 @pytest.mark.anyio
@@ -159,67 +168,66 @@ async def test_a_message_is_kept_and_the_input_emptied(client: httpx.AsyncClient
     ],
 )
 async def test_bad_messages_are_refused(
-    client: httpx.AsyncClient, name: str, text: str, errors: dict[str, str]
+    client: Client, name: str, text: str, errors: dict[str, str]
 ) -> None:
     expected = {"errors": {"room": "", **errors}}
-    assert patches(await send(client, "general", name, text)) == [("signals", expected)]
-    assert texts((await client.get("/rooms/general")).text) == []
+    assert patches(await send(client.http, "general", name, text)) == [("signals", expected)]
+    assert texts(await history(client, "general")) == []
 
 
 @pytest.mark.anyio
-async def test_malformed_signals_are_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/_action/send", content=b"{not json")
+async def test_malformed_signals_are_400(client: Client) -> None:
+    response = await client.http.post("/_action/send", content=b"{not json")
     assert response.status_code == 400
-    response = await client.post("/_action/send", json={"room": "general", "text": 5})
+    response = await client.http.post("/_action/send", json={"room": "general", "text": 5})
     assert response.status_code == 400
 
 
 @pytest.mark.anyio
-async def test_names_and_messages_are_escaped(client: httpx.AsyncClient) -> None:
-    await send(client, "general", "<b>eve</b>", "<script>alert(1)</script>")
-    html = (await client.get("/rooms/general")).text
+async def test_names_and_messages_are_escaped(client: Client) -> None:
+    await send(client.http, "general", "<b>eve</b>", "<script>alert(1)</script>")
+    html = await history(client, "general")
     assert "<script>alert" not in html
     assert "<b>eve" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 @pytest.mark.anyio
-async def test_rooms_are_separate_and_open_on_first_message(client: httpx.AsyncClient) -> None:
-    await send(client, "general", "ada", "in general")
-    await send(client, "new-room", "ada", "in a new room")
-    assert texts((await client.get("/rooms/general")).text) == ["in general"]
-    assert texts((await client.get("/rooms/random")).text) == []
-    assert texts((await client.get("/rooms/new-room")).text) == ["in a new room"]
-    assert '<a href="/rooms/new-room">#new-room</a>' in (await client.get("/")).text
+async def test_rooms_are_separate_and_open_on_first_message(client: Client) -> None:
+    await send(client.http, "general", "ada", "in general")
+    await send(client.http, "new-room", "ada", "in a new room")
+    assert texts(await history(client, "general")) == ["in general"]
+    assert texts(await history(client, "random")) == []
+    assert texts(await history(client, "new-room")) == ["in a new room"]
+    assert '<a href="/rooms/new-room">#new-room</a>' in (await client.get("/")).html
 
 
 @pytest.mark.anyio
 async def test_history_and_rooms_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chat, "HISTORY", 3)
     monkeypatch.setattr(chat, "MAX_ROOMS", 3)  # the two default rooms and one more
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with Client(create_app()) as client:
         for n in range(5):
-            await send(client, "extra", "ada", f"message {n}")
-        assert texts((await client.get("/rooms/extra")).text) == [
+            await send(client.http, "extra", "ada", f"message {n}")
+        assert texts(await history(client, "extra")) == [
             "message 2",
             "message 3",
             "message 4",
         ]
-        refused = patches(await send(client, "one-too-many", "ada", "hi"))
+        refused = patches(await send(client.http, "one-too-many", "ada", "hi"))
         message = "too many rooms are open: try an existing one"
         assert refused == [("signals", {"errors": {"room": "", "name": "", "text": message}})]
 
 
 @pytest.mark.anyio
-async def test_the_lobby_sends_you_to_a_room(client: httpx.AsyncClient) -> None:
+async def test_the_lobby_sends_you_to_a_room(client: Client) -> None:
     [(kind, script)] = patches(
-        await client.post("/_action/enter", json={"room": " Board-Games "}, headers=DATASTAR)
+        await client.http.post("/_action/enter", json={"room": " Board-Games "}, headers=DATASTAR)
     )
     assert kind == "elements"
     assert "window.location.href = " in str(script)
     assert '"/rooms/board-games"' in str(script)
-    refused = await client.post("/_action/enter", json={"room": "a b"}, headers=DATASTAR)
+    refused = await client.http.post("/_action/enter", json={"room": "a b"}, headers=DATASTAR)
     [(_, signals)] = patches(refused)
     assert signals == {"errors": {"room": f"must be {chat.ROOM_RULE}"}}
 
@@ -251,9 +259,14 @@ async def test_new_messages_are_appended_not_re_rendered() -> None:
             for stream in (ada, bob, elsewhere):
                 first = await stream.next_event()
                 assert first.data["elements"][0].startswith('<main id="lp-root">')
-                # Bob's arrival re-renders #general (its "online" list) once he is counted.
-                if stream is not elsewhere and both_online not in first.elements:
-                    await stream.wait_for(lambda event: both_online in event.elements)
+                # Then, in either order, the (empty) history from the room's source and,
+                # in #general, the re-render of its "online" list once Bob is counted.
+                loaded = False
+                counted = stream is elsewhere or both_online in first.elements
+                while not (loaded and counted):
+                    event = await stream.next_event()
+                    loaded = loaded or event.option("selector") == "#messages"
+                    counted = counted or both_online in event.elements
 
             tab = {"X-LP-Tab": ada_page.tab}
             await send(client.http, "general", "ada", "one <i>", **tab)
@@ -266,7 +279,7 @@ async def test_new_messages_are_appended_not_re_rendered() -> None:
                     (["#messages"], ["append"]),
                 ]
                 assert seen[0].data["elements"] == [
-                    '<li id="message-1"><span class="author">ada</span>'
+                    '<li id="messages-1"><span class="author">ada</span>'
                     '<span class="text">one &lt;i&gt;</span></li>'
                 ]
 
@@ -274,9 +287,13 @@ async def test_new_messages_are_appended_not_re_rendered() -> None:
             await send(client.http, "random", "bob", "elsewhere")
             assert ">elsewhere</span>" in (await elsewhere.next_event()).elements
 
-            # Someone joining later gets the history in one render.
+            # Someone joining later gets the page without the messages, then the
+            # history in one patch from the room's source.
             _, late = await viewer(client, "/rooms/general")
-            assert texts((await late.next_event()).elements) == ["one <i>", "two"]
+            assert texts((await late.next_event()).elements) == []
+            chunk = await late.wait_for(lambda event: event.option("selector") == "#messages")
+            assert chunk.option("mode") == "inner"
+            assert texts(chunk.elements) == ["one <i>", "two"]
 
 
 @pytest.mark.anyio
@@ -346,37 +363,39 @@ def png(width: int = 2, height: int = 2) -> bytes:
 
 
 @pytest.mark.anyio
-async def test_a_message_carries_uploaded_images(client: httpx.AsyncClient) -> None:
-    tab = PageWiring.read((await client.get("/rooms/general")).text).tab
+async def test_a_message_carries_uploaded_images(client: Client) -> None:
+    tab = (await client.get("/rooms/general")).tab
     headers = {"X-LP-Tab": tab}
     image = png()
     start = {"name": "dot.png", "size": len(image), "type": "image/png"}
-    upload = (await client.post("/_upload", json=start, headers=headers)).json()["id"]
-    sent = await client.patch(
+    upload = (await client.http.post("/_upload", json=start, headers=headers)).json()["id"]
+    sent = await client.http.patch(
         f"/_upload/{upload}", content=image, headers={**headers, "Upload-Offset": "0"}
     )
     assert sent.status_code == 204
     signals = {"room": "general", "name": "Ada", "text": "", "images": [upload]}
-    response = await client.post("/_action/send", json=signals, headers={**DATASTAR, **headers})
+    response = await client.http.post(
+        "/_action/send", json=signals, headers={**DATASTAR, **headers}
+    )
     assert patches(response)[0] == ("signals", {"text": "", "images": [], "errors": {"images": ""}})
-    html = (await client.get("/rooms/general")).text
+    html = await history(client, "general")
     assert '<img class="image" src="../images/1" alt="image 1">' in html
-    served = await client.get("/images/1")
+    served = await client.http.get("/images/1")
     assert served.content == image
     assert served.headers["content-type"] == "image/png"
     assert served.headers["x-content-type-options"] == "nosniff"
-    assert (await client.get("/images/2")).status_code == 404
+    assert (await client.http.get("/images/2")).status_code == 404
 
 
 @pytest.mark.anyio
-async def test_only_images_are_accepted(client: httpx.AsyncClient) -> None:
-    tab = PageWiring.read((await client.get("/rooms/general")).text).tab
+async def test_only_images_are_accepted(client: Client) -> None:
+    tab = (await client.get("/rooms/general")).tab
     for name, kind in (("page.svg", "image/svg+xml"), ("notes.txt", "text/plain")):
         start = {"name": name, "size": 10, "type": kind}
-        refused = await client.post("/_upload", json=start, headers={"X-LP-Tab": tab})
+        refused = await client.http.post("/_upload", json=start, headers={"X-LP-Tab": tab})
         assert refused.status_code == 415
     start = {"name": "big.png", "size": 3 * 1024 * 1024, "type": "image/png"}
-    refused = await client.post("/_upload", json=start, headers={"X-LP-Tab": tab})
+    refused = await client.http.post("/_upload", json=start, headers={"X-LP-Tab": tab})
     assert refused.status_code == 413
 
 
@@ -418,8 +437,17 @@ def test_two_people_chat(server: LiveServer, browser_context: NewContext) -> Non
 
     say(bob, "", "who am I?")
     expect(bob.locator("#name-error")).to_have_text("choose a name")
+    # Bob's rename re-rendered the room (who is online) around the messages, kept.
+    expect(ada.locator("#online li")).to_have_text(["Ada", "guest"])
     expect(ada.locator("#messages li")).to_have_count(2)
-    assert problems == [[], []]
+
+    # Someone joining later gets the history from the room's source.
+    carol = browser_context().new_page()
+    problems.append(watch_console(carol))
+    goto_live(carol, server.url + "/rooms/general")
+    expect(carol.locator("#messages li .text")).to_have_text(["hello <b>Bob</b>", "hi Ada"])
+    expect(carol.locator(".empty")).to_be_hidden()
+    assert problems == [[], [], []]
 
 
 def test_an_image_goes_to_everyone_in_the_room(

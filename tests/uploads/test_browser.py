@@ -244,6 +244,32 @@ def test_uploads_work_under_a_strict_content_security_policy(
         assert [p for p in problems if "favicon" not in p and "404" not in p] == []
 
 
+def test_uploads_work_under_the_default_policy_on_a_page_loaded_twice(
+    datastar_js: Path, tmp_path: Path, browser_context: NewContext
+) -> None:
+    # The app's own Content-Security-Policy (a nonce and 'strict-dynamic'), and the page
+    # loaded a second time in the same tab, as a visitor coming back to it does.
+    app = App(settings=Settings(datastar_file=str(datastar_js), upload_folder=str(tmp_path)))
+
+    @app.page("/")
+    class Home(Page):
+        def render(self) -> str:
+            return (
+                f'<input id="file" type="file" {app.uploads.attributes("photos")}>'
+                '<span id="state" data-text="$_uploads.photos.state"></span>'
+            )
+
+    with LiveServer(app) as server:
+        page = browser_context().new_page()
+        problems = watch_console(page)
+        goto_live(page, server.url + "/")
+        goto_live(page, server.url + "/")
+        file: FilePayload = {"name": "a.txt", "mimeType": "text/plain", "buffer": b"x" * 5000}
+        page.set_input_files("#file", files=[file])
+        wait_for_state(page, "done")
+        assert [p for p in problems if "favicon" not in p and "404" not in p] == []
+
+
 def test_two_inputs_on_one_page_upload_apart(
     datastar_js: Path, tmp_path: Path, browser_context: NewContext
 ) -> None:

@@ -121,7 +121,14 @@ class Uploads:
             "data-signals__ifmissing": f"{{{signal}: [], _uploads: {{{signal}: {_IDLE}}}}}",
             "data-attr:data-lp-csrf": "$_csrf",
             "data-attr:data-lp-tab": "$_tab",
-            "data-init": f"import({script})",
+            # A module script element, not import(): under the default policy's
+            # 'strict-dynamic' an element that a trusted script creates may load, while
+            # Chromium refuses import() from Datastar's expressions once the page is
+            # loaded again in the same tab. One module runs once, however many inputs.
+            "data-init": (
+                "document.head.append(Object.assign(document.createElement('script'), "
+                f"{{type: 'module', src: {script}}}))"
+            ),
             "data-on:lp-upload": on_upload,
         }
         accept = ",".join(self.settings.upload_accept)

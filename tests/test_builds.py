@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +14,7 @@ from livepages.protocol import BUILD_HEADER
 from livepages.registration import RegistrationError
 from livepages.testing import Client
 from tests.fixtures.browser import NewContext
-from tests.test_server import free_port, wait_until_serving
+from tests.fixtures.script_server import ScriptServer
 
 # -- the id -----------------------------------------------------------------------------
 
@@ -169,32 +165,15 @@ document.addEventListener('datastar-fetch', (e) => {
 """
 
 
-class Deploy:
+class Deploy(ScriptServer):
     """The script above as a process, started again as another build."""
 
     def __init__(self, folder: Path, datastar_js: Path) -> None:
-        self.folder = folder
-        (folder / "serve.py").write_text(SCRIPT)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.datastar_js = datastar_js
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(folder, SCRIPT, datastar_js)
 
-    def start(self, build: str) -> None:
-        env = {**os.environ, "DATASTAR_FILE": str(self.datastar_js), "LIVEPAGES_BUILD_ID": build}
-        self.process = subprocess.Popen(
-            [sys.executable, "serve.py", str(self.port)], cwd=self.folder, env=env
-        )
-        wait_until_serving(self.url + "/", self.process)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def start(self, build: str) -> None:  # type: ignore[override]
+        """Start it as build ``build``."""
+        super().start({"LIVEPAGES_BUILD_ID": build})
 
 
 @pytest.fixture

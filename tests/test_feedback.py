@@ -8,10 +8,6 @@ the indicators follow it.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -27,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from livepages import App, Feedback, Page, Settings, action, invoke
 from livepages.testing import Client, LiveServer, goto_live
 from tests.fixtures.browser import NewContext
-from tests.test_server import free_port, wait_until_serving
+from tests.fixtures.script_server import ScriptServer
 
 # -- the HTML -------------------------------------------------------------------------
 
@@ -234,32 +230,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-class Process:
+class Process(ScriptServer):
     """The script above, stopped and started again on one port."""
 
     def __init__(self, folder: Path, datastar_js: Path) -> None:
-        self.script = folder / "serve.py"
-        self.script.write_text(SCRIPT)
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATASTAR_FILE": str(datastar_js)}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(self.script), str(self.port)], cwd=self.folder, env=self.env
-        )
-        wait_until_serving(self.url + "/", self.process)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().__init__(folder, SCRIPT, datastar_js)
 
 
 @pytest.fixture

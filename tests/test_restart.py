@@ -10,10 +10,6 @@ longer verifies, and the page reloads itself instead of going stale.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.browser import NewContext
-from tests.test_server import free_port, wait_until_serving
+from tests.fixtures.script_server import ScriptServer
 
 SCRIPT = textwrap.dedent(
     """
@@ -42,36 +38,18 @@ SCRIPT = textwrap.dedent(
 )
 
 
-class Server:
+class Server(ScriptServer):
     """The script above as a process that can be stopped and started again."""
 
     def __init__(self, folder: Path, datastar_js: Path) -> None:
-        self.folder = folder
-        self.script = folder / "serve.py"
-        self.script.write_text(SCRIPT)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.datastar_js = datastar_js
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(folder, SCRIPT, datastar_js)
 
-    def start(self, boot: int, secret: str | None = None) -> None:
-        env = {**os.environ, "BOOT": str(boot), "DATASTAR_FILE": str(self.datastar_js)}
-        env.pop("LIVEPAGES_SECRET_KEY", None)
-        if secret is not None:
-            env["LIVEPAGES_SECRET_KEY"] = secret
-        self.process = subprocess.Popen(
-            [sys.executable, str(self.script), str(self.port)], cwd=self.folder, env=env
-        )
-        wait_until_serving(self.url + "/", self.process)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def start(self, boot: int, secret: str | None = None) -> None:  # type: ignore[override]
+        """Start boot number ``boot``, with ``secret`` as its key (none: the dev secret)."""
+        if secret is None:
+            super().start({"BOOT": str(boot)}, without=("LIVEPAGES_SECRET_KEY",))
+        else:
+            super().start({"BOOT": str(boot), "LIVEPAGES_SECRET_KEY": secret})
 
 
 @pytest.fixture

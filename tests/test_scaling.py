@@ -18,13 +18,19 @@ from pathlib import Path
 import pytest
 
 from livepages.testing import Client, DatastarEvent, LiveStream, LoadedPage
-from tests.fixtures.cluster import AppProcess, app_processes, share_cookies, shown, sign_in
+from tests.fixtures.cluster import (
+    CROSSING,
+    AppProcess,
+    app_processes,
+    post_on_a_reaches_b,
+    session_on_a_is_valid_on_b,
+    share_cookies,
+    shown,
+    sign_in,
+)
 from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
 
 pytestmark = pytest.mark.anyio
-
-#: What "at once" means across processes.
-CROSSING = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -47,27 +53,11 @@ def received(stream: LiveStream) -> list[DatastarEvent]:
 
 
 async def test_an_action_on_a_patches_a_stream_on_b(pair: tuple[AppProcess, AppProcess]) -> None:
-    a, b = pair
-    text = f"hello from A {uuid.uuid4().hex[:8]}"
-    async with Client(a.url) as on_a, Client(b.url) as on_b:
-        page_a, page_b = await on_a.get("/notes"), await on_b.get("/notes")
-        async with page_b.stream() as stream:
-            await stream.next_event()  # B's first render: its subscriptions are ready
-            started = time.monotonic()
-            assert (await page_a.action("post", {"text": text})).status_code == 200
-            patch = await stream.wait_for(lambda event: text in event.elements, wait=CROSSING)
-            elapsed = time.monotonic() - started
-    assert patch.elements == f'<p id="note">{text}</p>'
-    assert elapsed < CROSSING
+    await post_on_a_reaches_b(*pair, f"hello from A {uuid.uuid4().hex[:8]}")
 
 
 async def test_a_session_made_on_a_is_valid_on_b(pair: tuple[AppProcess, AppProcess]) -> None:
-    a, b = pair
-    async with Client(a.url) as on_a, Client(b.url) as on_b:
-        await sign_in(on_a, "ada")
-        assert shown(await on_a.get("/notes"), "who") == "ada"
-        share_cookies(on_a, on_b)
-        assert shown(await on_b.get("/notes"), "who") == "ada"
+    await session_on_a_is_valid_on_b(*pair, "ada")
 
 
 async def test_signing_out_on_a_ends_the_stream_on_b(pair: tuple[AppProcess, AppProcess]) -> None:

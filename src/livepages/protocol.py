@@ -9,10 +9,9 @@ uses internally (each under the app's subject prefix).
 from __future__ import annotations
 
 import enum
+from typing import ClassVar
 
-import msgspec
-
-from livepages.decoding import DECODE_ERRORS
+from livepages.decoding import JSONMessage
 
 __all__ = [
     "ACTION_PREFIX",
@@ -99,24 +98,14 @@ class ClosedReason(enum.Enum):
     REPLACED = "replaced"
 
 
-class SessionNotice(msgspec.Struct, frozen=True):
+class SessionNotice(JSONMessage, frozen=True):
     """The message on ``SESSION_CLOSED + <id>``: why, and which tab caused it.
 
     The ``caller_tab`` follows its own action's response (a redirect, say), so its
     stream ends without being sent anywhere.
     """
 
+    what: ClassVar[str] = "session notice"
+
     reason: ClosedReason
     caller_tab: str | None = None
-
-    def encode(self) -> bytes:
-        """The notice as JSON bytes for the broker."""
-        return msgspec.json.encode(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> SessionNotice:
-        """A notice from the broker (``ValueError`` if it is not one)."""
-        try:
-            return msgspec.json.decode(data, type=cls)
-        except DECODE_ERRORS as exc:
-            raise ValueError(f"not a session notice: {exc}") from None

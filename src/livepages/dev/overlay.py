@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import traceback
 from html import escape
-
-import msgspec
+from typing import ClassVar
 
 from livepages.datastar import events
-from livepages.decoding import DECODE_ERRORS
+from livepages.decoding import JSONMessage
 from livepages.expressions import js_string
 from livepages.reports import app_frame
 from livepages.shell import nonce_attribute
@@ -46,8 +45,10 @@ WAIT_PATH = "/_livepages/dev/wait"
 MAX_TEXT = 20_000
 
 
-class Problem(msgspec.Struct, frozen=True, kw_only=True):
+class Problem(JSONMessage, frozen=True, kw_only=True):
     """An error to show: a title, where it happened, and the full text."""
+
+    what: ClassVar[str] = "problem"
 
     title: str
     file: str | None = None
@@ -82,18 +83,6 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
         if self.file is None:
             return ""
         return f"{self.file}:{self.line}" if self.line is not None else self.file
-
-    def encode(self) -> bytes:
-        """As JSON."""
-        return msgspec.json.encode(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Problem:
-        """From JSON; ``ValueError`` when ``data`` is not a problem."""
-        try:
-            return msgspec.json.decode(data, type=cls)
-        except DECODE_ERRORS as exc:
-            raise ValueError(f"not a problem: {exc}") from None
 
 
 _PANEL = (

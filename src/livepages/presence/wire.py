@@ -9,11 +9,11 @@ outside the process, so decoding checks every field and turns anything else into
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from livepages.decoding import DECODE_ERRORS
+from livepages.decoding import DECODE_ERRORS, JSONMessage
 from livepages.presence.members import MAX_NAME, Member
 from livepages.presence.roster import Entry
 
@@ -56,23 +56,13 @@ def decode_entry(data: bytes) -> Entry:
     return Entry(stored.topic, member, stored.named_at)
 
 
-class RenameNotice(msgspec.Struct, frozen=True):
+class RenameNotice(JSONMessage, frozen=True):
     """The message on ``PRESENCE_RENAME``: the member with this id is now called ``name``.
 
     Every process that holds a stream of the member renames its entries.
     """
 
+    what: ClassVar[str] = "rename notice"
+
     member: _MemberId
     name: _Name
-
-    def encode(self) -> bytes:
-        """The notice as JSON bytes for the broker."""
-        return msgspec.json.encode(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> RenameNotice:
-        """A notice from the broker (``ValueError`` if it is not one)."""
-        try:
-            return msgspec.json.decode(data, type=cls)
-        except DECODE_ERRORS as exc:
-            raise ValueError(f"not a rename notice: {exc}") from None

@@ -9,17 +9,18 @@ is the store that committed, which has re-rendered its own views already.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
+from typing import ClassVar
 
-import msgspec
-
-from livepages.decoding import DECODE_ERRORS
+from livepages.decoding import JSONMessage
 from livepages.store.backend import Key, Write
 
 __all__ = ["StoreChanges"]
 
 
-class StoreChanges(msgspec.Struct, frozen=True):
+class StoreChanges(JSONMessage, frozen=True):
     """Records changed by one commit: the keys written, by collection."""
+
+    what: ClassVar[str] = "store change message"
 
     origin: str
     changed: dict[str, list[Key]]
@@ -39,15 +40,3 @@ class StoreChanges(msgspec.Struct, frozen=True):
             yield (collection, None)
             for key in keys:
                 yield (collection, key)
-
-    def encode(self) -> bytes:
-        """The changes as JSON bytes for the broker."""
-        return msgspec.json.encode(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> StoreChanges:
-        """Changes from the broker (``ValueError`` if ``data`` is not such a message)."""
-        try:
-            return msgspec.json.decode(data, type=cls)
-        except DECODE_ERRORS as exc:
-            raise ValueError(f"not a store change message: {exc}") from None

@@ -13,6 +13,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from livepages.broker.memory import MemoryBroker
 from livepages.sessions.nats import NATSSessionStore
 from livepages.sessions.session import SessionManager
 from livepages.testing import Client, DatastarEvent, LiveStream
+from tests.fixtures.nats import nats_server_path, start_nats_server, stop_nats_server
+from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -34,8 +37,8 @@ class User:
     user: str
 
 
-def make_app(nats_url: str, bucket: str) -> App:
-    store = NATSSessionStore(nats_url, bucket=bucket)
+def make_app(nats_url: str, bucket: str, connect_timeout: float = 5.0) -> App:
+    store = NATSSessionStore(nats_url, bucket=bucket, connect_timeout=connect_timeout)
     app = App(
         settings=Settings(secret_key="watch-test", heartbeat=0.5),
         sessions=SessionManager(store=store, closed_url="/bye"),
@@ -219,3 +222,29 @@ async def test_a_session_that_expires_ends_its_streams_at_the_next_heartbeat() -
             assert is_redirect(received(stream)[-1], "/signin?next=%2F")
             assert not guest_stream.ended.is_set()
         await guest.http.aclose()
+
+
+async def test_a_store_away_at_start_up_watches_once_it_answers(
+    nats_server: str, tmp_path: Path
+) -> None:
+    # B starts while its NATS is not there yet: its store and its watch cannot start.
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    bucket = f"test_watch_{uuid.uuid4().hex}"
+    b = make_app(url, bucket, connect_timeout=0.5)
+    async with Client(b) as on_b:
+        nats, _ = start_nats_server(nats_server_path(), tmp_path, port=port)
+        try:
+            a = make_app(url, bucket)
+            async with Client(a) as on_a:
+                await signed_in(on_a, on_b, "ada")
+                page_b = await on_b.get("/")  # B's store answers now: its watch starts
+                assert '<p id="who">ada</p>' in page_b.html
+                async with page_b.stream() as stream:
+                    await stream.next_event()
+                    page_a = await on_a.get("/")
+                    assert (await page_a.action("leave")).status_code == 200
+                    # No notice crosses the separate brokers: only the late watch can.
+                    assert is_redirect(await last_event(stream), "/bye")
+        finally:
+            stop_nats_server(nats)

@@ -21,6 +21,7 @@ session fixation), ``sign_out()`` ends the session, and closing a session
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -212,6 +213,10 @@ class SessionManager:
         self._announce: Announce | None = None
         self._listeners: list[CloseListener] = []
         self._watch: DeletionWatch | None = None
+        #: Whether the app has started the manager (so a watch is wanted), and the
+        #: late start of a watch the store could not begin at start-up, if under way.
+        self._started = False
+        self._late_watch: asyncio.Task[None] | None = None
         self.codec: CookieCodec | None = None
         self.csrf: CSRF | None = None
         self._old_csrf: list[CSRF] = []
@@ -243,16 +248,32 @@ class SessionManager:
         requests that need sessions answer 503, and the store is tried again on
         each of them, so a disk or server that comes back later needs no restart.
         """
+        self._started = True
         try:
             await self.store.start()
             await self._watch_store()
         except SessionStoreError as exc:
-            _log_failure(exc)
+            _log_failure(exc)  # the watch starts once the store answers (_answered)
 
     async def _watch_store(self) -> None:
         """On a store shared by processes, hear of every deletion, whoever made it."""
         if self._watch is None and isinstance(self.store, SharedSessionStore):
             self._watch = await self.store.watch_deleted(self._deleted)
+
+    def _answered(self) -> None:
+        """The store answered: if its watch could not start at start-up, start it now,
+        so a store that was away then still carries every deletion afterwards."""
+        wanted = self._started and isinstance(self.store, SharedSessionStore)
+        if wanted and self._watch is None and self._late_watch is None:
+            self._late_watch = asyncio.get_running_loop().create_task(self._start_late_watch())
+
+    async def _start_late_watch(self) -> None:
+        try:
+            await self._watch_store()
+        except SessionStoreError as exc:
+            _log_failure(exc)  # the next answer tries again
+        finally:
+            self._late_watch = None
 
     async def _deleted(self, key: str, notice: SessionNotice | None) -> None:
         # A deletion without a reason (a KV marker, an older tombstone) closed the session.
@@ -274,6 +295,10 @@ class SessionManager:
     async def stop(self) -> None:
         """Close the store (the app calls this at shutdown). Idempotent."""
         self._watch = None  # closing the store stops it
+        self._started = False
+        if self._late_watch is not None:
+            self._late_watch.cancel()
+            self._late_watch = None
         try:
             await self.store.close()
         except SessionStoreError as exc:
@@ -312,6 +337,7 @@ class SessionManager:
             return
         try:
             entry = await self.store.get(session_id(sealed.token))
+            self._answered()
         except SessionStoreError as exc:
             if sealed.stored:
                 raise _unavailable(exc) from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import promql_parser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,6 +37,10 @@ SUFFIXES = {
     "histogram": ("_bucket", "_count", "_sum", "_created"),
     "gauge": ("",),
 }
+#: Values for Grafana's variables, so that a query is PromQL a server would parse.
+VARIABLES = {"$__rate_interval": "1m", "$job": ".+", "$instance": ".+"}
+#: Grafana's label_values(selector, label): its selector is PromQL.
+LABEL_VALUES = re.compile(r"^label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\)$")
 #: Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"job", "instance"}
 
@@ -263,3 +268,34 @@ def test_every_served_series_has_a_panel(families: dict[str, Family]) -> None:
         if family.name.startswith("livepages_") and not family.sample_names() & shown
     ]
     assert not missing, f"series without a panel: {missing}"
+
+
+def promql(query: Query) -> str:
+    """The query with Grafana's variables replaced: plain PromQL."""
+    text = query.expr
+    for name, value in VARIABLES.items():
+        text = text.replace(name, value)
+    values = LABEL_VALUES.match(text)
+    return values.group(1) if values else text
+
+
+def selected(tree: promql_parser.Expr) -> set[str]:
+    """The metric names of a parsed query's selectors."""
+    names: set[str] = set()
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+
+    promql_parser.walk(tree, visit)
+    return names
+
+
+def test_every_query_parses_as_promql_and_selects_what_the_pattern_reads() -> None:
+    for query in queries(load()):
+        try:
+            tree = promql_parser.parse(promql(query))
+        except ValueError as error:
+            pytest.fail(f"{query.where}: {error} in {query.expr!r}")
+        # The metric names the checks above read are all the query's selectors.
+        assert selected(tree) == {name for name, _ in SELECTOR.findall(query.expr)}, query

@@ -156,7 +156,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def server(datastar_js: Path, clock: Clock) -> Iterator[LiveServer]:
-    with LiveServer(make_app(clock, datastar_file=str(datastar_js))) as live:
+    # No heartbeat: the stream's own expiry check (at each heartbeat) would race the
+    # action this test is about; a stream sent to sign-in is tested in test_session_watch.
+    with LiveServer(make_app(clock, datastar_file=str(datastar_js), heartbeat=0)) as live:
         yield live
 
 

@@ -24,7 +24,7 @@ from livepages.broker.base import (
     Subscription,
     SubscriptionClosed,
 )
-from livepages.broker.queue import MessageQueue
+from livepages.broker.queue import MessageQueue, QueueReader
 from livepages.broker.subjects import SubjectIndex, validate_pattern, validate_subject
 
 __all__ = ["MemoryBroker"]
@@ -66,28 +66,13 @@ class _CallbackSubscription:
             self._broker = None
 
 
-class _QueueSubscription:
+class _QueueSubscription(QueueReader):
     __slots__ = ("_broker", "pattern", "queue")
 
     def __init__(self, broker: MemoryBroker, pattern: str, max_pending: int) -> None:
         self._broker: MemoryBroker | None = broker  # None once unsubscribed
         self.pattern = pattern
         self.queue = MessageQueue(max_pending)
-
-    def __repr__(self) -> str:
-        return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
-
-    @property
-    def max_pending(self) -> int:
-        return self.queue.max_pending
-
-    @property
-    def pending(self) -> int:
-        return len(self.queue)
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
 
     async def ready(self) -> None:
         """Filed at subscribe already: ready at once, unless unsubscribed since."""
@@ -104,18 +89,6 @@ class _QueueSubscription:
             return 1
         self._broker._dropped += 1
         return 0
-
-    async def next(self) -> Message:
-        return await self.queue.get(self._check_open)
-
-    def __aiter__(self) -> _QueueSubscription:
-        return self
-
-    async def __anext__(self) -> Message:
-        try:
-            return await self.next()
-        except SubscriptionClosed:
-            raise StopAsyncIteration from None
 
     def unsubscribe(self) -> None:
         if self._broker is not None:

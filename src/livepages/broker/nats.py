@@ -41,7 +41,7 @@ from livepages.broker.base import (
     Subscription,
     SubscriptionClosed,
 )
-from livepages.broker.queue import MessageQueue
+from livepages.broker.queue import MessageQueue, QueueReader
 from livepages.broker.subjects import validate_pattern, validate_subject
 
 try:
@@ -181,25 +181,10 @@ class _CallbackSubscription(_Subscription):
         return 1
 
 
-class _QueueSubscription(_Subscription):
+class _QueueSubscription(QueueReader, _Subscription):
     def __init__(self, broker: NATSBroker, pattern: str, max_pending: int) -> None:
         self.queue = MessageQueue(max_pending)  # first: a bad max_pending subscribes nothing
         super().__init__(broker, pattern)
-
-    def __repr__(self) -> str:
-        return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
-
-    @property
-    def max_pending(self) -> int:
-        return self.queue.max_pending
-
-    @property
-    def pending(self) -> int:
-        return len(self.queue)
-
-    @property
-    def dropped(self) -> int:
-        return self.queue.dropped
 
     def deliver(self, message: Message) -> int:
         if self.queue.put(message):
@@ -211,18 +196,6 @@ class _QueueSubscription(_Subscription):
     def _check_open(self) -> None:
         if self._broker is None:
             raise SubscriptionClosed(f"the subscription to {self.pattern!r} is closed")
-
-    async def next(self) -> Message:
-        return await self.queue.get(self._check_open)
-
-    def __aiter__(self) -> _QueueSubscription:
-        return self
-
-    async def __anext__(self) -> Message:
-        try:
-            return await self.next()
-        except SubscriptionClosed:
-            raise StopAsyncIteration from None
 
     def unsubscribe(self) -> None:
         super().unsubscribe()

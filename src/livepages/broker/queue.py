@@ -13,9 +13,9 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from livepages.broker.base import Message
+from livepages.broker.base import Message, SubscriptionClosed
 
-__all__ = ["MessageQueue"]
+__all__ = ["MessageQueue", "QueueReader"]
 
 
 class MessageQueue:
@@ -67,3 +67,46 @@ class MessageQueue:
         """Discard what is buffered and wake the reader, which then finds it closed."""
         self._buffer.clear()
         self.wake()
+
+
+class QueueReader:
+    """What every broker's queue subscription shares: its counters and reading its
+    :class:`MessageQueue` with ``async for`` (a closed subscription ends the loop).
+
+    A subclass sets ``pattern`` and ``queue`` and says when it is closed (``_check_open``).
+    """
+
+    __slots__ = ()
+
+    pattern: str
+    queue: MessageQueue
+
+    def __repr__(self) -> str:
+        return f"<QueueSubscription {self.pattern!r} pending={self.pending}>"
+
+    @property
+    def max_pending(self) -> int:
+        return self.queue.max_pending
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    async def next(self) -> Message:
+        return await self.queue.get(self._check_open)
+
+    def __aiter__(self) -> QueueReader:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.next()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None

@@ -56,6 +56,7 @@ from livepages.live import BODY_SEND, LiveEngine, passes_bodies_through
 from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_file, resolve_folder
+from livepages.personal import PersonalView
 from livepages.plans import PagePlan, plan_action
 from livepages.presence import Members, Presence, PresenceBackend
 from livepages.protocol import ACTION_PREFIX, SESSION_CLOSED, SessionNotice
@@ -148,7 +149,7 @@ class App(Starlette):
         self.uploads = _uploads(self)  # chunked uploads (``livepages.uploads``)
         #: Who is on which topic now, on every process (``livepages.presence``).
         self.presence = _presence(self, presence)
-        self.live = LiveEngine(self, tabs)
+        self.live = LiveEngine(self, tabs, PersonalView if settings.personal_holes else None)
         #: The reactive store: its commits re-render the views that read what changed.
         self.store = store
         self.lifecycle = _lifecycle(self, guards(settings, broker, self.keys, source))

@@ -81,9 +81,14 @@ class Documents:
 
     # -- pages ----------------------------------------------------------------------
 
-    async def body(self, plan: PagePlan, page: Page, ctx: Context) -> str:
-        """Run the page's render with its injected arguments; the body as text."""
+    async def body(
+        self, plan: PagePlan, page: Page, ctx: Context, given: Mapping[str, Any] | None = None
+    ) -> str:
+        """Run the page's render with its injected arguments (those ``given`` instead of
+        injected: the stand-ins of a shared render, ``livepages.holes``); the body as text."""
         kwargs = await self.injector.arguments(plan.render, ctx)
+        if given:
+            kwargs.update(given)
         return to_html(await plan.render.call(page, **kwargs))
 
     async def page(self, plan: PagePlan, request: Request, app: Any) -> Response:

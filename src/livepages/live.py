@@ -111,6 +111,10 @@ _UPDATE_FAILED = "This page failed to update."
 _MALFORMED: tuple[type[Exception], ...] = (*DECODE_ERRORS, msgspec.ValidationError)
 
 
+#: Makes a view: ``View`` itself, or a kind of its own (``livepages.personal``).
+ViewFactory = Callable[["LiveEngine", tuple[Any, ...], PagePlan, Context], "View"]
+
+
 class LiveHost(Protocol):
     """What the live engine needs of the app that serves it (``App`` is one)."""
 
@@ -218,6 +222,7 @@ class Connection:
         "task",
         "timer",
         "view",
+        "viewer",
         "writer",
     )
 
@@ -250,6 +255,8 @@ class Connection:
         #: Why the stream ended, once the engine or the app ended it.
         self.reason = CloseReason.CLIENT_LEFT
         self.opened_at = 0.0
+        #: Its own values, on a personal view (a ``livepages.personal.Viewer``).
+        self.viewer: Any = None
 
     @property
     def ended(self) -> bool:
@@ -370,8 +377,10 @@ class Connection:
             return
         if state is _ENDING:
             self._finish_response()
-        elif state is _BEHIND and self.view.payload is not None:
-            self.deliver(self.view.payload)
+        elif state is _BEHIND:
+            latest = self.view.latest(self)
+            if latest is not None:
+                self.deliver(latest)
 
     def _timed_out(self) -> None:
         self.timer = None
@@ -530,6 +539,20 @@ class View:
         for connection in self.connections:
             connection.deliver(payload)
 
+    async def prepare(self, connection: Connection, ctx: Context) -> None:
+        """Before ``join``: read what the viewer needs of its own (nothing, here)."""
+
+    def latest(self, connection: Connection) -> bytes | None:
+        """The latest event for ``connection``, to send once its stuck write is through."""
+        return self.payload
+
+    def refreshed(self, connection: Connection) -> None:
+        """The viewer's tab or session changed (its own action): render again, reading
+        the session afresh, unless every viewer sees the same render."""
+        if self.plan.scope is not LiveScope.SHARED:
+            self.reload_session = True
+            self.invalidate()
+
     def join(self, connection: Connection) -> None:
         """Add a viewer: it gets the current state now, or with the first render."""
         self.connections.append(connection)
@@ -585,9 +608,17 @@ class View:
 class LiveEngine:
     """Owns the views, the connections, the heartbeat, and shutting streams down."""
 
-    def __init__(self, host: LiveHost, tabs: TabRegistry) -> None:
+    def __init__(
+        self, host: LiveHost, tabs: TabRegistry, personal: ViewFactory | None = None
+    ) -> None:
         self.host = host
         self.views: dict[tuple[Any, ...], View] = {}
+        #: Makes the one shared view of a page personal only through its session or
+        #: tab (``livepages.personal``); None: such pages get a view per viewer.
+        self.personal = personal
+        #: What a kind of view keeps per page for the engine's life (``livepages.personal``
+        #: keeps what each page's renders read).
+        self.page_state: dict[PagePlan, Any] = {}
         self.connections: set[Connection] = set()
         self.stats = LiveStats()
         self.stats.listen(host.hooks)
@@ -689,10 +720,7 @@ class LiveEngine:
         tab_id = message.subject[len(TAB_REFRESH) :]
         self.tabs.refreshed(tab_id, message.data)  # the state the action stored, if any
         for connection in self.by_tab.get(tab_id, ()):
-            view = connection.view
-            if view.plan.scope is not LiveScope.SHARED:
-                view.reload_session = True
-                view.invalidate()
+            connection.view.refreshed(connection)
 
     # -- views ----------------------------------------------------------------------
 
@@ -700,7 +728,10 @@ class LiveEngine:
         """The view this request belongs to, created (and subscribed) on first use."""
         scope = plan.scope
         key: tuple[Any, ...] = (plan, ctx.page.url)
-        if scope is LiveScope.TAB:
+        make: ViewFactory = View
+        if plan.personal and self.personal is not None:
+            make = self.personal  # one view; each viewer's own text filled in
+        elif scope is LiveScope.TAB:
             # The tab id is bound to its session already; keying by both keeps a view
             # private to its visitor even if that binding were ever loosened.
             key += (Visitors.session_id(ctx.request), tab.id if tab else None)
@@ -708,7 +739,7 @@ class LiveEngine:
             key += (Visitors.session_id(ctx.request),)
         view = self.views.get(key)
         if view is None:
-            view = self.views[key] = View(self, key, plan, ctx)
+            view = self.views[key] = make(self, key, plan, ctx)
             self._subscribe(view, tab)
         return view
 
@@ -845,6 +876,7 @@ class LiveEngine:
             hooks.emit(StreamOpened(view.plan.cls.__name__))
         await self.host.presence.enter(connection, view.plan, ctx)  # before its first render
         await self._hook(view, Hook.OPENED)
+        await view.prepare(connection, ctx)
         view.join(connection)
         self.lists.enter(connection, view.page, view.ctx.request)
 

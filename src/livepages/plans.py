@@ -22,7 +22,7 @@ from starlette.requests import Request
 from livepages.actions import ActionSpec, action_spec
 from livepages.builds import check_kept
 from livepages.events import TAB, USER, Handler, handlers_of
-from livepages.injection import Injector, Plan
+from livepages.injection import Injector, Param, Plan
 from livepages.inputs import field_names
 from livepages.pages import Page, PageSpec
 from livepages.presence.topic import PresencePlan
@@ -93,6 +93,9 @@ class PagePlan:
     presence: PresencePlan | None = None
     #: Its query fields mirrored by signals (``livepages.reflect``); None without any.
     reflection: Reflection | None = None
+    #: The render's parameters that make it personal (``Session``, ``Tab``) when
+    #: nothing else does: its live renders are shared, with holes (``livepages.holes``).
+    personal: tuple[str, ...] = ()
 
     @property
     def cls(self) -> type[Page]:
@@ -128,6 +131,7 @@ class PagePlan:
             render=render_plan,
             subscriptions=subscriptions,
             scope=live_scope(render_plan, subscriptions),
+            personal=personal_params(render_plan, subscriptions, hooks),
             hooks=hooks,
             actions=actions,
             presence=PresencePlan.build(page, render_plan, injector),
@@ -155,8 +159,33 @@ def live_scope(render: Plan, subscriptions: tuple[Subscription, ...]) -> LiveSco
     bindings = [s.handler.bindings.values() for s in subscriptions]
     if render.wants(Tab) or render.wants(Request) or any(TAB in b for b in bindings):
         return LiveScope.TAB
-    per_session = any(USER in b for b in bindings) or any(
-        getattr(typing.get_origin(p.annotation) or p.annotation, "__livepages_session__", False)
-        for p in render.params
-    )
+    per_session = any(USER in b for b in bindings) or any(_personal(p) for p in render.params)
     return LiveScope.SESSION if per_session else LiveScope.SHARED
+
+
+def personal_params(
+    render: Plan, subscriptions: tuple[Subscription, ...], hooks: Mapping[Hook, Plan]
+) -> tuple[str, ...]:
+    """The render's ``Session`` and ``Tab`` parameters, when only they make its page
+    personal; () otherwise. A ``Request``, a ``TAB`` or ``USER`` binding, or a handler
+    or hook that takes the session or the tab needs a view per viewer as before."""
+    names = tuple(p.name for p in render.params if _personal(p))
+    if not names or render.wants(Request):
+        return ()
+    for subscription in subscriptions:
+        if {TAB, USER} & set(subscription.handler.bindings.values()):
+            return ()
+    others = [s.plan for s in subscriptions if s.plan is not None] + list(hooks.values())
+    if any(_personal(p) or p.annotation is Request for plan in others for p in plan.params):
+        return ()
+    return names
+
+
+def _personal(param: Param) -> bool:
+    """Whether a parameter is the viewer's ``Tab`` or ``Session``."""
+    annotation = param.annotation
+    if annotation is Tab:
+        return True
+    return bool(
+        getattr(typing.get_origin(annotation) or annotation, "__livepages_session__", False)
+    )

@@ -69,6 +69,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     read_timeout: float = 30.0
     #: Seconds a whole request body may take, however steadily it trickles, before it is a 408.
     body_timeout: float = 60.0
+    #: Render a page that is personal only through its ``Session`` or ``Tab`` once per
+    #: change for all its viewers, each viewer's own text filled into holes
+    #: (``livepages.holes``, docs/live.md); ``False``: one render per viewer.
+    personal_holes: bool = True
     #: Seconds between SSE comment heartbeats on idle live streams.
     heartbeat: float = 15.0
     #: Seconds a live stream may block on a write before it is dropped.

@@ -39,7 +39,7 @@ class Changed(Event, subject="board"):
 
 
 HEADER = """
-<header>{% if session.is_guest %}<a href="/in">Sign in</a>
+<header>{% if not session.data.name %}<a href="/in">Sign in</a>
 {% else %}Hello, <b id="name">{{ session.data.name }}</b>{% endif %}
 {% if session.data.admin %}<em>admin</em>{% endif %}</header>
 <p id="count">{{ count }}</p>

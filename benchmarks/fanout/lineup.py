@@ -14,9 +14,9 @@ from benchmarks.fanout.page import PAGE_ENV, PageName
 
 __all__ = [
     "DEFAULT_LIVEPAGES_APP",
-    "HOLES_LIVEPAGES_APP",
     "PERSONAL_LIVEPAGES_APP",
     "PERSONAL_STARLETTE_APP",
+    "PER_VIEWER_LIVEPAGES_APP",
     "STARLETTE_APP",
     "TARGET_NAMES",
     "Target",
@@ -32,7 +32,7 @@ STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_app"
 PERSONAL_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_personal_app"
 PERSONAL_STARLETTE_APP = "benchmarks.fanout.targets.starlette_app:create_personal_app"
 #: A prototype: the page rendered once with a hole for the name, filled per stream.
-HOLES_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_holes_app"
+PER_VIEWER_LIVEPAGES_APP = "benchmarks.fanout.targets.livepages_app:create_per_viewer_app"
 
 TARGET_NAMES = (
     "raw",
@@ -41,7 +41,7 @@ TARGET_NAMES = (
     "starlette-granian",
     "livepages",
     "livepages-personal",
-    "livepages-holes",
+    "livepages-per-viewer",
     "livepages-granian",
     "stario",
 )
@@ -190,10 +190,10 @@ def build_lineup(
             "the page greeting each viewer (its render takes the Tab), uvicorn",
             asgi_command(PERSONAL_LIVEPAGES_APP, "uvicorn"),
         ),
-        "livepages-holes": lambda: Target(
-            "livepages-holes",
-            "prototype: one render with a hole for the viewer's name, filled per stream",
-            asgi_command(HOLES_LIVEPAGES_APP, "uvicorn"),
+        "livepages-per-viewer": lambda: Target(
+            "livepages-per-viewer",
+            "the same page with personal_holes=False: a render per viewer, uvicorn",
+            asgi_command(PER_VIEWER_LIVEPAGES_APP, "uvicorn"),
         ),
         "livepages-granian": lambda: Target(
             "livepages-granian",

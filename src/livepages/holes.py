@@ -146,8 +146,10 @@ class NeedsValue(BaseException):
 
 
 def new_nonce() -> str:
-    """A random marker prefix: page text cannot forge a hole it does not know."""
-    return "".join(secrets.choice(string.ascii_letters) for _ in range(10))
+    """A random marker prefix: page text cannot forge a hole it does not know. Its
+    fixed letters make every change of case (``upper``, ``lower``, ``title``,
+    ``capitalize``, ``swapcase``) change it, so a hole changed so is noticed."""
+    return "Lp" + "".join(secrets.choice(string.ascii_letters) for _ in range(10)) + "Q"
 
 
 class Probe:
@@ -348,12 +350,15 @@ class _Text(str):
     def __html__(self) -> str:
         return self._lp_probe.hole(self._lp_read)
 
+    def __bool__(self) -> bool:
+        return True  # every viewer of the group has text here, and none has ""
+
 
 for _name in _OPERATIONS:
     setattr(_StandIn, _name, _needing(_name))
 # Text: every method of ``str`` too (slicing included), all but ``__html__``.
 for _name in {*_OPERATIONS, "__getitem__", *(n for n in dir(str) if callable(getattr(str, n)))}:
-    if _name == "__getitem__" or _name not in _KEPT:
+    if _name == "__getitem__" or _name not in _KEPT | {"__bool__"}:
         setattr(_Text, _name, _needing(_name))
 del _name
 

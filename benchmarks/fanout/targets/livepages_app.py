@@ -12,16 +12,13 @@ counter an event carries, so a change made on one process renders the same
 board on all.
 
 ``create_personal_app`` is the page whose render also takes the ``Tab`` and
-greets the tab's viewer by name (the shim names each stream's viewer as it
-issues its tab id, as a sign-in would): one view, and one render, per viewer.
-
-``create_holes_app`` measures one design for making that cheap, outside the
-library: the page is rendered once for everyone with a marker where the
-viewer's name goes (:data:`HOLE`), and each stream's bytes get the viewer's
-escaped name put in place of the marker as they are sent. It is a prototype to
-measure what that costs, not a livepages feature: it serves identity only (the
-substitution needs the plain bytes), and it is only right for a page that uses
-the name as text (not in a condition or a filter).
+greets the tab's viewer by name, written the natural way:
+``tab.state.get("name", "")`` passed to the template, which tests it
+(``{% if viewer %}``) and prints it. The shim names each stream's viewer in its
+tab's state as it issues its tab id, as a sign-in would. livepages renders it
+once per change with a hole for the name (``livepages.personal``).
+``create_per_viewer_app`` is the same page with ``personal_holes=False``: one
+view, and one render, per viewer, as before.
 """
 
 from __future__ import annotations
@@ -33,11 +30,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks.fanout.page import current_page, renderer, viewer_name
 from livepages import App, Page, Settings, Tab
@@ -49,17 +45,12 @@ from livepages.events import Event, on
 TAB_HEADER = "X-LP-Tab"
 
 __all__ = [
-    "HOLE",
     "Mode",
     "create_app",
-    "create_holes_app",
     "create_nats_app",
+    "create_per_viewer_app",
     "create_personal_app",
 ]
-
-#: What the holes prototype renders where the viewer's name goes: a control character
-#: that autoescape leaves alone and that a page's text does not hold.
-HOLE = "\x1eviewer\x1e"
 
 
 class Mode(enum.Enum):
@@ -67,10 +58,8 @@ class Mode(enum.Enum):
 
     #: One render for every viewer, greeting nobody.
     SHARED = "shared"
-    #: One render per viewer (the render takes the ``Tab``).
+    #: The render takes the ``Tab`` and greets its viewer.
     PERSONAL = "personal"
-    #: One render for every viewer with a hole for the name, filled per stream.
-    HOLES = "holes"
 
 
 @dataclass
@@ -90,9 +79,9 @@ def create_personal_app() -> ASGIApp:
     return _board(Settings(heartbeat=0, title="board"), Mode.PERSONAL)
 
 
-def create_holes_app() -> ASGIApp:
-    """The page rendered once with a hole for the name, each stream filling in its viewer's."""
-    return _board(Settings(heartbeat=0, title="board"), Mode.HOLES)
+def create_per_viewer_app() -> ASGIApp:
+    """The personal page rendered once per viewer (``personal_holes=False``)."""
+    return _board(Settings(heartbeat=0, title="board", personal_holes=False), Mode.PERSONAL)
 
 
 def create_nats_app() -> ASGIApp:
@@ -108,7 +97,6 @@ def create_nats_app() -> ASGIApp:
 def _board(settings: Settings, mode: Mode = Mode.SHARED) -> App:
     state = {"counter": 0}
     render = renderer(current_page())
-    viewers: dict[str, str] = {}  # tab id -> the viewer's name: the "user table"
 
     @asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
@@ -124,11 +112,9 @@ def _board(settings: Settings, mode: Mode = Mode.SHARED) -> App:
         lifespan=lifespan,
     )
 
-    shared_viewer = HOLE if mode is Mode.HOLES else ""
-
     class Board(Page):
         def render(self) -> str:
-            return render(state["counter"], shared_viewer)
+            return render(state["counter"], "")
 
         @on(Changed)
         async def changed(self, event: Changed) -> None:
@@ -137,7 +123,7 @@ def _board(settings: Settings, mode: Mode = Mode.SHARED) -> App:
 
     class PersonalBoard(Board):
         def render(self, tab: Tab) -> str:  # type: ignore[override]
-            return render(state["counter"], viewers.get(tab.id, ""))
+            return render(state["counter"], tab.state.get("name", ""))
 
     page = PersonalBoard if mode is Mode.PERSONAL else Board
     app.page("/")(page)
@@ -150,7 +136,7 @@ def _board(settings: Settings, mode: Mode = Mode.SHARED) -> App:
     app.add_route("/change", change, methods=["POST"])
     name = f"{page.__name__}.live"
     live = next(r for r in app.router.routes if isinstance(r, Route) and r.name == name)
-    shim = _TabShim(app, live, None if mode is Mode.SHARED else viewers, mode is Mode.HOLES)
+    shim = _TabShim(app, live, mode is Mode.PERSONAL)
     app.router.routes.append(Route("/stream", shim, methods=["GET"]))
     return app
 
@@ -158,39 +144,17 @@ def _board(settings: Settings, mode: Mode = Mode.SHARED) -> App:
 class _TabShim:
     """Adds the tab header a browser would send, then serves the page's live stream."""
 
-    def __init__(
-        self, app: App, live: Route, viewers: dict[str, str] | None, holes: bool = False
-    ) -> None:
+    def __init__(self, app: App, live: Route, named: bool) -> None:
         self.app = app
         self.live = live
-        self.viewers = viewers
-        self.holes = holes
+        self.named = named
+        self.viewers = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         issued = self.app.live.tabs.issue()
-        name = ""
-        if self.viewers is not None:
-            name = self.viewers[issued] = viewer_name(len(self.viewers) + 1)
+        if self.named:  # as a sign-in would: the viewer's name where the page reads it
+            self.viewers += 1
+            self.app.live.tabs.get(issued).state["name"] = viewer_name(self.viewers)
         headers = [*scope["headers"], (TAB_HEADER.lower().encode(), issued.encode())]
         scope = {**scope, "path": "/_live", "headers": headers}
-        if self.holes:
-            # Imported here: the other apps also run against older revisions (--before).
-            from livepages.live import BODY_SEND
-
-            scope["headers"] = [(k, v) for k, v in headers if k != b"accept-encoding"]
-            scope[BODY_SEND] = _filled(scope.get(BODY_SEND, send), name)
-            send = _filled(send, name)
         await self.live.handle(scope, receive, send)
-
-
-def _filled(send: Send, name: str) -> Send:
-    """``send`` with the viewer's escaped ``name`` in every hole of the bodies it sends."""
-    hole, value = HOLE.encode(), str(escape(name)).encode()
-
-    async def fill(message: Message) -> None:
-        body = message.get("body")
-        if message["type"] == "http.response.body" and body and hole in body:
-            message = {**message, "body": body.replace(hole, value)}
-        await send(message)
-
-    return fill

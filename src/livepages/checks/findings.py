@@ -55,6 +55,9 @@ class Code(enum.Enum):
     UNKNOWN_PARAM = "unknown-param"
     #: ``action(page.x)`` in a template of a page that has no action ``x``.
     FOREIGN_ACTION = "foreign-action"
+    #: A personal page's template using the session or tab in a way that splits its
+    #: viewers into renders of their own (``livepages.personal``).
+    PERSONAL_RENDER = "personal-render"
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):

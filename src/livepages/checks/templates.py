@@ -30,6 +30,7 @@ from jinja2 import nodes
 
 from livepages.app import App
 from livepages.checks.findings import Code, Finding
+from livepages.checks.personal import personal_uses
 from livepages.checks.sources import TemplateUse, locate
 from livepages.checks.table import RouteEntry, RouteKind
 from livepages.pages import Page, url
@@ -225,6 +226,28 @@ class TemplateChecker:
             elif isinstance(call.node, nodes.Name) and call.node.name == "action":
                 self._check_action(parsed, call, callers)
         self._check_written_urls(parsed)
+        self._check_personal(parsed, callers)
+
+    def _check_personal(self, parsed: Parsed, callers: list[_Caller]) -> None:
+        """Personal values used in ways that keep a personal page from sharing renders."""
+        assert parsed.tree is not None
+        for caller in callers:
+            if caller.plan is None or not caller.plan.personal or caller.names is None:
+                continue
+            names = frozenset(caller.plan.personal) & caller.names
+            page = caller.plan.cls.__name__
+            for use in personal_uses(parsed.tree, names):
+                self._add(
+                    Code.PERSONAL_RENDER,
+                    parsed.file,
+                    use.line,
+                    f"{use.text} needs each viewer's own value: viewers of {page} with "
+                    "different values are rendered separately on every change",
+                    "print the value as it is ({{ session.data.name }}) or test that it is "
+                    "there ({% if ... %}); keep text derived from it (upper-cased, counted, "
+                    "compared) in the session or tab when it changes (docs/live.md, "
+                    "Personalised pages)",
+                )
 
     def _check_url(self, parsed: Parsed, call: nodes.Call, callers: list[_Caller]) -> None:
         line = call.lineno

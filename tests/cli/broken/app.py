@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from livepages import App, Event, Page, action, on
+from livepages import App, Event, Page, Tab, action, on
 
 HERE = Path(__file__).parent
 app = App(templates=HERE / "templates", static=HERE / "static")
@@ -103,6 +103,12 @@ class Settings(Page):  # expect: page-definition
     title_text: str = ""
     url_text: str = ""
     # no render()
+
+
+@app.page("/account")
+class Account(Page):
+    def render(self, tab: Tab) -> str:
+        return self.template("account.html", tab=tab)
 
 
 @app.page("/")

@@ -8,11 +8,10 @@ import pytest
 
 from benchmarks.fanout.page import PAGE_ENV, PageName, find_counter, viewer_name
 from benchmarks.fanout.targets.livepages_app import (
-    HOLE,
     Changed,
     create_app,
-    create_holes_app,
     create_nats_app,
+    create_per_viewer_app,
     create_personal_app,
 )
 from livepages import App
@@ -75,11 +74,11 @@ async def test_the_personal_app_greets_each_stream_by_its_own_name(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("page", list(PageName))
-async def test_the_holes_prototype_sends_each_viewer_what_a_render_for_them_sends(
+async def test_the_shared_personal_page_sends_each_viewer_what_a_render_for_them_sends(
     page: PageName, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PAGE_ENV, page.value)
-    personal, holes = create_personal_app(), create_holes_app()
+    personal, holes = create_per_viewer_app(), create_personal_app()
     async with Client(personal) as reference, Client(holes) as client:
         # Two viewers, a change, then a third viewer joining after it.
         apps: list[tuple[Client, list[LiveStream]]] = [(reference, []), (client, [])]
@@ -97,7 +96,11 @@ async def test_the_holes_prototype_sends_each_viewer_what_a_render_for_them_send
         assert seconds[0] == seconds[1]
         assert late[0] == late[1]
         assert escape(viewer_name(3)) in late[1]
-        assert HOLE not in "".join([*seconds[1], late[1]])
+        assert "\x1e" not in "".join([*seconds[1], late[1]])
+        assert isinstance(holes, App)
+        assert isinstance(personal, App)
+        assert len(holes.live.views) == 1  # one view, not one per viewer
+        assert len(personal.live.views) == 3
         for _, streams in apps:
             for stream in streams:
                 await stream.close()

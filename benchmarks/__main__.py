@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "pages": ("benchmarks.pages",),
     "compression": ("benchmarks.compression",),
     "fanout": ("benchmarks.fanout.__main__", "benchmarks.fanout.run"),
+    "personal": ("benchmarks.fanout.personal",),
     "nats": ("benchmarks.fanout.broker",),
     "tracking": ("benchmarks.tracking",),
 }

@@ -553,6 +553,12 @@ class View:
             self.reload_session = True
             self.invalidate()
 
+    def reload(self) -> None:
+        """Messages may have been lost (the broker reconnected): render again, with
+        every viewer's own values read afresh."""
+        self.reload_session = self.plan.scope is not LiveScope.SHARED
+        self.invalidate()
+
     def join(self, connection: Connection) -> None:
         """Add a viewer: it gets the current state now, or with the first render."""
         self.connections.append(connection)
@@ -682,7 +688,7 @@ class LiveEngine:
         except HTTPException as exc:  # the store is still away: render what we have
             log.warning("re-rendering after a reconnect without fresh tab state: %s", exc.detail)
         for view in list(self.views.values()):
-            view.invalidate()
+            view.reload()
 
     def _on_session_closed(self, message: BrokerMessage) -> None:
         try:

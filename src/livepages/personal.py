@@ -222,7 +222,14 @@ class PersonalView(View):
         mine = [
             c for c in self.connections if c is connection or (session and c.session == session)
         ]
-        task = asyncio.get_running_loop().create_task(self._refresh(mine))
+        self._start_refresh(mine)
+
+    def reload(self) -> None:
+        self._start_refresh(list(self.connections))
+        self.invalidate()
+
+    def _start_refresh(self, connections: list[Connection]) -> None:
+        task = asyncio.get_running_loop().create_task(self._refresh(connections))
         self.refreshes.add(task)
         task.add_done_callback(self.refreshes.discard)
 

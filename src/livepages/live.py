@@ -884,7 +884,7 @@ class LiveEngine:
         await self._hook(view, Hook.OPENED)
         await view.prepare(connection, ctx)
         view.join(connection)
-        self.lists.enter(connection, view.page, view.ctx.request)
+        self.lists.enter(connection, view.page, ctx.request)  # its own request: its session
 
     async def _close(self, connection: Connection, tab: Tab | None, view: View) -> None:
         self.connections.discard(connection)

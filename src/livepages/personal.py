@@ -28,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from livepages.datastar import events
@@ -173,7 +174,7 @@ class _Regroup(Exception):
 class PersonalView(View):
     """One view for every viewer of a personal page, rendered once per group."""
 
-    __slots__ = ("groups", "learned", "personal", "refreshes")
+    __slots__ = ("groups", "interned", "learned", "personal", "refreshes")
 
     def __init__(
         self, engine: LiveEngine, key: tuple[Any, ...], plan: PagePlan, ctx: Context
@@ -187,6 +188,7 @@ class PersonalView(View):
         self.personal = Plan(plan.render.func, personal, plan.render.is_async)
         self.groups: dict[Hashable, Group] = {}
         self.refreshes: set[asyncio.Task[None]] = set()
+        self.interned: dict[tuple[Read, ...], tuple[Read, ...]] = {}
 
     # -- viewers --------------------------------------------------------------------
 
@@ -329,6 +331,9 @@ class PersonalView(View):
         if isinstance(template, set):
             learned.learn(set(), template)
             raise _Regroup
+        # The same reads as before are the same tuple: each viewer's values are kept
+        # (checked by identity, once per viewer and change).
+        template = replace(template, reads=self.interned.setdefault(template.reads, template.reads))
         unchecked = probe.stood_in - learned.verified
         if (unchecked or self.engine.host.settings.debug) and probe.stood_in:
             if not await self._verified(template, first):
@@ -359,7 +364,7 @@ class PersonalView(View):
     # -- sending --------------------------------------------------------------------
 
     def _filled(self, viewer: Viewer, template: Template) -> bytes:
-        if viewer.reads != template.reads:
+        if viewer.reads is not template.reads:
             viewer.values = template.values(viewer.args)
             viewer.reads = template.reads
         viewer.sent = (template.payload, viewer.values)
@@ -368,10 +373,11 @@ class PersonalView(View):
     def _send(self, connection: Connection, template: Template) -> None:
         viewer = connection.viewer
         assert viewer is not None
-        if viewer.reads != template.reads:
+        if viewer.reads is not template.reads:
             viewer.values = template.values(viewer.args)
             viewer.reads = template.reads
-        if viewer.sent == (template.payload, viewer.values):
+        sent = viewer.sent
+        if sent is not None and sent[0] is template.payload and sent[1] == viewer.values:
             return  # what it shows already
         connection.deliver(self._filled(viewer, template))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -286,3 +287,20 @@ async def test_a_use_that_a_stand_in_cannot_notice_is_caught_by_the_check() -> N
             assert "<p>Bob: other</p><i>1</i>" in await shown(two)
     learned = next(iter(app.live.page_state.values()))
     assert "session.data.name" in {str(read) for read in learned.fixed}
+
+
+async def test_a_value_that_splits_viewers_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    app, _, _ = make_app("<p>{{ session.data.name|upper }}</p><i>{{ count }}</i>")
+    with caplog.at_level(logging.INFO, logger="livepages.personal"):
+        async with Client(app) as a, Client(app) as b:
+            pages = [await signed_in(a, "Ada"), await signed_in(b, "Bob")]
+            async with pages[0].stream() as one, pages[1].stream() as two:
+                await one.next_event(), await two.next_event()
+                await app.state.change()
+                assert "ADA" in await shown(one)
+                assert "BOB" in await shown(two)
+    said = [r.getMessage() for r in caplog.records if r.name == "livepages.personal"]
+    assert said == [
+        "Board varies by session.data.name: viewers with different values get different "
+        "renders (print it, or move it out of the render, to share one)"
+    ]

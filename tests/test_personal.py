@@ -12,6 +12,7 @@ import pytest
 from markupsafe import escape
 
 from livepages import App, Page, Session, Settings, Tab, Templates, action
+from livepages.broker.memory import MemoryBroker
 from livepages.events import Event, on
 from livepages.hooks import Rendered
 from livepages.personal import PersonalView
@@ -304,3 +305,30 @@ async def test_a_value_that_splits_viewers_is_logged_once(caplog: pytest.LogCapt
         "Board varies by session.data.name: viewers with different values get different "
         "renders (print it, or move it out of the render, to share one)"
     ]
+
+
+async def test_after_a_reconnect_every_viewer_gets_its_values_read_again() -> None:
+    # Messages may have been lost while the broker was away: a tab's own refresh
+    # among them. After the reconnect each viewer shows its tab's state as it is.
+    broker = MemoryBroker()
+    app = App(broker=broker, settings=Settings(heartbeat=0))
+
+    @app.page("/")
+    class Search(Page):
+        def render(self, tab: Tab) -> str:
+            return Templates().render_string("<i>{{ q }}</i>", q=tab.state.get("q", "none"))
+
+    async with Client(app) as client:
+        first, second = await client.get("/"), await client.get("/")
+        async with first.stream() as one, second.stream() as two:
+            assert "<i>none</i>" in await shown(one)
+            assert "<i>none</i>" in await shown(two)
+            tabs = [connection.tab for connection in app.live.connections]
+            for tab, text in zip(tabs, ("red", "blue"), strict=True):
+                tab.state["q"] = text  # changed where no refresh was heard
+            broker.simulate_reconnect()
+            got = {await shown(one), await shown(two)}
+            assert got == {
+                '<main id="lp-root"><i>red</i></main>',
+                '<main id="lp-root"><i>blue</i></main>',
+            }

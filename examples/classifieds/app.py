@@ -18,8 +18,10 @@ it while they render and re-render when what they read changes, on every process
 sharing the file (through NATS with ``LIVEPAGES_NATS_URL``). See ``README.md``.
 
 ``create_app(settings, database=...)`` builds an app on a database file (tests give
-each its own); the module-level ``app`` uses ``$CLASSIFIEDS_DB`` or
-``.livepages/classifieds.db``.
+each its own); the module-level ``app`` takes its settings from the environment
+(``LIVEPAGES_*``: ``LIVEPAGES_NATS_URL`` puts it on NATS) and its database from
+``$CLASSIFIEDS_DB``, else ``.livepages/classifieds.db``. ``python -m
+examples.classifieds PORT`` serves it.
 """
 
 from __future__ import annotations
@@ -547,10 +549,11 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
 
 
 def _receipt(chat: Chat, me: int) -> int:
-    """The id of my last message if the other party has seen it (it shows "Seen"), else 0."""
-    mine = [m.id for m in chat.messages if m.sender == me]
-    if mine and chat.seen_by(chat.other(me)) >= mine[-1]:
-        return mine[-1]
+    """The newest message's id if it is mine and the other party has seen it (it shows
+    "Seen"), else 0."""
+    last = chat.messages[-1] if chat.messages else None
+    if last is not None and last.sender == me and chat.seen_by(chat.other(me)) >= last.id:
+        return last.id
     return 0
 
 
@@ -574,4 +577,4 @@ async def _seeded(market: Market) -> AsyncIterator[None]:
     yield
 
 
-app = create_app(database=database_from_env())
+app = create_app(Settings.from_env(), database=database_from_env())

@@ -33,6 +33,7 @@ from .models import (
     Listing,
     ListingForm,
     Photo,
+    Seeded,
     SignUpForm,
     User,
 )
@@ -126,6 +127,7 @@ class Market:
         self.chats = self.store.collection("chats", Chat)
         self.chat_keys = self.store.collection("chat_keys", ChatKey)
         self.inboxes = self.store.collection("inboxes", Inbox)
+        self.seeded = self.store.collection("seeded", Seeded)
 
     # -- accounts ----------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ __all__ = [
     "MessageForm",
     "Photo",
     "PhotoRef",
+    "Seeded",
     "SessionRef",
     "SignInForm",
     "SignUpForm",
@@ -187,6 +188,13 @@ class ChatKey:
 
     id: str
     chat: int
+
+
+@dataclass
+class Seeded:
+    """A marker: its presence says the demo data is there (``seed``)."""
+
+    id: str
 
 
 @dataclass

@@ -11,12 +11,11 @@ from __future__ import annotations
 import struct
 import time
 import zlib
-from dataclasses import dataclass
 
 from livepages import StoreConflict
 
 from .market import Market, hash_password
-from .models import EmailKey, Listing, Photo, User
+from .models import EmailKey, Listing, Photo, Seeded, User
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "png", "seed"]
 
@@ -83,16 +82,9 @@ def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
     )
 
 
-@dataclass
-class Seeded:
-    """The marker: its presence says the demo data is there."""
-
-    id: str
-
-
 async def seed(market: Market) -> bool:
     """Write the demo data unless it is there already; whether it was written now."""
-    marks = market.store.collection("seeded", Seeded)
+    marks = market.seeded
     if await marks.get("demo") is not None:
         return False
     hashed = hash_password(DEMO_PASSWORD)  # one hash for all: seeding stays quick

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.fixtures.cluster import AppProcess, app_processes
 
 from examples.classifieds import app as module
 from examples.classifieds.app import create_app
@@ -886,3 +887,63 @@ def test_close_another_session_from_settings(
     phone.goto(server.url + "/sell")  # its cookie opens nothing any more
     assert phone.url == server.url + "/signin?next=%2Fsell"
     assert problems == [[], []]
+
+
+# -- two processes on NATS ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pair(nats_server: str, tmp_path: Path) -> Iterator[tuple[AppProcess, AppProcess]]:
+    """Processes A and B of the example (``python -m examples.classifieds``), sharing one
+    database file and the session's nats-server (under a subject prefix of their own)."""
+    env = {
+        "CLASSIFIEDS_DB": str(tmp_path / "market.db"),
+        "LIVEPAGES_SUBJECT_PREFIX": f"market{uuid.uuid4().hex[:12]}",
+    }
+    key = f"classifieds-{uuid.uuid4().hex}"
+    with app_processes(2, "examples.classifieds", nats_server, key, env=env) as (a, b):
+        yield a, b
+
+
+async def listing_of(client: Client, title: str) -> int:
+    """The id of the (seeded) listing with this title, from the listings page."""
+    html = (await client.get("/?q=" + title.split()[0])).html
+    cards = re.findall(
+        r'id="listing-(\d+)" href="[^"]*">.*?<div class="title">([^<]*)<', html, re.S
+    )
+    [found] = [int(n) for n, shown_title in cards if unescape(shown_title) == title]
+    return found
+
+
+@pytest.mark.anyio
+async def test_two_processes_on_nats_share_chats_and_listings(
+    pair: tuple[AppProcess, AppProcess],
+) -> None:
+    a, b = pair
+    async with Client(a.url) as buyer, Client(b.url) as seller:
+        await sign_in(buyer, ADA)  # Ada on process A
+        await sign_in(seller, GRACE)  # Grace on process B
+        table = await listing_of(buyer, "Oak dining table")  # Grace's
+        chat = await open_chat(buyer, table)
+        on_b = await seller.get(f"/chats/{chat}")
+        secret = f"message-{uuid.uuid4().hex[:8]}"
+        async with on_b.stream() as to_seller:
+            await to_seller.next_event()
+            on_a = await buyer.get(f"/chats/{chat}")
+            await on_a.action("typing")  # an event, through NATS
+            heard = await to_seller.wait_for(lambda e: e.type == "datastar-patch-signals")
+            assert heard.signals["_typing"] == "Ada Lovelace"
+            sent = await on_a.action("send", {"text": secret})  # a store write, on A
+            assert errors(sent) == {"text": ""}
+            # B re-renders Grace's page from the shared file when A's commit notice arrives.
+            await to_seller.wait_for(lambda e: secret in e.elements)
+
+        # A listing posted on B shows in a search left open on A.
+        search = await buyer.get("/?q=armchair")
+        async with search.stream() as results:
+            assert titles((await results.next_event()).elements) == []
+            sell = await seller.get("/sell")
+            posted = await sell.action("post", {**LAMP, "title": "Blue armchair"})
+            assert redirected_to(posted).startswith("/listings/")
+            found = await results.wait_for(lambda e: "Blue armchair" in e.elements)
+            assert titles(found.elements) == ["Blue armchair"]

@@ -17,6 +17,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from tests.fixtures.cluster import AppProcess, app_processes
 
 from examples.classifieds import app as module
@@ -671,6 +673,24 @@ async def test_settings_close_one_session_then_all_others(
     assert (await client.http.get("/settings")).status_code == 200
     for gone in (other, third):
         assert (await gone.http.get("/settings")).status_code == 303
+
+
+@pytest.mark.anyio
+async def test_mounted_under_a_prefix(app: App, client: Client) -> None:
+    # As in the gallery (`make run`): every link, photo, redirect and action carries it.
+    browser = Client(Starlette(routes=[Mount("/classifieds", app=app)]))
+    page = await browser.get("/classifieds/")
+    assert page.live_url == "/classifieds/_live"
+    photo = re.findall(r'<img src="(/classifieds/photos/\d+)"', page.html)[0]
+    assert (await browser.http.get(photo)).headers["content-type"] == "image/png"
+    assert 'href="/classifieds/listings/12"' in page.html
+    guarded = await browser.http.get("/classifieds/sell")
+    assert guarded.headers["location"] == "/classifieds/signin?next=%2Fclassifieds%2Fsell"
+    sign_in_page = await browser.get(guarded.headers["location"])
+    signed_in = await sign_in_page.action("signin", {"email": ADA, "password": DEMO_PASSWORD})
+    assert redirected_to(signed_in) == "/classifieds/sell"
+    listing = await browser.get(f"/classifieds/listings/{GRACES}")
+    assert redirected_to(await listing.action("contact")) == "/classifieds/chats/1"
 
 
 # -- in a real browser ----------------------------------------------------------------------------

@@ -191,14 +191,18 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
     )
     app.state.market = market  # for tests and scripts: the app's data
 
-    async def header(session: Session[Device]) -> dict[str, Any]:
-        """What every page's header shows: who is signed in, and their unread messages."""
-        user_id = _user_id(session)
+    async def header(session: Session[Device] | None) -> dict[str, Any]:
+        """What every page's template needs, and who is signed in with their unread
+        messages. Public pages pass no session (``None``): their render is shared by
+        every viewer, and their header asks ``whoami`` instead."""
+        user_id = _user_id(session) if session is not None else None
         me = await market.user(user_id) if user_id is not None else None
         unread = 0
         if me is not None:
             unread = sum(chat.unread(me.id) for chat in await market.conversations(me.id))
         return {
+            "shared": session is None,
+            "whoami": whoami,
             "me": me,
             "unread": unread,
             "categories": list(Category),
@@ -206,6 +210,16 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
             "price": format_price,
             "when": _when,
         }
+
+    @app.action
+    async def whoami(session: Session[Device], sse: SSE) -> None:
+        """Who is signed in, for the header of a public page (whose render is shared)."""
+        found = await header(session)
+        me: User | None = found["me"]
+        name, user_id = (me.name, me.id) if me is not None else ("", 0)
+        await sse.patch_signals(
+            {"_me": name, "_me_id": user_id, "_unread": found["unread"], "_known": True}
+        )
 
     class Shop(Page):
         """Every page of the shop: its header, and signing out."""
@@ -238,12 +252,13 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
         def title(self) -> str:
             return "Marketplace"
 
-        async def render(self, session: Session[Device]) -> str:
+        async def render(self) -> str:
+            # No session: one render per search, shared by everyone who has it open.
             filters = Filters.parse(self.q, self.category, self.min_price, self.max_price)
             found, total = await market.search(filters)
             html: str = self.template(
                 "listings.html",
-                **await header(session),
+                **await header(None),
                 listings=found,
                 total=total,
                 filter_errors=dict(filters.errors),
@@ -260,12 +275,13 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
         def title(self) -> str:
             return "Listing"
 
-        async def render(self, session: Session[Device], online: Members) -> str:
+        async def render(self, online: Members) -> str:
+            # Shared by every viewer: a join or a leave is one render, not one per viewer.
             listing = await market.listing(self.id)
             seller = await market.user(listing.seller)
             html: str = self.template(
                 "listing.html",
-                **await header(session),
+                **await header(None),
                 listing=listing,
                 seller=seller,
                 online=online,

@@ -33,6 +33,7 @@ from examples.classifieds.models import (
 )
 from examples.classifieds.seed import DEMO_PASSWORD, png, seed
 from livepages import App, Settings
+from livepages.hooks import Rendered
 from livepages.testing import (
     Client,
     DatastarEvent,
@@ -482,6 +483,33 @@ async def test_a_new_listing_reaches_open_searches(client: Client, other: Client
         await sell.action("post", LAMP)
         found = await stream.wait_for(lambda e: "Desk lamp" in e.elements)
         assert titles(found.elements) == ["Desk lamp"]
+
+
+@pytest.mark.anyio
+async def test_public_pages_render_once_for_every_viewer(
+    client: Client, other: Client, third: Client
+) -> None:
+    # Three people, two of them signed in, on one search and one listing: each change
+    # is one render of each page, whoever is looking.
+    await sign_in(client, ADA)
+    await sign_in(other, GRACE)
+    renders: list[Rendered] = []
+    app_of(client).hooks.add(Rendered, renders.append)
+    searches = [await c.get("/?q=lamp") for c in (client, other, third)]
+    listings = [await c.get(f"/listings/{GRACES}") for c in (client, other, third)]
+    streams = [await page.stream().open() for page in searches + listings]
+    for stream in streams:
+        await stream.next_event()
+    for stream in streams[3:]:  # presence: all three counted
+        await stream.wait_for(lambda e: "3 people are looking" in e.elements)
+    assert {r.scope for r in renders} == {"shared"}
+    renders.clear()
+    await (await other.get(f"/listings/{GRACES}/edit")).action("save", {**LAMP, "price": "99"})
+    for stream in streams:
+        await stream.wait_for(lambda e: "Desk lamp" in e.elements)
+    assert sorted(r.page for r in renders) == ["ListingPage", "Listings"]
+    for stream in streams:
+        await stream.close()
 
 
 @pytest.mark.anyio

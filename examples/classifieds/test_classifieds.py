@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import tempfile
@@ -28,11 +29,15 @@ from examples.classifieds.models import (
     MAX_MESSAGE,
     MAX_PRICE,
     Filters,
+    ListingForm,
+    MessageForm,
+    SignInForm,
+    SignUpForm,
     format_price,
     parse_price,
 )
 from examples.classifieds.seed import DEMO_PASSWORD, png, seed
-from livepages import App, Settings
+from livepages import App, Settings, ValidationError
 from livepages.hooks import Rendered
 from livepages.testing import (
     Client,
@@ -229,6 +234,24 @@ def test_any_price_text_is_cents_or_a_value_error(text: str) -> None:
         return
     assert 0 <= cents <= MAX_PRICE
     assert parse_price(format_price(cents).replace(",", "")) == cents
+
+
+@given(st.lists(st.text(), min_size=4, max_size=4))
+def test_any_form_text_is_a_form_or_a_validation_error(texts: list[str]) -> None:
+    # The checks in the forms' __post_init__ take any text the signals decoded to.
+    for form in (SignUpForm, SignInForm, ListingForm, MessageForm):
+        fields = len(dataclasses.fields(form))
+        messages: dict[str, str] = {}
+        try:
+            made = form(*texts[:fields])
+        except ValidationError as exc:
+            messages = exc.errors
+        else:
+            if isinstance(made, ListingForm):
+                assert 0 <= made.cents <= MAX_PRICE
+            continue
+        assert messages
+        assert all(isinstance(m, str) and m for m in messages.values())
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,11 @@ async def seed(market: Market) -> bool:
         return False
     hashed = hash_password(DEMO_PASSWORD)  # one hash for all: seeding stays quick
     now = time.time()
+    # Fixed keys (users 1-3, listings and photos 1-12): of two processes seeding one new
+    # file at once, the second conflicts on them and writes nothing, and the demo data
+    # has the same ids everywhere. ``next_key`` hands out keys above them afterwards.
     users = [
-        User(await market.users.next_key(), email, name, hashed, now) for email, name in DEMO_USERS
+        User(n, email, name, hashed, now) for n, (email, name) in enumerate(DEMO_USERS, start=1)
     ]
     try:
         async with market.store.transaction() as tx:
@@ -98,28 +101,14 @@ async def seed(market: Market) -> bool:
             for user in users:
                 tx.insert(market.users, user)
                 tx.insert(market.emails, EmailKey(user.email, user.id))
-            for n, (seller, title, category, price, text, colour) in enumerate(_LISTINGS):
+            for n, (seller, title, category, price, text, colour) in enumerate(_LISTINGS, 1):
                 picture = png(320, 240, colour)
-                photo = Photo(
-                    await market.photos.next_key(), users[seller].id, "image/png", picture
-                )
-                tx.insert(market.photos, photo)
-                listing_id = await market.listings.next_key()
+                tx.insert(market.photos, Photo(n, users[seller].id, "image/png", picture))
                 created = now - (len(_LISTINGS) - n) * 3600
-                tx.insert(
-                    market.listings,
-                    Listing(
-                        listing_id,
-                        users[seller].id,
-                        title,
-                        category,
-                        price,
-                        text,
-                        [photo.id],
-                        created,
-                        created,
-                    ),
+                listing = Listing(
+                    n, users[seller].id, title, category, price, text, [n], created, created
                 )
+                tx.insert(market.listings, listing)
     except StoreConflict:  # another process seeded first
         return False
     return True

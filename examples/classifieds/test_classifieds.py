@@ -176,6 +176,17 @@ async def test_a_new_market_has_demo_listings(client: Client) -> None:
 
 
 @pytest.mark.anyio
+async def test_two_processes_seeding_one_new_file_seed_once(tmp_path: Path) -> None:
+    first, second = (create_app(database=tmp_path / "market.db") for _ in range(2))
+    async with Client(first) as one, Client(second):
+        done = await asyncio.gather(seed(market_of(first)), seed(market_of(second)))
+        assert sorted(done) == [False, True]
+        listings = await market_of(first).listings.all()
+        assert [listing.id for listing in listings] == list(range(1, 13))
+        assert titles((await one.get("/")).html)[-1] == "Road bike, 56 cm frame"
+
+
+@pytest.mark.anyio
 async def test_the_filters_are_query_fields_mirrored_by_signals(client: Client) -> None:
     page = await client.get("/?q=BIKE&category=bikes&max_price=100")
     assert titles(page.html) == ["Children's bike with stabilisers"]

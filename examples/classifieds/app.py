@@ -192,19 +192,17 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
     app.state.market = market  # for tests and scripts: the app's data
 
     async def header(session: Session[Device] | None) -> dict[str, Any]:
-        """What every page's template needs, and who is signed in with their unread
-        messages. Public pages pass no session (``None``): their render is shared by
-        every viewer, and their header asks ``whoami`` instead."""
+        """What every page's template needs, and who is signed in. Public pages pass no
+        session (``None``): their render is shared by every viewer, and their header
+        asks ``whoami`` instead. The header reads the user's record only: a count of
+        unread messages would make every page of a seller with many conversations read
+        them all, and render again at each message (``/chats`` shows them)."""
         user_id = _user_id(session) if session is not None else None
         me = await market.user(user_id) if user_id is not None else None
-        unread = 0
-        if me is not None:
-            unread = sum(chat.unread(me.id) for chat in await market.conversations(me.id))
         return {
             "shared": session is None,
             "whoami": whoami,
             "me": me,
-            "unread": unread,
             "categories": list(Category),
             "photo_url": _photo_url,
             "price": format_price,
@@ -217,9 +215,7 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
         found = await header(session)
         me: User | None = found["me"]
         name, user_id = (me.name, me.id) if me is not None else ("", 0)
-        await sse.patch_signals(
-            {"_me": name, "_me_id": user_id, "_unread": found["unread"], "_known": True}
-        )
+        await sse.patch_signals({"_me": name, "_me_id": user_id, "_known": True})
 
     class Shop(Page):
         """Every page of the shop: its header, and signing out."""

@@ -675,8 +675,9 @@ async def test_what_one_user_sends_reaches_no_other_users_render(
         buyer = await client.get(f"/chats/{chat}")
         await buyer.action("typing")
         await buyer.action("send", {"text": secret})
-        # Grace's inbox shows it (with one unread) ...
-        await to_grace.wait_for(lambda e: secret in e.elements)
+        # Grace's inbox shows it, with one unread ...
+        shown_to_grace = await to_grace.wait_for(lambda e: secret in e.elements)
+        assert '<span class="badge">1</span>' in shown_to_grace.elements
     # ... Alan's pages, open all along, never carried it, nor Ada's typing.
     for stream in streams:
         for event in await stream.drain(quiet=0.3):

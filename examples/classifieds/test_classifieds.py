@@ -646,8 +646,10 @@ async def test_a_conversation_is_the_two_parties_only(
         )
         assert '"_error":{"status":404' in response.text, name
     async with third.stream(f"/chats/{chat}/_live", headers=own.headers) as stream:
-        first = await stream.next_event()  # the render failed: an error, no elements
-        assert first.type == "datastar-patch-signals"
+        first = await stream.next_event()  # a 404, as for the page: no elements
+        assert first.signals == {
+            "_error": {"status": 404, "message": f"you have no conversation {chat}"}
+        }
         assert "between us" not in json.dumps(first.data)
         assert all("between us" not in json.dumps(e.data) for e in await stream.drain())
     stored = await market_of(client).chats.get(chat)

@@ -905,6 +905,33 @@ def test_post_a_listing_with_a_photo(server: LiveServer, browser_context: NewCon
     assert problems == []
 
 
+def test_the_seller_edits_and_viewers_see_it_at_once(
+    server: LiveServer, browser_context: NewContext
+) -> None:
+    from playwright.sync_api import expect
+
+    seller, viewer = browser_context().new_page(), browser_context().new_page()
+    problems = [watch_console(page) for page in (seller, viewer)]
+    browser_sign_in(seller, server.url, ADA)
+    goto_live(viewer, server.url + f"/listings/{ADAS}")
+    expect(viewer.locator("#contact")).to_be_visible()  # not the viewer's listing
+    goto_live(seller, server.url + f"/listings/{ADAS}")
+    seller.click("#edit")
+    seller.wait_for_url(server.url + f"/listings/{ADAS}/edit")
+    goto_live(seller, server.url + f"/listings/{ADAS}/edit")
+    expect(seller.locator("#title")).to_have_value("Road bike, 56 cm frame")
+    expect(seller.locator("#price")).to_have_value("420")
+    seller.fill("#price", "380")
+    seller.fill("#title", "Road bike, 56 cm frame (reduced)")
+    seller.click("#submit")
+    seller.wait_for_url(server.url + f"/listings/{ADAS}")
+    expect(seller.locator("#price")).to_have_text("$380")
+    # The viewer's page, open all along, shows the change without a reload.
+    expect(viewer.locator("#price")).to_have_text("$380")
+    expect(viewer.locator("#title")).to_have_text("Road bike, 56 cm frame (reduced)")
+    assert problems == [[], []]
+
+
 def test_buyer_and_seller_chat(server: LiveServer, browser_context: NewContext) -> None:
     from playwright.sync_api import expect
 

@@ -81,6 +81,12 @@ EXAMPLES = (
         optional=True,
     ),
     Example(
+        "/classifieds",
+        "examples.classifieds.app",
+        "Classifieds",
+        "a marketplace: accounts, search, photos, buyer-seller chat, who is looking",
+    ),
+    Example(
         "/sdk", "examples.sdk_demo", "SDK demo", "a clock and an echo on the bare Datastar SDK"
     ),
 )

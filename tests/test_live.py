@@ -17,7 +17,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livepages import SSE, App, CompressionSettings, Page, Session, Settings, action
+from livepages import SSE, App, CompressionSettings, NotFound, Page, Session, Settings, action
 from livepages.events import TAB, Event, on
 from livepages.live import WriteState, passes_bodies_through
 from livepages.tabs import Tab
@@ -280,6 +280,39 @@ async def test_a_render_error_is_reported_and_the_stream_lives_on(state: State) 
             state.fail = False
             await page.action("bump")
             assert '<p id="v">2</p>' in (await stream.next_event()).elements
+
+
+async def test_a_render_that_answers_4xx_tells_the_page_and_reports_nothing() -> None:
+    # A render that raises NotFound (what it shows is gone, or not this viewer's) is the
+    # page's own answer, as on a GET: its status and message, not a reported failure.
+    app = App()
+    errors: list[BaseException] = []
+    app.on_error(lambda request, exc: errors.append(exc))
+    items = {"a": "apple"}
+
+    @app.page("/items/{key}")
+    @on(Changed, board="key")
+    class Item(Page):
+        key: str
+
+        def render(self) -> str:
+            if self.key not in items:
+                raise NotFound(f"there is no item {self.key}")
+            return f"<p>{items[self.key]}</p>"
+
+        @action
+        async def remove(self) -> None:
+            items.pop(self.key, None)
+            await app.publish(Changed(board=self.key))
+
+    async with Client(app) as client:
+        page = await client.get("/items/a")
+        async with page.stream() as stream:
+            assert "<p>apple</p>" in (await stream.next_event()).elements
+            await page.action("remove")
+            event = await stream.next_event()
+            assert event.signals == {"_error": {"status": 404, "message": "there is no item a"}}
+    assert errors == []
 
 
 async def test_heartbeat_comments_keep_idle_streams_alive(state: State) -> None:

@@ -516,6 +516,11 @@ class View:
                 html = await host.documents.body(self.plan, self.page, self.ctx)
         except Exception as exc:
             self._rendered(started, 0, dedup=False, failed=True)
+            if isinstance(exc, HTTPException) and exc.status_code < 500:
+                # The page's own answer (what it shows is gone, or not this viewer's):
+                # the page says so, as a GET or an action would; not an app failure.
+                self.broadcast(error_event(exc.status_code, exc.detail))
+                return
             await host.errors.report(self.ctx.request, exc)
             self.broadcast(error_event(500, host.errors.message(exc, _UPDATE_FAILED)))
             return

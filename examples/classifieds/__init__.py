@@ -1,0 +1,1 @@
+"""Classifieds: a marketplace with accounts, listings, photos, chats and presence."""

@@ -310,6 +310,7 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
                 heading="Sell something",
                 listing=None,
                 submit=self.post,
+                remove=None,  # no photos to remove yet
                 signals=_form_signals(None),
                 max_photos=MAX_PHOTOS,
             )
@@ -346,6 +347,7 @@ def create_app(settings: Settings | None = None, *, database: str | Path | None 
                 heading="Edit listing",
                 listing=listing,
                 submit=self.save,
+                remove=self.remove_photo,
                 signals=_form_signals(listing),
                 max_photos=MAX_PHOTOS,
             )

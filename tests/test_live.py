@@ -533,6 +533,50 @@ async def test_middleware_in_and_around_the_app_sees_every_write(state: State) -
         assert seen == ["http.response.start", body, body]
 
 
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """The coroutines ``task`` is suspended in, outermost first."""
+    names: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_code"):
+        names.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    return names
+
+
+#: The layers between a livepages app and its page's stream endpoint.
+_LAYERS = {"ServerErrorMiddleware.__call__", "ExceptionMiddleware.__call__", "Router.app"}
+
+
+async def test_an_idle_stream_holds_no_middleware_frame(state: State) -> None:
+    # The layers only watch the response start: an open stream leaves them (and the
+    # request's objects), several KiB per stream, and waits from the app's own call.
+    async with Client(make_app(state)) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert "LiveEngine._hold" in held
+        assert "LiveEngine.serve" not in held
+        assert not _LAYERS & set(held), held
+        await page.action("bump")  # and it still gets every change
+        assert '<p id="v">1</p>' in (await stream.next_event()).elements
+        await stream.close()
+
+
+async def test_a_stream_behind_a_body_changing_middleware_stays_inside_it(state: State) -> None:
+    app = make_app(state)
+    app.user_middleware.append(Middleware(Recorder, seen=[]))
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert {"Recorder.__call__", "LiveEngine.serve", "LiveEngine._hold"} <= set(held)
+        await stream.close()
+
+
 def test_only_starlettes_own_layers_count_as_passing_bodies_through() -> None:
     router = Router()
     plain = ServerErrorMiddleware(ExceptionMiddleware(router))

@@ -52,7 +52,7 @@ from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
 from livepages.lifecycle import Lifecycle
-from livepages.live import BODY_SEND, LiveEngine, passes_bodies_through
+from livepages.live import BODY_SEND, HANDOFF, Handoff, LiveEngine, passes_bodies_through
 from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_file, resolve_folder
@@ -192,12 +192,21 @@ class App(Starlette):
             self.middleware_stack = self.build_middleware_stack()
         if self._bodies_pass_through:
             scope[BODY_SEND] = send  # live stream bodies need none of this app's layers
+            scope[HANDOFF] = Handoff()  # nor, once started, their frames (``live.Handoff``)
         else:
             scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
+            scope.pop(HANDOFF, None)
         try:
-            await self.traffic.serve(scope, receive, send, super().__call__)
+            await self.traffic.serve(scope, receive, send, self._serve)
         finally:
             root_path.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Taken before the stack runs: an app mounted inside puts its own in the scope.
+        handoff: Handoff | None = scope.get(HANDOFF)
+        await super().__call__(scope, receive, send)
+        if handoff is not None:
+            await handoff.hold()  # a live stream that left the middleware: its rest
 
     # -- registration ---------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -84,7 +84,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BODY_SEND",
+    "HANDOFF",
     "Connection",
+    "Handoff",
     "LiveEngine",
     "LiveHost",
     "LiveStats",
@@ -98,6 +100,10 @@ log = logging.getLogger("livepages.live")
 #: The scope key of the ``send`` a live stream writes its body through, when set
 #: (``App`` sets it only when nothing between it and the stream changes bodies).
 BODY_SEND = "livepages.body_send"
+#: The scope key of the :class:`Handoff` through which a live stream, once its response
+#: has started, leaves the middleware to the app's own call (``App`` sets it together with
+#: ``BODY_SEND``: when no layer in between needs to see the rest of the response).
+HANDOFF = "livepages.handoff"
 #: Starlette's own layers: they watch for the response start and pass bodies on as given.
 _BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
@@ -109,6 +115,30 @@ _RETRY_AFTER = b"1"
 _UPDATE_FAILED = "This page failed to update."
 #: What decoding an event from the broker raises for bytes that are not that event.
 _MALFORMED: tuple[type[Exception], ...] = (*DECODE_ERRORS, msgspec.ValidationError)
+
+
+class Handoff:
+    """Where a live stream leaves the rest of its request for the app's own call to await.
+
+    An idle stream waits for its client to leave. Waiting inside the middleware
+    chain keeps every layer's frame, closures and the request's objects alive for
+    as long as the stream is open (several KiB per stream, most of what livepages
+    adds to the server's own); once the response has started and bodies skip those
+    layers (``BODY_SEND``), nothing in them is needed any more. The stream then
+    returns through them and ``App`` awaits :attr:`rest` instead.
+    """
+
+    __slots__ = ("rest",)
+
+    def __init__(self) -> None:
+        #: The rest of the stream, set by the live engine; None for any other request.
+        self.rest: Coroutine[Any, Any, None] | None = None
+
+    async def hold(self) -> None:
+        """Await the stream's rest, if one was handed over."""
+        rest, self.rest = self.rest, None
+        if rest is not None:
+            await rest
 
 
 class LiveHost(Protocol):
@@ -793,8 +823,23 @@ class LiveEngine:
         connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
         self._greet(connection, request, plan)
+        rest = self._hold(connection, view, ctx, receive)
+        handoff: Handoff | None = scope.get(HANDOFF)
+        if handoff is not None and handoff.rest is None:
+            # The layers above only watched the response start: let their frames (and
+            # this request's objects) go, and hold the stream from the app's own call.
+            handoff.rest = rest
+            return
+        await rest
+
+    async def _hold(
+        self, connection: Connection, view: View, ctx: Context, receive: Receive
+    ) -> None:
+        """Open the stream, then hold it until its client leaves or the engine ends it."""
+        tab = connection.tab
         try:
             await self._open(connection, tab, view, ctx)
+            del ctx  # an open stream needs only its connection: let the request go
             while connection.state is not _CLOSED:
                 if (await receive())["type"] == "http.disconnect":
                     break

@@ -48,11 +48,12 @@ from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
 from livepages.feedback import Feedback
 from livepages.guards import Guard
+from livepages.handoff import HANDOFF, Handoff
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
 from livepages.lifecycle import Lifecycle
-from livepages.live import BODY_SEND, HANDOFF, Handoff, LiveEngine, passes_bodies_through
+from livepages.live import LiveEngine, passes_bodies_through
 from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_file, resolve_folder
@@ -191,11 +192,10 @@ class App(Starlette):
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
         if self._bodies_pass_through:
-            scope[BODY_SEND] = send  # live stream bodies need none of this app's layers
-            scope[HANDOFF] = Handoff()  # nor, once started, their frames (``live.Handoff``)
+            # Live streams need none of this app's layers once started (livepages.handoff).
+            scope[HANDOFF] = Handoff(send)
         else:
-            scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
-            scope.pop(HANDOFF, None)
+            scope.pop(HANDOFF, None)  # an outer app's: this app's middleware must see them
         try:
             await self.traffic.serve(scope, receive, send, self._serve)
         finally:
@@ -205,8 +205,9 @@ class App(Starlette):
         # Taken before the stack runs: an app mounted inside puts its own in the scope.
         handoff: Handoff | None = scope.get(HANDOFF)
         await super().__call__(scope, receive, send)
-        if handoff is not None:
-            await handoff.hold()  # a live stream that left the middleware: its rest
+        rest = None if handoff is None else handoff.take()
+        if rest is not None:
+            await rest  # a live stream that left the middleware: the rest of it
 
     # -- registration ---------------------------------------------------------------
 

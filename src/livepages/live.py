@@ -33,7 +33,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -53,6 +53,7 @@ from livepages.decoding import DECODE_ERRORS
 from livepages.documents import Documents
 from livepages.eager import run_eagerly
 from livepages.events import TAB, USER, Handler
+from livepages.handoff import HANDOFF, Handoff
 from livepages.hooks import CloseReason, Hooks, Rendered, StreamClosed, StreamOpened
 from livepages.injection import Context, Injector, Plan
 from livepages.lists import Lists
@@ -83,10 +84,7 @@ if TYPE_CHECKING:
     from livepages.broker.base import Subscription
 
 __all__ = [
-    "BODY_SEND",
-    "HANDOFF",
     "Connection",
-    "Handoff",
     "LiveEngine",
     "LiveHost",
     "LiveStats",
@@ -97,13 +95,6 @@ __all__ = [
 
 log = logging.getLogger("livepages.live")
 
-#: The scope key of the ``send`` a live stream writes its body through, when set
-#: (``App`` sets it only when nothing between it and the stream changes bodies).
-BODY_SEND = "livepages.body_send"
-#: The scope key of the :class:`Handoff` through which a live stream, once its response
-#: has started, leaves the middleware to the app's own call (``App`` sets it together with
-#: ``BODY_SEND``: when no layer in between needs to see the rest of the response).
-HANDOFF = "livepages.handoff"
 #: Starlette's own layers: they watch for the response start and pass bodies on as given.
 _BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
@@ -115,30 +106,6 @@ _RETRY_AFTER = b"1"
 _UPDATE_FAILED = "This page failed to update."
 #: What decoding an event from the broker raises for bytes that are not that event.
 _MALFORMED: tuple[type[Exception], ...] = (*DECODE_ERRORS, msgspec.ValidationError)
-
-
-class Handoff:
-    """Where a live stream leaves the rest of its request for the app's own call to await.
-
-    An idle stream waits for its client to leave. Waiting inside the middleware
-    chain keeps every layer's frame, closures and the request's objects alive for
-    as long as the stream is open (several KiB per stream, most of what livepages
-    adds to the server's own); once the response has started and bodies skip those
-    layers (``BODY_SEND``), nothing in them is needed any more. The stream then
-    returns through them and ``App`` awaits :attr:`rest` instead.
-    """
-
-    __slots__ = ("rest",)
-
-    def __init__(self) -> None:
-        #: The rest of the stream, set by the live engine; None for any other request.
-        self.rest: Coroutine[Any, Any, None] | None = None
-
-    async def hold(self) -> None:
-        """Await the stream's rest, if one was handed over."""
-        rest, self.rest = self.rest, None
-        if rest is not None:
-            await rest
 
 
 class LiveHost(Protocol):
@@ -816,7 +783,8 @@ class LiveEngine:
         )
         compressor = self.compression.compressor(encoding) if encoding else None
         view = self.view_for(plan, ctx, tab)
-        body_send: Send = scope.get(BODY_SEND, send)
+        handoff: Handoff | None = scope.get(HANDOFF)
+        body_send = send if handoff is None else handoff.send
         connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
         connection.server_send = scope.get(SERVER_SEND)
         connection.session = Visitors.session_id(request)
@@ -824,7 +792,6 @@ class LiveEngine:
         connection.root = scope.get("root_path", "")
         self._greet(connection, request, plan)
         rest = self._hold(connection, view, ctx, receive)
-        handoff: Handoff | None = scope.get(HANDOFF)
         if handoff is not None and handoff.rest is None:
             # The layers above only watched the response start: let their frames (and
             # this request's objects) go, and hold the stream from the app's own call.
@@ -1050,7 +1017,7 @@ def passes_bodies_through(stack: ASGIApp, inner: ASGIApp) -> bool:
     ``passes_bodies_through = True``) are known to: they touch the response start,
     nothing else; any other middleware, the user's, might change bodies.
     When they all do, a live stream writes its body through the ``send`` its app
-    was called with (``BODY_SEND``): each write then skips those per-request
+    was called with (``livepages.handoff``): each write then skips those per-request
     wrappers, a measurable part of the fan-out's cost per viewer, while every
     middleware outside the app still sees the whole stream. Otherwise bodies take
     the endpoint's own ``send``, through every layer: the plain path.

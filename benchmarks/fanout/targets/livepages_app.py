@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import gc
+import importlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -174,13 +175,25 @@ class _TabShim:
         headers = [*scope["headers"], (TAB_HEADER.lower().encode(), issued.encode())]
         scope = {**scope, "path": "/_live", "headers": headers}
         if self.holes:
-            # Imported here: the other apps also run against older revisions (--before).
-            from livepages.live import BODY_SEND
-
             scope["headers"] = [(k, v) for k, v in headers if k != b"accept-encoding"]
-            scope[BODY_SEND] = _filled(scope.get(BODY_SEND, send), name)
+            _fill_bodies(scope, send, name)
             send = _filled(send, name)
         await self.live.handle(scope, receive, send)
+
+
+def _fill_bodies(scope: Scope, send: Send, name: str) -> None:
+    """Fill the holes of the bodies a stream writes past the app's layers, if it does."""
+    # Imported here: the other apps also run against older revisions (--before), whose
+    # streams took that ``send`` from the scope key BODY_SEND.
+    try:
+        from livepages.handoff import HANDOFF
+    except ImportError:
+        key = importlib.import_module("livepages.live").BODY_SEND
+        scope[key] = _filled(scope.get(key, send), name)
+        return
+    handoff = scope.get(HANDOFF)
+    if handoff is not None:
+        handoff.send = _filled(handoff.send, name)
 
 
 def _filled(send: Send, name: str) -> Send:

@@ -564,6 +564,27 @@ async def test_an_idle_stream_holds_no_middleware_frame(state: State) -> None:
         await stream.close()
 
 
+async def test_a_stream_of_an_app_mounted_in_another_leaves_the_inner_layers(
+    state: State,
+) -> None:
+    inner = make_app(state)
+    outer = App(settings=Settings(), routes=[Mount("/in", app=inner)])
+    async with Client(outer) as client:
+        await inner.startup()
+        page = await client.get("/in/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert "LiveEngine._hold" in held
+        assert "Router.app" in held  # the outer app's router, down to the mount
+        assert held.count("_Offering.__call__") == 2  # each app's own: the inner one holds
+        await page.action("bump")
+        assert '<p id="v">1</p>' in (await stream.next_event()).elements
+        await stream.close()
+    await inner.shutdown()
+
+
 async def test_a_stream_behind_a_body_changing_middleware_stays_inside_it(state: State) -> None:
     app = make_app(state)
     app.user_middleware.append(Middleware(Recorder, seen=[]))

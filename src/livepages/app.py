@@ -48,7 +48,7 @@ from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
 from livepages.feedback import Feedback
 from livepages.guards import Guard
-from livepages.handoff import HANDOFF, Handoff
+from livepages.handoff import handing_off
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
@@ -154,7 +154,6 @@ class App(Starlette):
         self.store = store
         self.lifecycle = _lifecycle(self, guards(settings, broker, self.keys, source))
         self._user_lifespan = lifespan
-        self._bodies_pass_through = False
         super().__init__(
             debug=settings.debug,
             routes=list(routes or []),
@@ -180,8 +179,7 @@ class App(Starlette):
         """The app's stack: ``livepages.middleware.build_stack`` around the router."""
         handlers, csp = dict(self.exception_handlers), policy(self.settings)
         stack = build_stack(self.router, self.user_middleware, handlers, self.sessions, csp)
-        self._bodies_pass_through = passes_bodies_through(stack, self.router)
-        return stack
+        return handing_off(stack, passes_bodies_through(stack, self.router))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,23 +189,11 @@ class App(Starlette):
         record_server_send(scope, send)  # to abort a live stream's stuck connection
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        if self._bodies_pass_through:
-            # Live streams need none of this app's layers once started (livepages.handoff).
-            scope[HANDOFF] = Handoff(send)
-        else:
-            scope.pop(HANDOFF, None)  # an outer app's: this app's middleware must see them
+        scope["app"] = self  # as Starlette's own call does, without its frame
         try:
-            await self.traffic.serve(scope, receive, send, self._serve)
+            await self.traffic.serve(scope, receive, send, self.middleware_stack)
         finally:
             root_path.reset(token)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Taken before the stack runs: an app mounted inside puts its own in the scope.
-        handoff: Handoff | None = scope.get(HANDOFF)
-        await super().__call__(scope, receive, send)
-        rest = None if handoff is None else handoff.take()
-        if rest is not None:
-            await rest  # a live stream that left the middleware: the rest of it
 
     # -- registration ---------------------------------------------------------------
 

@@ -8,7 +8,8 @@ objects: several KiB per stream, measured in benchmarks/fanout/README.md) and
 each body write through it would cost time, once per viewer per change.
 
 When every such layer passes bodies through (``live.passes_bodies_through``),
-``App`` puts a :class:`Handoff` in the scope under :data:`HANDOFF`. The stream
+``App`` calls its stack through :func:`handing_off`, which puts a :class:`Handoff`
+in the scope under :data:`HANDOFF`. The stream
 then writes its bodies through :attr:`Handoff.send`, the ``send`` the app was
 called with, and once its response has started it returns through the layers,
 leaving the rest of its request (:attr:`Handoff.rest`) for the app's own call
@@ -19,12 +20,12 @@ take the plain path through every layer.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
-from starlette.types import Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["HANDOFF", "Handoff"]
+__all__ = ["HANDOFF", "Handoff", "handing_off"]
 
 #: The scope key of the request's :class:`Handoff`, when its app sets one.
 HANDOFF = "livepages.handoff"
@@ -46,3 +47,38 @@ class Handoff:
         """The rest of the stream, once (None if none was left)."""
         rest, self.rest = self.rest, None
         return rest
+
+
+def handing_off(stack: ASGIApp, bodies_pass_through: bool) -> ASGIApp:
+    """``stack`` (an app's middleware around its router) as its app calls it: offering
+    its streams a :class:`Handoff` when ``bodies_pass_through``, else taking away an
+    outer app's (this app's layers must see its streams whole)."""
+    return _Offering(stack) if bodies_pass_through else _Withholding(stack)
+
+
+class _Offering:
+    """Offers each request a handoff; awaits the rest of a stream that took it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handoff = scope[HANDOFF] = Handoff(send)
+        await self.app(scope, receive, send)
+        rest = handoff.take()
+        if rest is not None:
+            await rest  # a live stream that left the layers: the rest of it
+
+
+class _Withholding:
+    """Takes an outer app's handoff away: no frame of its own (a plain function)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        scope.pop(HANDOFF, None)
+        return self.app(scope, receive, send)

@@ -329,7 +329,8 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     """What starts and stops the app's parts (its store bound to its live engine first)."""
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
-    return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+    parts = (app.broker, app.sessions, app.live, app.presence, app.store, checks)
+    return Lifecycle(*parts, gc_threshold=app.settings.gc_threshold)
 
 
 def _documents(app: App, source: Path | None, feedback: Feedback | None) -> Documents:

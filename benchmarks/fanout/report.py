@@ -29,6 +29,7 @@ HEADERS = (
     "patches/s",
     "vs raw",
     "connect s",
+    "connect CPU µs",
     "RSS KiB/stream",
     "CPU µs/patch",
     "wire B/patch",
@@ -43,7 +44,8 @@ def legend(changes: int) -> str:
         f"each stream's complete event, the median over {changes} changes (worst: the slowest "
         "last client of all). patches/s = N / last client; vs raw = patches/s over raw's at the "
         "same N and compression; connect s = time to open the N streams, each until its first "
-        "event; RSS KiB/stream = server RSS growth with N idle streams / N; "
+        "event; connect CPU µs = server CPU time over that / N; RSS KiB/stream = server RSS "
+        "growth with N idle streams / N; "
         "CPU µs/patch = server CPU time over the changes / patches; wire B/patch = bytes "
         "received per patch; client µs/patch = the load client's own CPU per patch."
     )
@@ -85,6 +87,7 @@ def _row(result: Result, results: Sequence[Result], baseline: str) -> list[str]:
         _number(s.patches_per_second, 0),
         "-" if ratio is None else f"{ratio:.2f}",
         _number(result.connect_seconds, 2),
+        _number(result.connect_cpu_us_per_stream, 0),
         _number(result.rss_kib_per_stream),
         _number(result.cpu_us_per_patch),
         _number(result.wire_bytes_per_patch, 0),

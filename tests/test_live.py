@@ -585,6 +585,30 @@ async def test_a_stream_of_an_app_mounted_in_another_leaves_the_inner_layers(
     await inner.shutdown()
 
 
+class FailsAfter:
+    """A layer that passes bodies through, then fails once its app has returned."""
+
+    passes_bodies_through = True
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["path"].endswith("/_live"):
+            raise RuntimeError("failed after the stream left")
+
+
+async def test_a_layer_failing_after_the_stream_left_it_leaves_no_stream(state: State) -> None:
+    app = make_app(state)
+    app.user_middleware.append(Middleware(FailsAfter))
+    with pytest.raises(RuntimeError, match="failed after the stream left"):
+        async with Client(app) as client:  # leaving waits for the stream's request
+            page = await client.get("/boards/a")
+            await page.stream().open()
+    assert not app.live.connections  # its rest never ran, and was closed, not leaked
+
+
 async def test_a_stream_behind_a_body_changing_middleware_stays_inside_it(state: State) -> None:
     app = make_app(state)
     app.user_middleware.append(Middleware(Recorder, seen=[]))

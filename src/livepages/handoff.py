@@ -67,7 +67,13 @@ class _Offering:
             await self.app(scope, receive, send)
             return
         handoff = scope[HANDOFF] = Handoff(send)
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except BaseException:
+            rest = handoff.take()
+            if rest is not None:
+                rest.close()  # a layer failed after the stream left it: never started
+            raise
         rest = handoff.take()
         if rest is not None:
             await rest  # a live stream that left the layers: the rest of it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import types
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -593,7 +594,7 @@ async def _open_one_stream(app: App) -> None:
 
 
 def _is_coroutine_of(thing: object, name: str) -> bool:
-    return asyncio.iscoroutine(thing) and thing.cr_code.co_qualname == name  # type: ignore[attr-defined]
+    return isinstance(thing, types.CoroutineType) and thing.cr_code.co_qualname == name
 
 
 class FailsAfter:

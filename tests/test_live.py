@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import types
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -564,6 +566,108 @@ async def test_middleware_in_and_around_the_app_sees_every_write(state: State) -
     body = "http.response.body"
     for seen in (inside, around):  # the start and two events (then the client left)
         assert seen == ["http.response.start", body, body]
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """The coroutines ``task`` is suspended in, outermost first."""
+    names: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and hasattr(awaited, "cr_code"):
+        names.append(awaited.cr_code.co_qualname)
+        awaited = awaited.cr_await
+    return names
+
+
+#: The layers between a livepages app and its page's stream endpoint.
+_LAYERS = {"ServerErrorMiddleware.__call__", "ExceptionMiddleware.__call__", "Router.app"}
+
+
+async def test_an_idle_stream_holds_no_middleware_frame(state: State) -> None:
+    # The layers only watch the response start: an open stream leaves them (and the
+    # request's objects), several KiB per stream, and waits from the app's own call.
+    async with Client(make_app(state)) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert "LiveEngine._hold" in held
+        assert "LiveEngine.serve" not in held
+        assert not _LAYERS & set(held), held
+        await page.action("bump")  # and it still gets every change
+        assert '<p id="v">1</p>' in (await stream.next_event()).elements
+        await stream.close()
+
+
+async def test_a_stream_of_an_app_mounted_in_another_leaves_the_inner_layers(
+    state: State,
+) -> None:
+    inner = make_app(state)
+    outer = App(settings=Settings(), routes=[Mount("/in", app=inner)])
+    async with Client(outer) as client:
+        await inner.startup()
+        page = await client.get("/in/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert "LiveEngine._hold" in held
+        assert "Router.app" in held  # the outer app's router, down to the mount
+        assert held.count("_Offering.__call__") == 2  # each app's own: the inner one holds
+        await page.action("bump")
+        assert '<p id="v">1</p>' in (await stream.next_event()).elements
+        await stream.close()
+    await inner.shutdown()
+
+
+async def _open_one_stream(app: App) -> None:
+    async with Client(app) as client:  # leaving waits for the stream's request to end
+        page = await client.get("/boards/a")
+        await page.stream().open()
+
+
+def _is_coroutine_of(thing: object, name: str) -> bool:
+    return isinstance(thing, types.CoroutineType) and thing.cr_code.co_qualname == name
+
+
+class FailsAfter:
+    """A layer that passes bodies through, then fails once its app has returned."""
+
+    passes_bodies_through = True
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["path"].endswith("/_live"):
+            raise RuntimeError("failed after the stream left")
+
+
+async def test_a_layer_failing_after_the_stream_left_it_leaves_no_stream(state: State) -> None:
+    app = make_app(state)
+    app.user_middleware.append(Middleware(FailsAfter))
+    with pytest.raises(RuntimeError, match="failed after the stream left"):
+        await _open_one_stream(app)
+    assert not app.live.connections
+    # Its rest (still referenced by the error's traceback) never ran, and was closed:
+    # not left for the collector to find unawaited.
+    rests = [o for o in gc.get_objects() if _is_coroutine_of(o, "LiveEngine._hold")]
+    assert rests
+    assert all(rest.cr_frame is None for rest in rests)
+
+
+async def test_a_stream_behind_a_body_changing_middleware_stays_inside_it(state: State) -> None:
+    app = make_app(state)
+    app.user_middleware.append(Middleware(Recorder, seen=[]))
+    async with Client(app) as client:
+        page = await client.get("/boards/a")
+        stream = await page.stream().open()
+        await stream.next_event()
+        assert stream._task is not None
+        held = _awaiting(stream._task)
+        assert {"Recorder.__call__", "LiveEngine.serve", "LiveEngine._hold"} <= set(held)
+        await stream.close()
 
 
 def test_only_starlettes_own_layers_count_as_passing_bodies_through() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -69,3 +70,25 @@ async def test_requests_are_labelled_by_template_mount_and_wrong_method() -> Non
 async def test_nothing_wraps_requests_when_nothing_listens() -> None:
     app = App(settings=Settings(secret_key="k"))
     assert not app.traffic.watched()
+
+
+async def test_a_live_stream_is_done_when_it_ends_not_when_it_leaves_the_middleware() -> None:
+    app = App(settings=Settings(secret_key="k"))
+    done: list[RequestDone] = []
+    app.hooks.add(RequestDone, done.append)
+
+    @app.page("/live")
+    class Live(Page):
+        def render(self) -> str:
+            return "<p>live</p>"
+
+    async with Client(app) as client:
+        page = await client.get("/live")
+        async with page.stream() as stream:
+            await stream.next_event()
+            assert [d.route for d in done] == ["/live"]  # the document only, so far
+        for _ in range(100):  # the client left: the stream's request ends
+            if len(done) == 2:
+                break
+            await asyncio.sleep(0.01)
+    assert [(d.route, d.status) for d in done] == [("/live", 200), ("/live/_live", 200)]

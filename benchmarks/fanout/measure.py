@@ -62,6 +62,7 @@ class Result:
     summary: Summary | None = None
     changes: list[ChangeStats] = field(default_factory=list)
     connect_seconds: float | None = None
+    connect_cpu_us_per_stream: float | None = None
     server_rss_kib: int | None = None
     rss_kib_per_stream: float | None = None
     cpu_us_per_patch: float | None = None
@@ -104,7 +105,7 @@ async def measure(target: Target, clients: int, gzip: bool, settings: Settings) 
         before = _rss_kib(servers)
         crowd = Crowd(ports, clients, gzip=gzip)
         _log(result, f"opening {clients} streams")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds(servers)
         try:
             async with asyncio.timeout(settings.phase_timeout):
                 await crowd.open(settings.concurrency)
@@ -114,6 +115,8 @@ async def measure(target: Target, clients: int, gzip: bool, settings: Settings) 
                 f"within {settings.phase_timeout:g} s"
             ) from None
         result.connect_seconds = time.perf_counter() - started
+        connect_cpu = _cpu_seconds(servers) - cpu_before
+        result.connect_cpu_us_per_stream = connect_cpu / clients * 1e6
         await asyncio.sleep(settings.settle)
         result.server_rss_kib = _rss_kib(servers)
         result.rss_kib_per_stream = (result.server_rss_kib - before) / clients

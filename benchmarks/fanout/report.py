@@ -28,6 +28,8 @@ HEADERS = (
     "worst ms",
     "patches/s",
     "vs raw",
+    "connect s",
+    "connect CPU µs",
     "RSS KiB/stream",
     "CPU µs/patch",
     "wire B/patch",
@@ -41,7 +43,9 @@ def legend(changes: int) -> str:
         f"One change fanned out to N idle SSE streams; times are from the change request to "
         f"each stream's complete event, the median over {changes} changes (worst: the slowest "
         "last client of all). patches/s = N / last client; vs raw = patches/s over raw's at the "
-        "same N and compression; RSS KiB/stream = server RSS growth with N idle streams / N; "
+        "same N and compression; connect s = time to open the N streams, each until its first "
+        "event; connect CPU µs = server CPU time over that / N; RSS KiB/stream = server RSS "
+        "growth with N idle streams / N; "
         "CPU µs/patch = server CPU time over the changes / patches; wire B/patch = bytes "
         "received per patch; client µs/patch = the load client's own CPU per patch."
     )
@@ -82,6 +86,8 @@ def _row(result: Result, results: Sequence[Result], baseline: str) -> list[str]:
         _number(s.worst_max * 1000),
         _number(s.patches_per_second, 0),
         "-" if ratio is None else f"{ratio:.2f}",
+        _number(result.connect_seconds, 2),
+        _number(result.connect_cpu_us_per_stream, 0),
         _number(result.rss_kib_per_stream),
         _number(result.cpu_us_per_patch),
         _number(result.wire_bytes_per_patch, 0),

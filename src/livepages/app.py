@@ -48,11 +48,12 @@ from livepages.documents import Documents, ErrorPage
 from livepages.events import Event
 from livepages.feedback import Feedback
 from livepages.guards import Guard
+from livepages.handoff import handing_off
 from livepages.hooks import Hooks, Published
 from livepages.injection import Injector
 from livepages.keys import Keys
 from livepages.lifecycle import Lifecycle
-from livepages.live import BODY_SEND, LiveEngine, passes_bodies_through
+from livepages.live import LiveEngine, passes_bodies_through
 from livepages.middleware import build_stack
 from livepages.pages import Page, root_path
 from livepages.paths import caller_file, resolve_folder
@@ -154,7 +155,6 @@ class App(Starlette):
         self.store = store
         self.lifecycle = _lifecycle(self, guards(settings, broker, self.keys, source))
         self._user_lifespan = lifespan
-        self._bodies_pass_through = False
         super().__init__(
             debug=settings.debug,
             routes=list(routes or []),
@@ -180,8 +180,7 @@ class App(Starlette):
         """The app's stack: ``livepages.middleware.build_stack`` around the router."""
         handlers, csp = dict(self.exception_handlers), policy(self.settings)
         stack = build_stack(self.router, self.user_middleware, handlers, self.sessions, csp)
-        self._bodies_pass_through = passes_bodies_through(stack, self.router)
-        return stack
+        return handing_off(stack, passes_bodies_through(stack, self.router))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,12 +190,9 @@ class App(Starlette):
         record_server_send(scope, send)  # to abort a live stream's stuck connection
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        if self._bodies_pass_through:
-            scope[BODY_SEND] = send  # live stream bodies need none of this app's layers
-        else:
-            scope.pop(BODY_SEND, None)  # an outer app's: this app's middleware must see them
+        scope["app"] = self  # as Starlette's own call does, without its frame
         try:
-            await self.traffic.serve(scope, receive, send, super().__call__)
+            await self.traffic.serve(scope, receive, send, self.middleware_stack)
         finally:
             root_path.reset(token)
 
@@ -334,7 +330,8 @@ def _lifecycle(app: App, checks: Sequence[Guard]) -> Lifecycle:
     """What starts and stops the app's parts (its store bound to its live engine first)."""
     if app.store is not None:
         app.store.bind(app.broker, app.live.reads, app.startup)
-    return Lifecycle(app.broker, app.sessions, app.live, app.presence, app.store, checks)
+    parts = (app.broker, app.sessions, app.live, app.presence, app.store, checks)
+    return Lifecycle(*parts, gc_threshold=app.settings.gc_threshold)
 
 
 def _documents(app: App, source: Path | None, feedback: Feedback | None) -> Documents:

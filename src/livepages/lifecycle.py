@@ -19,6 +19,7 @@ import enum
 from collections.abc import Sequence
 
 from livepages.broker.base import Broker
+from livepages.collector import prepare_for_streams
 from livepages.guards import Guard
 from livepages.live import LiveEngine
 from livepages.presence import Presence
@@ -48,6 +49,7 @@ class Lifecycle:
         presence: Presence,
         store: Store | None = None,
         guards: Sequence[Guard] = (),
+        gc_threshold: int = 0,
     ) -> None:
         self.broker = broker
         self.sessions = sessions
@@ -55,6 +57,7 @@ class Lifecycle:
         self.presence = presence
         self.store = store
         self.guards = tuple(guards)
+        self.gc_threshold = gc_threshold
         self.stage = Stage.NEW
         self._broker_started = False  # closed at stop, even after a start that failed
         self._starting: asyncio.Task[None] | None = None  # the one start under way
@@ -81,6 +84,7 @@ class Lifecycle:
             if self.store is not None:  # after the broker: it listens to other processes
                 await self.store.start()
             await self.live.start()
+            prepare_for_streams(self.gc_threshold)  # thousands of streams may come now
         except BaseException:
             self.stage = Stage.NEW  # the next caller tries again
             raise

@@ -53,6 +53,7 @@ from livepages.decoding import DECODE_ERRORS
 from livepages.documents import Documents
 from livepages.eager import run_eagerly
 from livepages.events import TAB, USER, Handler
+from livepages.handoff import HANDOFF, Handoff
 from livepages.hooks import CloseReason, Hooks, Rendered, StreamClosed, StreamOpened
 from livepages.injection import Context, Injector, Plan
 from livepages.lists import Lists
@@ -83,7 +84,6 @@ if TYPE_CHECKING:
     from livepages.broker.base import Subscription
 
 __all__ = [
-    "BODY_SEND",
     "Connection",
     "LiveEngine",
     "LiveHost",
@@ -95,9 +95,6 @@ __all__ = [
 
 log = logging.getLogger("livepages.live")
 
-#: The scope key of the ``send`` a live stream writes its body through, when set
-#: (``App`` sets it only when nothing between it and the stream changes bodies).
-BODY_SEND = "livepages.body_send"
 #: Starlette's own layers: they watch for the response start and pass bodies on as given.
 _BODY_TRANSPARENT = (ServerErrorMiddleware, ExceptionMiddleware)
 _BODY = "http.response.body"
@@ -828,15 +825,30 @@ class LiveEngine:
         )
         compressor = self.compression.compressor(encoding) if encoding else None
         view = self.view_for(plan, ctx, tab)
-        body_send: Send = scope.get(BODY_SEND, send)
+        handoff: Handoff | None = scope.get(HANDOFF)
+        body_send = send if handoff is None else handoff.send
         connection = Connection(self, view, body_send, tab, compressor, asyncio.current_task())
         connection.server_send = scope.get(SERVER_SEND)
         connection.session = Visitors.session_id(request)
         connection.expires_at = _session_end(request)
         connection.root = scope.get("root_path", "")
         self._greet(connection, request, plan)
+        rest = self._hold(connection, view, ctx, receive)
+        if handoff is not None and handoff.rest is None:
+            # The layers above only watched the response start: let their frames (and
+            # this request's objects) go, and hold the stream from the app's own call.
+            handoff.rest = rest
+            return
+        await rest
+
+    async def _hold(
+        self, connection: Connection, view: View, ctx: Context, receive: Receive
+    ) -> None:
+        """Open the stream, then hold it until its client leaves or the engine ends it."""
+        tab = connection.tab
         try:
             await self._open(connection, tab, view, ctx)
+            del ctx  # an open stream needs only its connection: let the request go
             while connection.state is not _CLOSED:
                 if (await receive())["type"] == "http.disconnect":
                     break
@@ -1048,7 +1060,7 @@ def passes_bodies_through(stack: ASGIApp, inner: ASGIApp) -> bool:
     ``passes_bodies_through = True``) are known to: they touch the response start,
     nothing else; any other middleware, the user's, might change bodies.
     When they all do, a live stream writes its body through the ``send`` its app
-    was called with (``BODY_SEND``): each write then skips those per-request
+    was called with (``livepages.handoff``): each write then skips those per-request
     wrappers, a measurable part of the fan-out's cost per viewer, while every
     middleware outside the app still sees the whole stream. Otherwise bodies take
     the endpoint's own ``send``, through every layer: the plain path.

@@ -31,6 +31,8 @@ from collections.abc import Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from starlette.exceptions import HTTPException
+
 from livepages.datastar import events
 from livepages.holes import Kind, NeedsValue, Probe, Read, Template, kind_of, new_nonce, value_of
 from livepages.injection import Context, Plan
@@ -317,6 +319,9 @@ class PersonalView(View):
             if probe.needed or read_through:
                 raise _Regroup from None
             self._rendered(started, 0, dedup=False, failed=True)
+            if isinstance(exc, HTTPException) and exc.status_code < 500:
+                self._broadcast(group, error_event(exc.status_code, exc.detail))
+                return  # the page's own answer, as for any view
             await host.errors.report(self.ctx.request, exc)
             self._broadcast(group, error_event(500, host.errors.message(exc, _UPDATE_FAILED)))
             return

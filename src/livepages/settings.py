@@ -77,6 +77,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat: float = 15.0
     #: Seconds a live stream may block on a write before it is dropped.
     write_timeout: float = 10.0
+    #: The garbage collector's first threshold, raised to this when an app starts (and
+    #: start-up's objects frozen, once per process): few collections while thousands of
+    #: streams connect (``livepages.collector``). 0 leaves the collector alone.
+    gc_threshold: int = 10_000
     #: Seconds a tab's server state outlives its stream, so a reconnect finds it.
     tab_grace: float = 60.0
     #: Put in front of every subject the app publishes and subscribes (its events and its

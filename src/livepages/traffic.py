@@ -49,12 +49,15 @@ class Traffic:
         """Whether anything listens (:meth:`serve` passes the request straight on if not)."""
         return self.hooks.wants(RequestDone) or self.hooks.wants(RequestStarted)
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send, app: ASGICall) -> None:
+    def serve(self, scope: Scope, receive: Receive, send: Send, app: ASGICall) -> Awaitable[None]:
         """Call ``app``, watching its response start, and report the request (only while
-        something listens: otherwise ``app`` is called as it is)."""
+        something listens: otherwise ``app``'s own awaitable, with no frame of this
+        method held for as long as the request, a live stream's included)."""
         if not self.watched():
-            await app(scope, receive, send)
-            return
+            return app(scope, receive, send)
+        return self._watch(scope, receive, send, app)
+
+    async def _watch(self, scope: Scope, receive: Receive, send: Send, app: ASGICall) -> None:
         started = time.perf_counter()
         method = scope.get("method", "GET")
         # Routing rewrites the scope (mounts change root_path): match on a copy.

@@ -15,6 +15,8 @@ def _ok(target: str, clients: int, compression: str, last: float) -> Result:
         compression,
         summary=summarize(changes),
         changes=changes,
+        connect_seconds=0.25,
+        connect_cpu_us_per_stream=120.0,
         rss_kib_per_stream=1.5,
         cpu_us_per_patch=9.0,
         wire_bytes_per_patch=2765.0,
@@ -46,6 +48,8 @@ def test_table_has_a_row_per_measured_run_and_the_ratio_to_raw() -> None:
     assert rows[0][8] == "1.00"
     assert rows[1][8] == "0.25"
     assert rows[1][7] == "25,000"  # patches/s: 1000 / 0.040 s
+    assert rows[1][9] == "0.25"  # connect s
+    assert rows[1][10] == "120"  # connect CPU µs per stream
 
 
 def test_notes_list_each_unavailable_target_once_and_every_error() -> None:

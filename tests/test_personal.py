@@ -332,3 +332,34 @@ async def test_after_a_reconnect_every_viewer_gets_its_values_read_again() -> No
                 '<main id="lp-root"><i>red</i></main>',
                 '<main id="lp-root"><i>blue</i></main>',
             }
+
+
+async def test_a_tabs_own_list_changed_in_place_renders_its_group_again_alone() -> None:
+    # A list in the tab's state cannot be compared: each tab is a group of its own,
+    # rendered again after its own action (and only its own).
+    app = App(settings=Settings(heartbeat=0))
+    renders: list[str] = []
+    app.hooks.add(Rendered, lambda event: renders.append(event.page))
+
+    @app.page("/")
+    class Basket(Page):
+        def render(self, tab: Tab) -> str:
+            items = "".join(f"<li>{escape(item)}</li>" for item in tab.state.get("items", []))
+            return f"<ul>{items}</ul><p>{tab.state.get('count', 0)}</p>"
+
+        @action
+        def add(self, tab: Tab, entry: Entry) -> None:
+            tab.state.setdefault("items", []).append(entry.name)
+            tab.state["count"] = tab.state.get("count", 0) + 1
+
+    async with Client(app) as client:
+        first, second = await client.get("/"), await client.get("/")
+        async with first.stream() as one, second.stream() as two:
+            await one.next_event(), await two.next_event()
+            renders.clear()
+            assert (await first.action("add", {"name": "<apples>"})).is_success
+            assert "<ul><li>&lt;apples&gt;</li></ul><p>1</p>" in await shown(one)
+            assert (await first.action("add", {"name": "pears"})).is_success
+            assert "<li>pears</li></ul><p>2</p>" in await shown(one)
+            assert await two.drain() == []
+            assert renders == ["Basket", "Basket"]  # the first tab's group, twice

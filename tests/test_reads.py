@@ -70,6 +70,16 @@ def test_each_render_replaces_what_the_view_depends_on() -> None:
     assert len(index) == 0
 
 
+def test_a_render_of_a_part_adds_to_what_the_view_depends_on() -> None:
+    index = ReadIndex()
+    view = FakeView()
+    render(index, view, ("a", 1))
+    with index.recording(view, adding=True):  # one group of a personal view, say
+        record(("b", 1))
+    assert set(view.reads) == {("a", 1), ("b", 1)}
+    assert index.changed([("a", 1)]) == 1
+
+
 def test_a_read_is_indexed_while_the_render_still_runs() -> None:
     # A change committed after the read and before the render ends must reach the view.
     index = ReadIndex()

@@ -81,7 +81,7 @@ class Learned:
     def key(self, args: dict[str, Any], viewer: Viewer) -> Hashable:
         """The group of a viewer with these arguments."""
         if self.per_viewer:
-            return id(viewer)
+            return _Alone(id(viewer))
         parts: list[Hashable] = []
         for read in self.reads:
             value = value_of(read, args)
@@ -138,8 +138,33 @@ def _hashable(value: Any, viewer: Viewer) -> Hashable:
     try:
         hash(value)
     except TypeError:
-        return ("unhashable", id(viewer))
+        return _Alone(id(viewer))
     return value  # type: ignore[no-any-return]
+
+
+class _Alone:
+    """A grouping value that is one viewer's alone (its value cannot be compared): the
+    group renders again whenever that viewer's values are read again."""
+
+    __slots__ = ("viewer",)
+
+    def __init__(self, viewer: int) -> None:
+        self.viewer = viewer
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Alone) and other.viewer == self.viewer
+
+    def __hash__(self) -> int:
+        return hash(self.viewer)
+
+
+def _alone(key: Hashable) -> bool:
+    """Whether a group's key holds a value that only identity tells apart."""
+    if isinstance(key, _Alone):
+        return True
+    return isinstance(key, tuple) and any(
+        isinstance(part, tuple) and isinstance(part[-1], _Alone) for part in key
+    )
 
 
 class Viewer:
@@ -161,12 +186,14 @@ class Viewer:
 class Group:
     """The viewers of a personal view that one render serves."""
 
-    __slots__ = ("connections", "key", "template")
+    __slots__ = ("connections", "dirty", "key", "template")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
         self.connections: list[Connection] = []
         self.template: Template | None = None
+        #: Render it at the next render, even if nothing else changed.
+        self.dirty = True
 
 
 class _Regroup(Exception):
@@ -176,7 +203,7 @@ class _Regroup(Exception):
 class PersonalView(View):
     """One view for every viewer of a personal page, rendered once per group."""
 
-    __slots__ = ("groups", "interned", "learned", "personal", "refreshes")
+    __slots__ = ("everything", "groups", "interned", "learned", "personal", "refreshes")
 
     def __init__(
         self, engine: LiveEngine, key: tuple[Any, ...], plan: PagePlan, ctx: Context
@@ -191,6 +218,17 @@ class PersonalView(View):
         self.groups: dict[Hashable, Group] = {}
         self.refreshes: set[asyncio.Task[None]] = set()
         self.interned: dict[tuple[Read, ...], tuple[Read, ...]] = {}
+        #: Whether the next render is of every group (a change), not only dirty ones.
+        self.everything = False
+
+    def invalidate(self) -> None:
+        self.everything = True
+        super().invalidate()
+
+    def _render_soon(self, group: Group) -> None:
+        """Render one group again (its viewer's own values changed), not the others."""
+        group.dirty = True
+        View.invalidate(self)
 
     # -- viewers --------------------------------------------------------------------
 
@@ -202,10 +240,12 @@ class PersonalView(View):
     def join(self, connection: Connection) -> None:
         self.connections.append(connection)
         group = self._place(connection)
-        if group.template is not None and not self.stale:
+        if self.stale:
+            self.invalidate()
+        elif group.template is not None:
             self._send(connection, group.template)
         else:
-            self.invalidate()
+            self._render_soon(group)
 
     def leave(self, connection: Connection) -> None:
         self._unplace(connection)
@@ -252,10 +292,12 @@ class PersonalView(View):
             if connection not in self.connections:
                 continue  # it left meanwhile
             group = self._place(connection)
-            if group.template is None or self.stale:
+            if self.stale:
                 self.invalidate()
+            elif group.template is None or _alone(group.key):
+                self._render_soon(group)  # its render may differ: it read those values
             else:
-                self._send(connection, group.template)
+                self._send(connection, group.template)  # only its holes may differ
 
     def _place(self, connection: Connection) -> Group:
         """Put a viewer in the group its values say (moving it if they changed)."""
@@ -290,15 +332,18 @@ class PersonalView(View):
 
     async def _render_once(self) -> None:
         self.stale = False
-        with self.engine.reads.recording(self):
+        everything, self.everything = self.everything, False
+        with self.engine.reads.recording(self, adding=not everything):
             for _ in range(_ROUNDS):
                 try:
                     for group in list(self.groups.values()):
-                        if group.connections and self.groups.get(group.key) is group:
+                        if (everything or group.dirty) and self.groups.get(group.key) is group:
+                            group.dirty = False
                             await self._render_group(group)
                     return
                 except _Regroup:
                     self._regroup()
+                    everything = True
             log.warning("%s: still learning after %d renders", self.plan.cls.__name__, _ROUNDS)
 
     async def _render_group(self, group: Group) -> None:

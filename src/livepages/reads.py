@@ -77,11 +77,13 @@ class Recording:
     Reads after the exit (from a task the render started) are ignored.
     """
 
-    __slots__ = ("index", "read", "token", "watcher")
+    __slots__ = ("adding", "index", "read", "token", "watcher")
 
-    def __init__(self, index: ReadIndex, watcher: Watcher) -> None:
+    def __init__(self, index: ReadIndex, watcher: Watcher, adding: bool = False) -> None:
         self.index: ReadIndex | None = index
         self.watcher = watcher
+        #: A render of a part of the watcher only: what it read adds to what it had.
+        self.adding = adding
         self.read: set[Hashable] | None = None  # made on the first read
         self.token: Token[Recording | None] | None = None
 
@@ -121,7 +123,7 @@ class Recording:
                 index.unwatch(dependency, watcher)
             return
         old = watcher.reads
-        if exc_type is None:
+        if exc_type is None and not self.adding:
             for dependency in old:
                 if dependency not in read:
                     index.unwatch(dependency, watcher)
@@ -142,10 +144,14 @@ class ReadIndex:
         """How many dependencies some watcher reads."""
         return len(self._watchers)
 
-    def recording(self, watcher: Watcher) -> AbstractContextManager[Recording | None]:
+    def recording(
+        self, watcher: Watcher, *, adding: bool = False
+    ) -> AbstractContextManager[Recording | None]:
         """Record the reads of ``watcher``'s render: ``with index.recording(view): ...``
-        (a context that does nothing until ``enable()`` was called)."""
-        return Recording(self, watcher) if _enabled else _IDLE
+        (a context that does nothing until ``enable()`` was called). ``adding``: the
+        render is of a part of the watcher (one group of a personal view), so what it
+        read is added to what the watcher read before, not put in its place."""
+        return Recording(self, watcher, adding) if _enabled else _IDLE
 
     def watch(self, dependency: Hashable, watcher: Watcher) -> None:
         """Index ``watcher`` under ``dependency``."""

@@ -108,6 +108,15 @@ def feed(page: Page, base: str) -> None:
     expect(first.locator(".like")).to_contain_text("1", timeout=TIMEOUT)
 
 
+def classifieds(page: Page, base: str) -> None:
+    from playwright.sync_api import expect
+
+    goto_live(page, base + "/classifieds/")  # a search, mirrored in the URL
+    page.fill("#q", "bike")
+    expect(page).to_have_url(base + "/classifieds/?q=bike", timeout=TIMEOUT)
+    expect(page.locator(".card .title")).to_have_count(2, timeout=TIMEOUT)
+
+
 USES: dict[str, Callable[[Page, str], None]] = {
     "/counter": counter,
     "/todolist": todolist,
@@ -116,6 +125,7 @@ USES: dict[str, Callable[[Page, str], None]] = {
     "/signup": signup,
     "/notes": notes,
     "/feed": feed,
+    "/classifieds": classifieds,
 }
 
 

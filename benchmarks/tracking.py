@@ -63,7 +63,9 @@ def untracked() -> Iterator[None]:
     """Replace the engine's read tracking with a context manager that does nothing."""
     original = ReadIndex.recording
 
-    def recording(self: ReadIndex, watcher: Any) -> contextlib.nullcontext[None]:
+    def recording(
+        self: ReadIndex, watcher: Any, *, adding: bool = False
+    ) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()
 
     ReadIndex.recording = recording  # type: ignore[method-assign]

@@ -79,8 +79,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--app", default=DEFAULT_APP, help=f"the app, as livepages run names it ({DEFAULT_APP})"
     )
     parser.add_argument(
-        "--pythonpath", action="append", default=[], metavar="DIR",
-        help="a folder to import the app from, before this checkout (repeatable)",
+        "--checkout", type=Path, metavar="DIR",
+        help="serve the app from this checkout (livepages from this one)",
     )  # fmt: skip
     parser.add_argument("--server-cpu", type=int, default=0, help="CPU of the servers and NATS (0)")
     parser.add_argument("--client-cpu", type=int, default=1, help="CPU of this load client (1)")
@@ -165,7 +165,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
     """One run of ``args.users`` users on ``processes`` app processes."""
     load_start = _load()
     recorder = Recorder()
-    async with deploy(processes, args.app, args.server_cpu, args.pythonpath) as deployment:
+    async with deploy(processes, args.app, args.server_cpu, args.checkout) as deployment:
         rss_start, cpu_start = deployment.rss_kib(), deployment.cpu_seconds()
         transport = shared_transport()
         started, client_cpu = time.monotonic(), time.process_time()
@@ -211,6 +211,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         message_latency=Spread.of(recorder.live.get(Live.MESSAGE, [])),
         listing_latency=Spread.of(recorder.live.get(Live.LISTING, [])),
         listings_seen=sum(1 for shown in recorder.listings_shown.values() if shown),
+        listings_watched=len(recorder.listings_shown),
         rss_start=rss_start,
         rss_peak=[max(a, b) for a, b in zip(sampler.peak, rss_end, strict=True)],
         rss_end=rss_end,
@@ -223,9 +224,9 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
     )
 
 
-def _available(app: str, pythonpath: Sequence[str]) -> str | None:
+def _available(app: str, checkout: Path | None) -> str | None:
     """Why ``app`` cannot be served here, or ``None``."""
-    if pythonpath:
+    if checkout is not None:
         return None  # the server finds it there; a wrong path fails at start
     module = app.partition(":")[0]
     try:
@@ -242,7 +243,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the load test once per process count; 1 if any run had errors or lost writes."""
     args = parse_args(argv)
-    missing = _available(args.app, args.pythonpath)
+    missing = _available(args.app, args.checkout)
     if missing is not None:
         print(f"not available: {missing}")
         return 0

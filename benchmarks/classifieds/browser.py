@@ -141,7 +141,8 @@ class Browser:
         response, seconds = await self._send(
             route, "POST", path, json=dict(signals or {}), headers=page.headers
         )
-        if response.status_code != 200:
+        # 204: an action with nothing to patch (a chat's "typing" and "seen").
+        if response.status_code not in (200, 204):
             self.recorder.error(route, f"status {response.status_code}")
             raise Failed(route)
         outcome = read_outcome(response.text)

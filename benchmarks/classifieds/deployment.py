@@ -16,13 +16,13 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fixtures.nats import find_nats_server, start_nats_server, stop_nats_server
 
-from benchmarks.fanout.process import ServerProcess, free_port, pinned_children
+from benchmarks.fanout.process import ROOT, ServerProcess, free_port, pinned_children
 
 __all__ = ["DEFAULT_APP", "START_TIMEOUT", "Deployment", "deploy"]
 
@@ -70,10 +70,15 @@ class Deployment:
 
 @contextlib.asynccontextmanager
 async def deploy(
-    processes: int, app: str, cpu: int, pythonpath: Sequence[str] = ()
+    processes: int, app: str, cpu: int, checkout: Path | None = None
 ) -> AsyncIterator[Deployment]:
     """``processes`` app processes of ``app`` pinned to ``cpu`` (and their NATS with
-    more than one), on a fresh database; all stopped when the block ends."""
+    more than one), on a fresh database; all stopped when the block ends.
+
+    With ``checkout``, the app is imported from that folder (another worktree, with
+    livepages still from this one): the servers run there, and ``livepages run`` puts
+    the folder first on their path.
+    """
     with tempfile.TemporaryDirectory(prefix="classifieds-load-") as directory:
         folder = Path(directory)
         env = {
@@ -91,7 +96,8 @@ async def deploy(
                 port = free_port()
                 argv = [sys.executable, "-m", "livepages", "run", app, "--port", str(port)]
                 argv.append("--no-access-log")
-                server = ServerProcess(argv, port, cpu, tuple(pythonpath), env)
+                extra = (str(checkout),) if checkout is not None else ()
+                server = ServerProcess(argv, port, cpu, extra, env, cwd=checkout or ROOT)
                 deployment.servers.append(server)
                 await server.wait_ready(START_TIMEOUT)
             yield deployment

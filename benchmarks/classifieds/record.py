@@ -86,7 +86,8 @@ class Recorder:
     errors: Counter[str] = field(default_factory=Counter)
     writes: list[Write] = field(default_factory=list)
     live: dict[Live, list[float]] = field(default_factory=dict)
-    #: Listings created, and how many watchers' streams showed each.
+    #: Listings created while some watcher was watching, and how many watchers'
+    #: streams showed each.
     listings_shown: Counter[str] = field(default_factory=Counter)
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
@@ -105,6 +106,8 @@ class Recorder:
 
     def expect(self, token: str, kind: Live, started: float, watchers: set[int]) -> None:
         """The streams of ``watchers`` (user numbers) should show ``token`` soon."""
+        if not watchers:
+            return  # nobody to show it (no watcher has its page open yet)
         self._pending[token] = _Pending(kind, started, set(watchers))
         if kind is Live.LISTING:
             self.listings_shown[token] += 0

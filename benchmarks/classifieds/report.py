@@ -30,8 +30,10 @@ class Result:
     lost: list[str]
     message_latency: Spread | None
     listing_latency: Spread | None
-    #: Listings that at least one watcher's stream showed, of those posted.
+    #: Listings that at least one watcher's stream showed, of those posted while
+    #: some watcher was watching.
     listings_seen: int
+    listings_watched: int
     rss_start: list[int]
     rss_peak: list[int]
     rss_end: list[int]
@@ -104,7 +106,10 @@ def summary_table(result: Result) -> list[str]:
         ("**lost writes**", f"**{len(result.lost)}**"),
         ("live update: chat message", _spread(result.message_latency)),
         ("live update: new listing", _spread(result.listing_latency)),
-        ("listings shown live by a watcher", f"{result.listings_seen} of {result.listings}"),
+        (
+            "listings shown live by a watcher",
+            f"{result.listings_seen} of {result.listings_watched}",
+        ),
         (
             "server RSS start / peak / end",
             " / ".join(map(_mib, (result.rss_start, result.rss_peak, result.rss_end))),

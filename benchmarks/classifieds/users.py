@@ -46,8 +46,8 @@ __all__ = [
     "token",
 ]
 
-#: The categories that the example offers (its README's table).
-CATEGORIES = ("electronics", "furniture", "bikes", "clothing", "books", "other")
+#: The categories that the example offers (its README).
+CATEGORIES = ("electronics", "furniture", "bikes", "books", "clothing", "home", "sports", "other")
 WORDS = ("blue", "vintage", "lamp", "bicycle", "sofa", "phone", "desk", "jacket", "novel", "chair")
 #: The token that marks one write: user number and sequence number.
 TOKEN = re.compile(r"ltk\d{4}n\d{5}")
@@ -91,12 +91,19 @@ STEPS = {
 }
 
 
+def _future() -> asyncio.Future[int]:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    # A partner that failed first may never read it: its failure was recorded.
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
+
+
 @dataclass
 class Pair:
     """What a seller and a buyer share: the seller's listing, then their chat."""
 
-    listing: asyncio.Future[int] = field(default_factory=asyncio.Future)
-    chat: asyncio.Future[int] = field(default_factory=asyncio.Future)
+    listing: asyncio.Future[int] = field(default_factory=_future)
+    chat: asyncio.Future[int] = field(default_factory=_future)
 
 
 @dataclass
@@ -300,7 +307,8 @@ class VirtualUser:
         signals = {
             "title": title,
             "category": self.rng.choice(CATEGORIES),
-            "price": self.rng.randrange(1, 1000),
+            "price": str(self.rng.randrange(1, 1000)),
+            "photos": [],
             "description": f"Barely used. {text}",
         }
         started = time.monotonic()

@@ -62,7 +62,8 @@ def pinned_children(cpu: int) -> Iterator[None]:
 class ServerProcess:
     """One server process, pinned to ``cpu``, listening on 127.0.0.1:``port``.
 
-    ``env`` is added to this process's environment for it.
+    ``env`` is added to this process's environment for it. It runs in ``cwd``
+    (this checkout by default).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class ServerProcess:
         cpu: int,
         pythonpath: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
         self.port = port
         self.log = Path(tempfile.mkstemp(prefix="fanout-server-", suffix=".log")[1])
@@ -82,7 +84,7 @@ class ServerProcess:
         with pinned_children(cpu), self.log.open("wb") as log:
             self.popen = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=cwd,
                 env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

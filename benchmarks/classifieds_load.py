@@ -30,10 +30,10 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks.classifieds.browser import shared_transport
+from benchmarks.classifieds.browser import Failed, shared_transport
 from benchmarks.classifieds.deployment import DEFAULT_APP, Deployment, deploy
 from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind
-from benchmarks.classifieds.report import Result, format_report, to_json
+from benchmarks.classifieds.report import Prepared, Result, format_report, to_json
 from benchmarks.classifieds.users import TOKEN, Pair, Role, Run, VirtualUser, partner_of, role_of
 from benchmarks.classifieds.verify import missing_writes
 from benchmarks.fanout.run import describe
@@ -67,10 +67,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--processes", type=_processes, default=[1], help="1, 2 or 1,2 (1)")
     parser.add_argument(
-        "--ramp", type=float, default=10.0, help="seconds over which users start (10)"
+        "--ramp", type=float, default=20.0, help="seconds over which users start (20)"
     )
     parser.add_argument(
-        "--think", type=float, default=2.0, help="mean pause between a user's steps, s (2)"
+        "--think", type=float, default=10.0, help="mean pause between a user's steps, s (10)"
     )
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="a request's or update's deadline, s (30)"
@@ -140,6 +140,25 @@ def _users(count: int, run: Run) -> list[VirtualUser]:
     return users
 
 
+#: How many accounts are made at once before the run (each costs a password hash).
+PREPARE_CONCURRENCY = 4
+
+
+async def _prepare(users: Sequence[VirtualUser]) -> Prepared:
+    """The accounts and sessions of the users who are not new, made before the run."""
+    recorder, gate = Recorder(), asyncio.Semaphore(PREPARE_CONCURRENCY)
+    started = time.monotonic()
+
+    async def one(user: VirtualUser) -> None:
+        async with gate:
+            with contextlib.suppress(Failed):
+                await user.prepare(recorder)
+
+    await asyncio.gather(*map(one, users))
+    errors = {f"before the run: {what}": count for what, count in recorder.errors.items()}
+    return Prepared(recorder.requests // 2, time.monotonic() - started, errors)
+
+
 async def _start(user: VirtualUser, delay: float) -> None:
     await asyncio.sleep(delay)
     await user.live()
@@ -168,11 +187,11 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
     async with deploy(processes, args.app, args.server_cpu, args.checkout) as deployment:
         rss_start, cpu_start = deployment.rss_kib(), deployment.cpu_seconds()
         transport = shared_transport()
-        started, client_cpu = time.monotonic(), time.process_time()
-        run = Run(
-            deployment.bases, transport, recorder, started + args.duration, args.think, args.timeout
-        )
+        run = Run(deployment.bases, transport, recorder, 0.0, args.think, args.timeout)
         users = _users(args.users, run)
+        prepared = await _prepare(users)
+        started, client_cpu = time.monotonic(), time.process_time()
+        run.deadline = started + args.duration
         sampler = Sampler(deployment, recorder, args.timeout)
         sampling = asyncio.create_task(sampler.run())
         try:
@@ -204,7 +223,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         elapsed=elapsed,
         requests=recorder.requests,
         rows=recorder.rows(),
-        errors=dict(recorder.errors),
+        errors={**prepared.errors, **dict(recorder.errors)},
         listings=len(listings),
         messages=len(recorder.writes) - len(listings),
         lost=[f"{write.kind.value} {write.token}" for write in lost],
@@ -221,6 +240,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         load_start=load_start,
         load_end=_load(),
         server_log=log,
+        prepared=prepared,
     )
 
 

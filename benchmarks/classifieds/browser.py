@@ -30,7 +30,7 @@ from benchmarks.classifieds.record import Recorder
 from livepages.protocol import ACTION_PREFIX
 from livepages.testing import DatastarEvent, PageWiring, SSEParser
 
-__all__ = ["Browser", "Failed", "Page", "Stream", "route_of", "shared_transport"]
+__all__ = ["KEEPALIVE", "Browser", "Failed", "Page", "Stream", "route_of", "shared_transport"]
 
 # Ids in paths become placeholders in route names: /chats/12 -> /chats/{id}.
 _ID = re.compile(r"/\d+(?=/|$)")
@@ -43,10 +43,19 @@ def route_of(method: str, path: str) -> str:
     return name + "?query" if query else name
 
 
+#: How long an idle connection is kept for the next request: well under the
+#: server's own keep-alive timeout (uvicorn's is 5 s), so that a request never
+#: goes out on a connection that the server is closing at that moment (the
+#: connection reset that a browser would retry on its own).
+KEEPALIVE = 1.0
+
+
 def shared_transport() -> httpx.AsyncHTTPTransport:
     """One connection pool for every user of a run, with no limit on connections
     (each user holds one stream open, and a few requests at once)."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=2000)
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=2000, keepalive_expiry=KEEPALIVE
+    )
     return httpx.AsyncHTTPTransport(limits=limits, retries=0)
 
 

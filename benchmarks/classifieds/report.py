@@ -9,7 +9,16 @@ from typing import Any
 
 from benchmarks.classifieds.record import RouteRow, Spread
 
-__all__ = ["Result", "format_report", "to_json"]
+__all__ = ["Prepared", "Result", "format_report", "to_json"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The accounts made before the run: how many, in how long, and the errors."""
+
+    accounts: int
+    seconds: float
+    errors: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class Result:
     load_start: str
     load_end: str
     server_log: list[str]
+    prepared: Prepared
 
     @property
     def error_count(self) -> int:
@@ -95,6 +105,11 @@ def summary_table(result: Result) -> list[str]:
     cpu = ", ".join(f"{share * 100:.0f}%" for share in result.server_cpu)
     rows = [
         ("virtual users", f"{result.users}"),
+        (
+            "accounts made before the run",
+            f"{result.prepared.accounts} in {result.prepared.seconds:.1f} s"
+            f" ({sum(result.prepared.errors.values())} errors, counted below)",
+        ),
         ("app processes", f"{result.processes} ({result.broker})"),
         (
             "run",

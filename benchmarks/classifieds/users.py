@@ -3,8 +3,14 @@
 Users come in pairs that chat: the seller posts a listing, the buyer opens it and
 contacts the seller, and both keep the chat's page open (its live stream) for the
 whole run. One user in ``WATCHER_EVERY`` is a watcher instead, whose open page is
-the listings (``/``), where new listings appear live. Everyone signs up; one in
-``SIGNIN_EVERY`` then signs out and in again.
+the listings (``/``), where new listings appear live.
+
+One user in ``ARRIVALS`` is new and signs up during the run; one signs out and in
+again with a password; the others are returning visitors whose browser is still
+signed in: their accounts and sessions are made before the run (``prepare``, by
+the same sign-up action, at a gentle pace and not timed with the run). A password
+hash costs the app tens of milliseconds of CPU (scrypt), so 500 sign-ups in the
+first seconds would measure little else.
 
 Then, until the run's end, each user repeats a step chosen at random (``STEPS``)
 after a pause of about ``think`` seconds: browse the listings, search them, look at a
@@ -33,11 +39,12 @@ from benchmarks.classifieds.record import Live, Recorder, WriteKind
 from livepages.testing import DatastarEvent
 
 __all__ = [
+    "ARRIVALS",
     "CATEGORIES",
-    "SIGNIN_EVERY",
     "STEPS",
     "TOKEN",
     "WATCHER_EVERY",
+    "Arrival",
     "Pair",
     "Role",
     "Run",
@@ -52,13 +59,33 @@ WORDS = ("blue", "vintage", "lamp", "bicycle", "sofa", "phone", "desk", "jacket"
 #: The token that marks one write: user number and sequence number.
 TOKEN = re.compile(r"ltk\d{4}n\d{5}")
 WATCHER_EVERY = 10
-SIGNIN_EVERY = 4
+#: Of each ``ARRIVALS`` users, which one is new and which signs out and in again.
+ARRIVALS = 10
+NEW_AT, SIGNIN_AT = 0, 5
 PASSWORD = "correct horse battery staple"
 
 
 def token(user: int, sequence: int) -> str:
     """The unique token of the ``sequence``-th write of ``user`` (matches ``TOKEN``)."""
     return f"ltk{user:04d}n{sequence:05d}"
+
+
+class Arrival(Enum):
+    """How a user comes in."""
+
+    #: Signs up during the run.
+    NEW = "new"
+    #: Signed up before the run; signs out and in again with its password.
+    SIGNIN = "sign in"
+    #: Signed up before the run, and still signed in.
+    RETURNING = "returning"
+
+
+def arrival_of(number: int) -> Arrival:
+    """How user ``number`` comes in."""
+    if number % ARRIVALS == NEW_AT:
+        return Arrival.NEW
+    return Arrival.SIGNIN if number % ARRIVALS == SIGNIN_AT else Arrival.RETURNING
 
 
 class Role(Enum):
@@ -195,9 +222,22 @@ class VirtualUser:
 
     # -- set-up ---------------------------------------------------------------------
 
+    async def prepare(self, recorder: Recorder) -> None:
+        """Before the run: the account (and session) of a user who is not new,
+        recorded in ``recorder``; ``Failed`` if it could not be made."""
+        if arrival_of(self.number) is Arrival.NEW:
+            return
+        self.browser.recorder = recorder
+        try:
+            await self.sign_up()
+        finally:
+            self.browser.recorder = self.run.recorder
+
     async def set_up(self) -> None:
-        await self.sign_up()
-        if self.number % SIGNIN_EVERY == SIGNIN_EVERY - 1:
+        arrival = arrival_of(self.number)
+        if arrival is Arrival.NEW:
+            await self.sign_up()
+        elif arrival is Arrival.SIGNIN:
             await self.sign_out_and_in()
         if self.role is Role.WATCHER:
             await self.open(await self.browser.get("/"))

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "fanout": ("benchmarks.fanout.__main__", "benchmarks.fanout.run"),
     "nats": ("benchmarks.fanout.broker",),
     "tracking": ("benchmarks.tracking",),
+    "classifieds": ("benchmarks.classifieds_load",),
 }
 
 

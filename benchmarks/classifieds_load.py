@@ -32,7 +32,7 @@ import uvloop
 
 from benchmarks.classifieds.browser import Failed, shared_transport
 from benchmarks.classifieds.deployment import DEFAULT_APP, Deployment, deploy
-from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind
+from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind, windows
 from benchmarks.classifieds.report import Prepared, Result, format_report, to_json
 from benchmarks.classifieds.users import TOKEN, Pair, Role, Run, VirtualUser, partner_of, role_of
 from benchmarks.classifieds.verify import missing_writes
@@ -42,6 +42,8 @@ __all__ = ["main", "measure", "parse_args"]
 
 #: How often the sampler looks at the servers' memory and at late live updates.
 SAMPLE_EVERY = 1.0
+#: The report's time windows (seconds).
+WINDOW = 10.0
 #: The event-loop lag probe's period.
 LAG_PROBE = 0.1
 
@@ -106,6 +108,8 @@ class Sampler:
         self.timeout = timeout
         self.peak = deployment.rss_kib()
         self.lags: list[float] = []
+        #: (time, CPU seconds of all the servers so far), every second.
+        self.cpu: list[tuple[float, float]] = [(time.monotonic(), sum(deployment.cpu_seconds()))]
 
     async def run(self) -> None:
         last = time.monotonic()
@@ -118,6 +122,7 @@ class Sampler:
                     max(a, b) for a, b in zip(self.peak, self.deployment.rss_kib(), strict=True)
                 ]
                 self.recorder.overdue(self.timeout)
+                self.cpu.append((now, sum(self.deployment.cpu_seconds())))
 
     async def _probe(self, span: float) -> None:
         for _ in range(round(span / LAG_PROBE)):
@@ -241,6 +246,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         load_end=_load(),
         server_log=log,
         prepared=prepared,
+        windows=windows(recorder.timeline, sampler.cpu, started, WINDOW),
     )
 
 

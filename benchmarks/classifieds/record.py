@@ -14,7 +14,7 @@ from enum import Enum
 
 from benchmarks.fanout.stats import percentile
 
-__all__ = ["Live", "Recorder", "RouteRow", "Spread", "Write", "WriteKind"]
+__all__ = ["Live", "Recorder", "RouteRow", "Spread", "Window", "Write", "WriteKind", "windows"]
 
 
 class WriteKind(Enum):
@@ -85,6 +85,8 @@ class Recorder:
     #: Each kind of error (``route: what``) and how often it happened.
     errors: Counter[str] = field(default_factory=Counter)
     writes: list[Write] = field(default_factory=list)
+    #: When each request ended, and how long it took: the run's course over time.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     live: dict[Live, list[float]] = field(default_factory=dict)
     #: Listings created while some watcher was watching, and how many watchers'
     #: streams showed each.
@@ -92,8 +94,9 @@ class Recorder:
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
     def request(self, route: str, seconds: float) -> None:
-        """A request to ``route`` succeeded in ``seconds``."""
+        """A request to ``route`` succeeded in ``seconds`` (just now)."""
         self.latencies.setdefault(route, []).append(seconds)
+        self.timeline.append((time.monotonic(), seconds))
 
     def error(self, route: str, what: str) -> None:
         """Something went wrong on ``route`` (a status, a refusal, a timeout, a cut stream)."""
@@ -161,3 +164,40 @@ class Recorder:
     def error_count(self) -> int:
         """Errors of every kind."""
         return sum(self.errors.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of the run: its requests' latencies and the servers' CPU meanwhile."""
+
+    #: Seconds from the run's start.
+    start: float
+    end: float
+    spread: Spread | None
+    #: The servers' CPU time over the window's length (1.0: one core all the time).
+    server_cpu: float
+
+
+def windows(
+    timeline: list[tuple[float, float]],
+    cpu: list[tuple[float, float]],
+    started: float,
+    width: float,
+) -> list[Window]:
+    """The run cut into ``width``-second windows from ``started``: the requests that
+    ended in each, and the servers' CPU use from ``cpu`` (time, CPU seconds so far)."""
+    if not timeline:
+        return []
+    end = max(when for when, _ in timeline)
+    count = int((end - started) // width) + 1
+    found: list[Window] = []
+    for number in range(count):
+        low, high = started + number * width, started + (number + 1) * width
+        inside = [seconds for when, seconds in timeline if low <= when < high]
+        samples = [(when, used) for when, used in cpu if low <= when <= high]
+        share = 0.0
+        if len(samples) >= 2:
+            (first, used_first), (last, used_last) = samples[0], samples[-1]
+            share = (used_last - used_first) / (last - first) if last > first else 0.0
+        found.append(Window(low - started, high - started, Spread.of(inside), share))
+    return found

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.classifieds.record import RouteRow, Spread
+from benchmarks.classifieds.record import RouteRow, Spread, Window
 
 __all__ = ["Prepared", "Result", "format_report", "to_json"]
 
@@ -53,6 +53,7 @@ class Result:
     load_end: str
     server_log: list[str]
     prepared: Prepared
+    windows: list[Window]
 
     @property
     def error_count(self) -> int:
@@ -137,6 +138,23 @@ def summary_table(result: Result) -> list[str]:
     return ["| figure | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
 
+def window_table(result: Result) -> list[str]:
+    """The run over time: requests, latencies and the servers' CPU per window."""
+    lines = [
+        "| seconds | requests | req/s | p50 ms | p99 ms | server CPU |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for window in result.windows:
+        spread, width = window.spread, window.end - window.start
+        count = spread.count if spread else 0
+        times = f"{_ms(spread.p50)} | {_ms(spread.p99)}" if spread else "- | -"
+        lines.append(
+            f"| {window.start:.0f}-{window.end:.0f} | {count} | {count / width:.1f} | {times}"
+            f" | {window.server_cpu * 100:.0f}% |"
+        )
+    return lines
+
+
 def format_report(machine: Sequence[str], result: Result) -> str:
     """The whole report of one run, in markdown."""
     title = (
@@ -144,7 +162,7 @@ def format_report(machine: Sequence[str], result: Result) -> str:
         f" {result.processes} process{'es' if result.processes > 1 else ''} ({result.broker})"
     )
     lines = [title, "", *(f"    {line}" for line in machine), ""]
-    lines += [*route_table(result), "", *summary_table(result)]
+    lines += [*route_table(result), "", *summary_table(result), "", *window_table(result)]
     if result.errors:
         lines += ["", "Errors:", ""]
         lines += [f"- {count} x {what}" for what, count in sorted(result.errors.items())]

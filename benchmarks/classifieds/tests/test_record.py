@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind
+import pytest
+
+from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind, windows
 
 
 def test_requests_and_errors_are_kept_per_route_in_first_use_order() -> None:
@@ -75,3 +77,15 @@ def test_writes_are_kept_in_order() -> None:
 def test_a_spread_of_nothing_is_none() -> None:
     assert Spread.of([]) is None
     assert Spread.of([3.0, 1.0, 2.0]) == Spread(3, 2.0, 3.0, 3.0)
+
+
+def test_windows_cut_the_run_by_when_requests_ended() -> None:
+    timeline = [(100.5, 0.010), (101.0, 0.030), (112.0, 0.200)]
+    cpu = [(100.0, 5.0), (105.0, 7.5), (110.0, 10.0), (120.0, 11.0)]
+    found = windows(timeline, cpu, started=100.0, width=10.0)
+    assert [(w.start, w.end) for w in found] == [(0.0, 10.0), (10.0, 20.0)]
+    assert found[0].spread == Spread(2, 0.010, 0.030, 0.030)
+    assert found[0].server_cpu == pytest.approx(0.5)
+    assert found[1].spread == Spread(1, 0.200, 0.200, 0.200)
+    assert found[1].server_cpu == pytest.approx(0.1)
+    assert windows([], cpu, started=100.0, width=10.0) == []

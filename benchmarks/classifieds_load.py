@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import uvloop
 
 from benchmarks.classifieds.browser import Failed, shared_transport
 from benchmarks.classifieds.deployment import DEFAULT_APP, Deployment, deploy
+from benchmarks.classifieds.probe import PROBE_PATH, Probe
 from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind, windows
 from benchmarks.classifieds.report import Prepared, Result, format_report, to_json
 from benchmarks.classifieds.users import TOKEN, Pair, Role, Run, VirtualUser, partner_of, role_of
@@ -145,6 +147,10 @@ def _users(count: int, run: Run) -> list[VirtualUser]:
     return users
 
 
+def _counted(errors: Sequence[str], prefix: str) -> dict[str, int]:
+    return {prefix + what: count for what, count in Counter(errors).items()}
+
+
 #: How many accounts are made at once before the run (each costs a password hash).
 PREPARE_CONCURRENCY = 4
 
@@ -197,6 +203,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         prepared = await _prepare(users)
         started, client_cpu = time.monotonic(), time.process_time()
         run.deadline = started + args.duration
+        probe = Probe([base + PROBE_PATH for base in deployment.bases], args.timeout)
         sampler = Sampler(deployment, recorder, args.timeout)
         sampling = asyncio.create_task(sampler.run())
         try:
@@ -205,6 +212,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
                 *(_start(user, number * step) for number, user in enumerate(users))
             )
             await _settle(recorder, args.timeout)
+            probe_times, probe_errors = await probe.stop()
             elapsed = time.monotonic() - started
             client = (time.process_time() - client_cpu) / elapsed
             cpu_end = deployment.cpu_seconds()
@@ -212,6 +220,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
             for user in users:
                 await user.leave()
         finally:
+            await probe.stop()
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
@@ -228,7 +237,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         elapsed=elapsed,
         requests=recorder.requests,
         rows=recorder.rows(),
-        errors={**prepared.errors, **dict(recorder.errors)},
+        errors={**prepared.errors, **dict(recorder.errors), **_counted(probe_errors, "probe: ")},
         listings=len(listings),
         messages=len(recorder.writes) - len(listings),
         lost=[f"{write.kind.value} {write.token}" for write in lost],
@@ -242,6 +251,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         server_cpu=[(end - start) / elapsed for start, end in zip(cpu_start, cpu_end, strict=True)],
         client_cpu=client,
         loop_lag=Spread.of(sampler.lags),
+        probe=Spread.of(probe_times),
         load_start=load_start,
         load_end=_load(),
         server_log=log,

@@ -49,6 +49,8 @@ class Result:
     server_cpu: list[float]
     client_cpu: float
     loop_lag: Spread | None
+    #: The idle probe's times (``benchmarks.classifieds.probe``).
+    probe: Spread | None
     load_start: str
     load_end: str
     server_log: list[str]
@@ -133,6 +135,7 @@ def summary_table(result: Result) -> list[str]:
         ("server CPU (of one core, per process)", cpu),
         ("load client CPU (of one core)", f"{result.client_cpu * 100:.0f}%"),
         ("load client event-loop lag", _spread(result.loop_lag)),
+        ("idle probe's GET /signin, from a process of its own", _spread(result.probe)),
         ("load average at start / end", f"{result.load_start} / {result.load_end}"),
     ]
     return ["| figure | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]

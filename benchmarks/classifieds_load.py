@@ -9,8 +9,10 @@ requests per second and p50/p99 per route, the live-update latency of chat messa
 and new listings, the errors (which must be 0), the writes lost (acknowledged but
 not in the database at the end; must be 0) and the servers' memory.
 
-The servers (and nats-server) run on ``--server-cpu``, this load client on
-``--client-cpu``. The exit status is 1 when any run had an error or lost a write.
+By default the operating system places the processes; with ``--pin`` the servers
+(and nats-server) run on ``--server-cpu`` only and this load client on ``--client-cpu``
+(on a machine shared with other work, pinning can leave the servers on the busier
+CPU). The exit status is 1 when any run had an error or lost a write.
 See benchmarks/README.md for the scenario and what each figure means.
 """
 
@@ -86,8 +88,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--checkout", type=Path, metavar="DIR",
         help="serve the app from this checkout (livepages from this one)",
     )  # fmt: skip
-    parser.add_argument("--server-cpu", type=int, default=0, help="CPU of the servers and NATS (0)")
-    parser.add_argument("--client-cpu", type=int, default=1, help="CPU of this load client (1)")
+    parser.add_argument("--pin", action="store_true", help="pin servers and client to CPUs")
+    parser.add_argument("--server-cpu", type=int, default=0, help="with --pin: the servers' (0)")
+    parser.add_argument("--client-cpu", type=int, default=1, help="with --pin: the client's (1)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every run as JSON")
     parser.add_argument("--quick", action="store_true", help="50 users for 15 s: a smoke test")
     args = parser.parse_args(argv)
@@ -195,7 +198,8 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
     """One run of ``args.users`` users on ``processes`` app processes."""
     load_start = _load()
     recorder = Recorder()
-    async with deploy(processes, args.app, args.server_cpu, args.checkout) as deployment:
+    cpu = args.server_cpu if args.pin else None
+    async with deploy(processes, args.app, cpu, args.checkout) as deployment:
         rss_start, cpu_start = deployment.rss_kib(), deployment.cpu_seconds()
         transport = shared_transport()
         run = Run(deployment.bases, transport, recorder, 0.0, args.think, args.timeout)
@@ -285,7 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     machine = describe(args.server_cpu, args.client_cpu)
     usable = os.sched_getaffinity(0)
-    if not {args.server_cpu, args.client_cpu} <= usable:
+    if not args.pin:
+        machine = [
+            "pinning: none (the servers, nats-server and this client go where the OS puts them)"
+            if line.startswith("pinning:")
+            else line
+            for line in machine
+        ]
+    elif not {args.server_cpu, args.client_cpu} <= usable:
         print(
             f"error: CPUs {args.server_cpu} and {args.client_cpu} are not both usable here",
             file=sys.stderr,
@@ -296,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # stops them instead of leaving them running.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        os.sched_setaffinity(0, {args.client_cpu})
+        if args.pin:
+            os.sched_setaffinity(0, {args.client_cpu})
         for processes in args.processes:
             result = uvloop.run(measure(args, processes))
             print(format_report(machine, result) + "\n", flush=True)

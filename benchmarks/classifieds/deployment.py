@@ -70,10 +70,11 @@ class Deployment:
 
 @contextlib.asynccontextmanager
 async def deploy(
-    processes: int, app: str, cpu: int, checkout: Path | None = None
+    processes: int, app: str, cpu: int | None, checkout: Path | None = None
 ) -> AsyncIterator[Deployment]:
-    """``processes`` app processes of ``app`` pinned to ``cpu`` (and their NATS with
-    more than one), on a fresh database; all stopped when the block ends.
+    """``processes`` app processes of ``app`` pinned to ``cpu`` if not ``None`` (and
+    their NATS with more than one), on a fresh database; all stopped when the block
+    ends.
 
     With ``checkout``, the app is imported from that folder (another worktree, with
     livepages still from this one): the servers run there, and ``livepages run`` puts
@@ -89,7 +90,8 @@ async def deploy(
         deployment = Deployment([], folder / "classifieds.sqlite3", None)
         try:
             if processes > 1:
-                with pinned_children(cpu):
+                pinned = pinned_children(cpu) if cpu is not None else contextlib.nullcontext()
+                with pinned:
                     nats, url = start_nats_server(find_nats_server(), folder)
                 env["LIVEPAGES_NATS_URL"] = deployment.nats_url = url
             for _ in range(processes):

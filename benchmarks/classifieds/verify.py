@@ -37,6 +37,9 @@ def stored_tokens(database: Path, pattern: re.Pattern[str]) -> set[str]:
 def missing_writes(
     database: Path, writes: Sequence[Write], pattern: re.Pattern[str]
 ) -> list[Write]:
-    """The ``writes`` whose token the database does not hold."""
+    """The ``writes`` whose token the database does not hold (all of them when there
+    is no database: the app never wrote one)."""
+    if not database.exists():
+        return list(writes)
     found = stored_tokens(database, pattern)
     return [write for write in writes if write.token not in found]

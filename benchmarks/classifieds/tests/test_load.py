@@ -8,7 +8,6 @@ LIVEPAGES_REQUIRE_ALL=1, as the NATS tests are).
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 from tests.fixtures.nats import nats_server_path
@@ -24,14 +23,12 @@ pytestmark = [
     ),
 ]
 
-CPU = str(min(os.sched_getaffinity(0)))
-
 
 async def run(processes: int) -> None:
     # Ten users: two pairs that chat, one who signs up, one who signs in, one watcher.
     args = parse_args(
         ["--users", "10", "--duration", "4", "--ramp", "0.5", "--think", "0.3",
-         "--timeout", "20", "--server-cpu", CPU, "--client-cpu", CPU]
+         "--timeout", "20"]
     )  # fmt: skip
     result = await measure(args, processes)
     report = format_report(["machine: test"], result)

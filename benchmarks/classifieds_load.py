@@ -33,7 +33,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks.classifieds.browser import Failed, shared_transport
+from benchmarks.classifieds.browser import Failed
 from benchmarks.classifieds.deployment import DEFAULT_APP, Deployment, deploy
 from benchmarks.classifieds.probe import PROBE_PATH, Probe
 from benchmarks.classifieds.record import Live, Recorder, Spread, WriteKind, windows
@@ -201,8 +201,7 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
     cpu = args.server_cpu if args.pin else None
     async with deploy(processes, args.app, cpu, args.checkout) as deployment:
         rss_start, cpu_start = deployment.rss_kib(), deployment.cpu_seconds()
-        transport = shared_transport()
-        run = Run(deployment.bases, transport, recorder, 0.0, args.think, args.timeout)
+        run = Run(deployment.bases, recorder, 0.0, args.think, args.timeout)
         users = _users(args.users, run)
         prepared = await _prepare(users)
         started, client_cpu = time.monotonic(), time.process_time()
@@ -228,7 +227,6 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
-            await transport.aclose()
         log = deployment.log_tail()
         await deployment.stop()  # before reading the database: every write is in
         lost = missing_writes(deployment.database, recorder.writes, TOKEN)

@@ -2,9 +2,11 @@
 
 A ``Browser`` sends each request to one of the servers' base URLs, chosen at random
 per request, as a load balancer without sticky sessions would: a page may load from
-one process, its stream run on the other and its actions go to either. Cookies are
-the user's own; the connections come from one pool shared by all users
-(``shared_transport``), so that 500 users do not make 500 TLS contexts and pools.
+one process, its stream run on the other and its actions go to either. Cookies and
+connections are the user's own, as in a browser. One connection pool shared by every
+user would be cheaper to set up, but httpcore's pool walks all its connections (500
+held by streams) for every request that comes and goes: with 500 users, requests
+waited seconds in it for a connection while the servers were idle.
 
 Every request is timed into the run's ``Recorder`` under a route name, and every
 failure (a status other than the expected one, a refused action, a timeout, a cut
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +34,16 @@ from benchmarks.classifieds.record import Recorder
 from livepages.protocol import ACTION_PREFIX
 from livepages.testing import DatastarEvent, PageWiring, SSEParser
 
-__all__ = ["KEEPALIVE", "Browser", "Failed", "Page", "Stream", "route_of", "shared_transport"]
+__all__ = [
+    "CONNECTIONS",
+    "KEEPALIVE",
+    "Browser",
+    "Failed",
+    "Page",
+    "Stream",
+    "route_of",
+    "user_transport",
+]
 
 # Ids in paths become placeholders in route names: /chats/12 -> /chats/{id}.
 _ID = re.compile(r"/\d+(?=/|$)")
@@ -50,13 +63,26 @@ def route_of(method: str, path: str) -> str:
 KEEPALIVE = 1.0
 
 
-def shared_transport() -> httpx.AsyncHTTPTransport:
-    """One connection pool for every user of a run, with no limit on connections
-    (each user holds one stream open, and a few requests at once)."""
+#: The connections a user may hold at once: its page's stream, a listing's stream
+#: while it looks at one, and a request.
+CONNECTIONS = 4
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # The servers speak plain HTTP; httpx makes a TLS context per transport all the
+    # same, and making 500 of them costs seconds: one serves every user.
+    return ssl.create_default_context()
+
+
+def user_transport() -> httpx.AsyncHTTPTransport:
+    """One user's connection pool."""
     limits = httpx.Limits(
-        max_connections=None, max_keepalive_connections=2000, keepalive_expiry=KEEPALIVE
+        max_connections=CONNECTIONS,
+        max_keepalive_connections=CONNECTIONS,
+        keepalive_expiry=KEEPALIVE,
     )
-    return httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    return httpx.AsyncHTTPTransport(verify=_tls(), limits=limits, retries=0)
 
 
 class Failed(Exception):
@@ -87,7 +113,6 @@ class Browser:
     def __init__(
         self,
         bases: Sequence[str],
-        transport: httpx.AsyncBaseTransport,
         recorder: Recorder,
         rng: random.Random,
         timeout: float,
@@ -97,7 +122,7 @@ class Browser:
         self.rng = rng
         self.timeout = timeout
         self.http = httpx.AsyncClient(
-            transport=transport,
+            transport=user_transport(),
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
@@ -185,8 +210,9 @@ class Browser:
         return Stream(self, url, page.headers, on_event)
 
     async def close(self) -> None:
-        """Forget the user's cookies (the shared pool stays open for the others)."""
-        self.http.cookies.clear()
+        """Close the user's connections (again: nothing)."""
+        if not self.http.is_closed:
+            await self.http.aclose()
 
 
 class Stream:

@@ -32,8 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-import httpx
-
 from benchmarks.classifieds.browser import Browser, Failed, Page, Stream
 from benchmarks.classifieds.record import Live, Recorder, WriteKind
 from livepages.testing import DatastarEvent
@@ -138,7 +136,6 @@ class Run:
     """What all the users of one run share."""
 
     bases: Sequence[str]
-    transport: httpx.AsyncBaseTransport
     recorder: Recorder
     deadline: float
     think: float
@@ -178,7 +175,7 @@ class VirtualUser:
         self.pair = pair
         self.run = run
         self.rng = random.Random(number)
-        self.browser = Browser(run.bases, run.transport, run.recorder, self.rng, run.timeout)
+        self.browser = Browser(run.bases, run.recorder, self.rng, run.timeout)
         self.sequence = 0
         self.open_page: Page | None = None
         self.stream: Stream | None = None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from benchmarks.classifieds.browser import KEEPALIVE, Browser, Failed, shared_transport
+from benchmarks.classifieds.browser import KEEPALIVE, Browser, Failed
 from benchmarks.classifieds.record import Recorder
 from livepages import App, Page, Redirect, ValidationError, action, redirect
 from livepages.limits import ServerLimits
@@ -52,9 +52,9 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture
 async def browser(server: LiveServer) -> AsyncIterator[Browser]:
-    transport = shared_transport()
-    yield Browser([server.url], transport, Recorder(), random.Random(1), timeout=5.0)
-    await transport.aclose()
+    browser = Browser([server.url], Recorder(), random.Random(1), timeout=5.0)
+    yield browser
+    await browser.close()
 
 
 async def test_a_page_and_its_actions_are_timed_per_route(browser: Browser) -> None:
@@ -101,13 +101,12 @@ async def test_no_answer_in_time_is_an_error() -> None:
 
     listening = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    transport = shared_transport()
-    browser = Browser([f"http://127.0.0.1:{port}"], transport, Recorder(), random.Random(1), 0.2)
+    browser = Browser([f"http://127.0.0.1:{port}"], Recorder(), random.Random(1), 0.2)
     try:
         with pytest.raises(Failed):
             await browser.get("/")
     finally:
-        await transport.aclose()
+        await browser.close()
         listening.close()
     assert browser.recorder.errors == {"GET /: no answer within 0.2 s": 1}
 

@@ -230,7 +230,6 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         log = deployment.log_tail()
         await deployment.stop()  # before reading the database: every write is in
         lost = missing_writes(deployment.database, recorder.writes, TOKEN)
-    listings = [w for w in recorder.writes if w.kind is WriteKind.LISTING]
     return Result(
         users=args.users,
         duration=args.duration,
@@ -240,8 +239,9 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         requests=recorder.requests,
         rows=recorder.rows(),
         errors={**prepared.errors, **dict(recorder.errors), **_counted(probe_errors, "probe: ")},
-        listings=len(listings),
-        messages=len(recorder.writes) - len(listings),
+        listings=recorder.acknowledged[WriteKind.LISTING],
+        messages=recorder.acknowledged[WriteKind.MESSAGE],
+        edits=recorder.acknowledged[WriteKind.EDIT],
         lost=[f"{write.kind.value} {write.token}" for write in lost],
         message_latency=Spread.of(recorder.live.get(Live.MESSAGE, [])),
         listing_latency=Spread.of(recorder.live.get(Live.LISTING, [])),

@@ -22,6 +22,8 @@ class WriteKind(Enum):
 
     LISTING = "listing"
     MESSAGE = "message"
+    #: A listing's new description (only its latest edit must be kept).
+    EDIT = "edit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class Recorder:
     #: Each kind of error (``route: what``) and how often it happened.
     errors: Counter[str] = field(default_factory=Counter)
     writes: list[Write] = field(default_factory=list)
+    #: How many writes of each kind the server acknowledged.
+    acknowledged: Counter[WriteKind] = field(default_factory=Counter)
     #: When each request ended, and how long it took: the run's course over time.
     timeline: list[tuple[float, float]] = field(default_factory=list)
     live: dict[Live, list[float]] = field(default_factory=dict)
@@ -103,9 +107,13 @@ class Recorder:
         self.route_errors[route] += 1
         self.errors[f"{route}: {what}"] += 1
 
-    def wrote(self, kind: WriteKind, token: str) -> None:
-        """The server acknowledged a write whose text carries ``token``."""
+    def wrote(self, kind: WriteKind, token: str, replaces: str | None = None) -> None:
+        """The server acknowledged a write whose text carries ``token``, and which
+        overwrote the one that carried ``replaces`` (that one need not be kept)."""
+        if replaces is not None:
+            self.writes = [write for write in self.writes if write.token != replaces]
         self.writes.append(Write(kind, token))
+        self.acknowledged[kind] += 1
 
     def expect(self, token: str, kind: Live, started: float, watchers: set[int]) -> None:
         """The streams of ``watchers`` (user numbers) should show ``token`` soon."""

@@ -36,6 +36,7 @@ class Result:
     errors: dict[str, int]
     listings: int
     messages: int
+    edits: int
     lost: list[str]
     message_latency: Spread | None
     listing_latency: Spread | None
@@ -120,7 +121,11 @@ def summary_table(result: Result) -> list[str]:
         ),
         ("requests", f"{result.requests} ({rate:.1f} per second)"),
         ("**errors**", f"**{result.error_count}**"),
-        ("writes acknowledged", f"{result.listings} listings, {result.messages} chat messages"),
+        (
+            "writes acknowledged",
+            f"{result.listings} listings, {result.messages} chat messages,"
+            f" {result.edits} listing edits",
+        ),
         ("**lost writes**", f"**{len(result.lost)}**"),
         ("live update: chat message", _spread(result.message_latency)),
         ("live update: new listing", _spread(result.listing_latency)),

@@ -103,6 +103,7 @@ class Step(Enum):
     POST = "post"
     SETTINGS = "settings"
     CHAT = "chat"
+    EDIT = "edit"
 
 
 #: How often each step is chosen (chat only in a pair).
@@ -113,6 +114,7 @@ STEPS = {
     Step.CHAT: 4,
     Step.POST: 1,
     Step.SETTINGS: 1,
+    Step.EDIT: 1,
 }
 
 
@@ -180,6 +182,10 @@ class VirtualUser:
         self.open_page: Page | None = None
         self.stream: Stream | None = None
         self.unseen = False
+        #: This user's listings: title, category and the token of their latest edit.
+        self.posted: dict[int, tuple[str, str, str | None]] = {}
+        #: The photos this user's browser has loaded (and keeps).
+        self.photos: set[str] = set()
         #: The counterpart's messages shown so far (a chat re-render shows old ones too).
         self.received: set[str] = set()
         self.email = f"user{number}-{id(run):x}@load.test"
@@ -300,10 +306,15 @@ class VirtualUser:
             self.unseen = False
             await self.browser.action(self.open_page, "seen")
             return
-        steps = [s for s in STEPS if s is not Step.CHAT or self.role is not Role.WATCHER]
+        steps = [
+            step
+            for step in STEPS
+            if (step is not Step.CHAT or self.role is not Role.WATCHER)
+            and (step is not Step.EDIT or self.posted)
+        ]
         chosen = self.rng.choices(steps, [STEPS[s] for s in steps])[0]
         if chosen is Step.BROWSE:
-            await self.browser.get("/")
+            await self.browse()
         elif chosen is Step.SEARCH:
             await self.search()
         elif chosen is Step.VIEW:
@@ -311,9 +322,45 @@ class VirtualUser:
         elif chosen is Step.POST:
             await self.post()
         elif chosen is Step.SETTINGS:
-            await self.browser.get("/settings")
+            await self.settings()
+        elif chosen is Step.EDIT:
+            await self.edit()
         else:
             await self.chat()
+
+    async def browse(self) -> None:
+        """The listings, and a photo on them that this user has not loaded yet (a
+        browser keeps photos: they are cached for good)."""
+        page = await self.browser.get("/")
+        new = [photo for photo in _PHOTO.findall(page.html) if photo not in self.photos]
+        if new:
+            self.photos.add(new[0])
+            await self.browser.fetch(f"/photos/{new[0]}")
+
+    async def settings(self) -> None:
+        """The settings, and now and then "close my other sessions" (there are none)."""
+        page = await self.browser.get("/settings")
+        if self.rng.random() < 1 / 3:
+            await self.browser.action(page, "close_others")
+
+    async def edit(self) -> None:
+        """Change the price and description of one of this user's listings."""
+        listing = self.rng.choice(list(self.posted))
+        title, category, previous = self.posted[listing]
+        page = await self.browser.get(f"/listings/{listing}/edit")
+        text = self.next_token()
+        signals = {
+            "title": title,
+            "category": category,
+            "price": str(self.rng.randrange(1, 1000)),
+            "photos": [],
+            "description": f"Price lowered. {text}",
+        }
+        await self.browser.redirected(page, "save", signals, _LISTING_URL)
+        # The new description replaces the previous edit's (the title keeps the
+        # listing's own token): only the latest edit must be in the database.
+        self.run.recorder.wrote(WriteKind.EDIT, text, replaces=previous)
+        self.posted[listing] = (title, category, text)
 
     async def search(self) -> None:
         low = self.rng.randrange(0, 200, 10)
@@ -352,6 +399,7 @@ class VirtualUser:
         match = await self.browser.redirected(page, "post", signals, _LISTING_URL)
         listing = int(match.group(1))
         self.run.recorder.wrote(WriteKind.LISTING, text)
+        self.posted[listing] = (title, str(signals["category"]), None)
         self.run.recorder.expect(text, Live.LISTING, started, self.run.watchers)
         self.run.listings.append(listing)
         return listing
@@ -374,5 +422,6 @@ class VirtualUser:
         self.run.recorder.wrote(WriteKind.MESSAGE, text)
 
 
+_PHOTO = re.compile(r'src="(?:[^"]*)/photos/(\d+)"')
 _LISTING_URL = re.compile(r"(?:https?://[^/]+)?/listings/(\d+)")
 _CHAT_URL = re.compile(r"(?:https?://[^/]+)?/chats/(\d+)")

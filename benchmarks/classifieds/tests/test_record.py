@@ -89,3 +89,12 @@ def test_windows_cut_the_run_by_when_requests_ended() -> None:
     assert found[1].spread == Spread(1, 0.200, 0.200, 0.200)
     assert found[1].server_cpu == pytest.approx(0.1)
     assert windows([], cpu, started=100.0, width=10.0) == []
+
+
+def test_an_edit_replaces_the_previous_edit_of_its_listing() -> None:
+    recorder = Recorder()
+    recorder.wrote(WriteKind.LISTING, "ltk0001n00001")
+    recorder.wrote(WriteKind.EDIT, "ltk0001n00002")
+    recorder.wrote(WriteKind.EDIT, "ltk0001n00003", replaces="ltk0001n00002")
+    assert [w.token for w in recorder.writes] == ["ltk0001n00001", "ltk0001n00003"]
+    assert recorder.acknowledged == {WriteKind.LISTING: 1, WriteKind.EDIT: 2}

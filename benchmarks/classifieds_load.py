@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--ramp", type=float, default=20.0, help="seconds over which users start (20)"
     )
     parser.add_argument(
-        "--think", type=float, default=10.0, help="mean pause between a user's steps, s (10)"
+        "--think", type=float, default=5.0, help="mean pause between a user's steps, s (5)"
     )
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="a request's or update's deadline, s (30)"

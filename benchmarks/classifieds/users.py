@@ -13,10 +13,11 @@ hash costs the app tens of milliseconds of CPU (scrypt), so 500 sign-ups in the
 first seconds would measure little else.
 
 Then, until the run's end, each user repeats a step chosen at random (``STEPS``)
-after a pause of about ``think`` seconds: browse the listings, search them, look at a
-listing (whose page's stream is open meanwhile: "n people are looking"), post a
-listing, open the settings, or (in a pair) type and send a chat message, and mark
-the counterpart's messages seen. Every message and listing carries a unique token
+after a pause of about ``think`` seconds: browse the listings (and load a photo),
+search them, look at a listing (whose page's stream is open meanwhile: "n people are
+looking"), post a listing, edit one of its own, open the settings (and now and then
+close its other sessions), or (in a pair) type and send a chat message; and it marks
+the counterpart's messages seen once they arrive. Every message and listing carries a unique token
 (``token``) in its text: the counterpart's or watchers' streams are scanned for it
 (live-update latency), and the database for every acknowledged one at the end
 (lost writes).

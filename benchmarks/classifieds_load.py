@@ -178,11 +178,20 @@ async def _start(user: VirtualUser, delay: float) -> None:
     await user.live()
 
 
+#: How long the end of a run waits for new listings to reach the watchers' streams.
+LISTING_SETTLE = 5.0
+
+
 async def _settle(recorder: Recorder, within: float) -> None:
-    """Wait for the chat messages still on their way (at most ``within`` seconds), then
-    count the missing ones as errors."""
+    """Wait for the chat messages still on their way (at most ``within`` seconds) and the
+    last listings (at most ``LISTING_SETTLE``), then count the missing messages as
+    errors."""
     for _ in range(round(within / LAG_PROBE)):
         if not recorder.waiting(Live.MESSAGE):
+            break
+        await asyncio.sleep(LAG_PROBE)
+    for _ in range(round(LISTING_SETTLE / LAG_PROBE)):
+        if not recorder.waiting(Live.LISTING):
             break
         await asyncio.sleep(LAG_PROBE)
     recorder.overdue(0.0)

@@ -256,6 +256,11 @@ async def measure(args: argparse.Namespace, processes: int) -> Result:
         listing_latency=Spread.of(recorder.live.get(Live.LISTING, [])),
         listings_seen=sum(1 for shown in recorder.listings_shown.values() if shown),
         listings_watched=len(recorder.listings_shown),
+        listings_unseen=[
+            f"{token} (posted at {recorder.posted_at[token] - started:.1f} s)"
+            for token, shown in recorder.listings_shown.items()
+            if not shown
+        ],
         rss_start=rss_start,
         rss_peak=[max(a, b) for a, b in zip(sampler.peak, rss_end, strict=True)],
         rss_end=rss_end,

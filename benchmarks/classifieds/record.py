@@ -95,6 +95,8 @@ class Recorder:
     #: Listings created while some watcher was watching, and how many watchers'
     #: streams showed each.
     listings_shown: Counter[str] = field(default_factory=Counter)
+    #: When each of those listings was posted.
+    posted_at: dict[str, float] = field(default_factory=dict)
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
     def request(self, route: str, seconds: float) -> None:
@@ -122,6 +124,7 @@ class Recorder:
         self._pending[token] = _Pending(kind, started, set(watchers))
         if kind is Live.LISTING:
             self.listings_shown[token] += 0
+            self.posted_at[token] = started
 
     def forget(self, token: str) -> None:
         """Expect ``token`` no more (its write failed)."""

@@ -44,6 +44,8 @@ class Result:
     #: some watcher was watching.
     listings_seen: int
     listings_watched: int
+    #: The listings that no watcher's stream showed, and when they were posted.
+    listings_unseen: list[str]
     rss_start: list[int]
     rss_peak: list[int]
     rss_end: list[int]
@@ -174,6 +176,9 @@ def format_report(machine: Sequence[str], result: Result) -> str:
     if result.errors:
         lines += ["", "Errors:", ""]
         lines += [f"- {count} x {what}" for what, count in sorted(result.errors.items())]
+    if result.listings_unseen:
+        shown = ", ".join(result.listings_unseen[:10])
+        lines += ["", f"Listings no watcher's stream showed (first 10): {shown}"]
     if result.lost:
         lines += [
             "",

@@ -396,12 +396,16 @@ class VirtualUser:
             "photos": [],
             "description": f"Barely used. {text}",
         }
-        started = time.monotonic()
-        match = await self.browser.redirected(page, "post", signals, _LISTING_URL)
+        # Expected before it is sent: a watcher's stream may show it before the answer.
+        self.run.recorder.expect(text, Live.LISTING, time.monotonic(), self.run.watchers)
+        try:
+            match = await self.browser.redirected(page, "post", signals, _LISTING_URL)
+        except Failed:
+            self.run.recorder.forget(text)
+            raise
         listing = int(match.group(1))
         self.run.recorder.wrote(WriteKind.LISTING, text)
         self.posted[listing] = (title, str(signals["category"]), None)
-        self.run.recorder.expect(text, Live.LISTING, started, self.run.watchers)
         self.run.listings.append(listing)
         return listing
 

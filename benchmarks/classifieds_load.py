@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import importlib.util
 import json
 import os
@@ -288,6 +289,24 @@ def _available(app: str, checkout: Path | None) -> str | None:
     return None if found is not None else f"no module {module} (the example is not here yet)"
 
 
+def _machine(args: argparse.Namespace) -> list[str]:
+    """The report's head: the machine, the versions, the pinning and the load now."""
+    machine = describe(args.server_cpu, args.client_cpu)
+    if args.pin:
+        return machine
+    unpinned = "pinning: none (the servers, nats-server and this client go where the OS puts them)"
+    return [unpinned if line.startswith("pinning:") else line for line in machine]
+
+
+def _now(machine: list[str]) -> list[str]:
+    """``machine`` with this moment's date and load average (one run after another)."""
+    now = {
+        "date:": f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
+        "load average at start:": f"load average at start: {_load()}",
+    }
+    return [next((v for k, v in now.items() if line.startswith(k)), line) for line in machine]
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -299,16 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing is not None:
         print(f"not available: {missing}")
         return 0
-    machine = describe(args.server_cpu, args.client_cpu)
+    machine = _machine(args)  # before pinning, which hides the other CPUs
     usable = os.sched_getaffinity(0)
-    if not args.pin:
-        machine = [
-            "pinning: none (the servers, nats-server and this client go where the OS puts them)"
-            if line.startswith("pinning:")
-            else line
-            for line in machine
-        ]
-    elif not {args.server_cpu, args.client_cpu} <= usable:
+    if args.pin and not {args.server_cpu, args.client_cpu} <= usable:
         print(
             f"error: CPUs {args.server_cpu} and {args.client_cpu} are not both usable here",
             file=sys.stderr,
@@ -322,8 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.pin:
             os.sched_setaffinity(0, {args.client_cpu})
         for processes in args.processes:
+            head = _now(machine)
             result = uvloop.run(measure(args, processes))
-            print(format_report(machine, result) + "\n", flush=True)
+            print(format_report(head, result) + "\n", flush=True)
             results.append(result)
     finally:
         os.sched_setaffinity(0, usable)

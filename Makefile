@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BEFORE ?=
 
-.PHONY: run test test-floor lint typecheck pytest bench clean
+.PHONY: run test test-floor lint typecheck pytest bench bench-classifieds clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test-floor: $(STAMP)
 
 bench: $(STAMP)
 	LIVEPAGES_BENCH_BEFORE=$(BEFORE) $(BIN)/python -m benchmarks
+
+# The classifieds load test: 500 virtual users for 60 s on one app process, then on two
+# on NATS (benchmarks/README.md). `make bench-classifieds ARGS='--users 100'` changes it.
+ARGS ?=
+bench-classifieds: $(STAMP)
+	$(BIN)/python -m benchmarks.classifieds_load --processes 1,2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV)

@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "personal": ("benchmarks.fanout.personal",),
     "nats": ("benchmarks.fanout.broker",),
     "tracking": ("benchmarks.tracking",),
+    "classifieds": ("benchmarks.classifieds_load",),
 }
 
 

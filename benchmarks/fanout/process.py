@@ -60,18 +60,21 @@ def pinned_children(cpu: int) -> Iterator[None]:
 
 
 class ServerProcess:
-    """One server process, pinned to ``cpu``, listening on 127.0.0.1:``port``.
+    """One server process, pinned to ``cpu`` (``None``: not pinned), listening on
+    127.0.0.1:``port``.
 
-    ``env`` is added to this process's environment for it.
+    ``env`` is added to this process's environment for it. It runs in ``cwd``
+    (this checkout by default).
     """
 
     def __init__(
         self,
         argv: list[str],
         port: int,
-        cpu: int,
+        cpu: int | None,
         pythonpath: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
     ) -> None:
         self.port = port
         self.log = Path(tempfile.mkstemp(prefix="fanout-server-", suffix=".log")[1])
@@ -79,10 +82,11 @@ class ServerProcess:
         # `pythonpath` first: a target may bring its own copy of livepages.
         paths = (*pythonpath, str(ROOT), str(ROOT / "src"), environment.get("PYTHONPATH", ""))
         environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-        with pinned_children(cpu), self.log.open("wb") as log:
+        pinned = pinned_children(cpu) if cpu is not None else contextlib.nullcontext()
+        with pinned, self.log.open("wb") as log:
             self.popen = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=cwd,
                 env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

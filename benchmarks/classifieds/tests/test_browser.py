@@ -51,47 +51,47 @@ def server() -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-async def browser(server: LiveServer) -> AsyncIterator[Browser]:
-    browser = Browser([server.url], Recorder(), random.Random(1), timeout=5.0)
-    yield browser
-    await browser.close()
+async def visitor(server: LiveServer) -> AsyncIterator[Browser]:
+    visitor = Browser([server.url], Recorder(), random.Random(1), timeout=5.0)
+    yield visitor
+    await visitor.close()
 
 
-async def test_a_page_and_its_actions_are_timed_per_route(browser: Browser) -> None:
-    page = await browser.get("/")
+async def test_a_page_and_its_actions_are_timed_per_route(visitor: Browser) -> None:
+    page = await visitor.get("/")
     assert page.wiring.live_url is not None
-    match = await browser.redirected(page, "go", {}, re.compile(r"/listings/(\d+)"))
+    match = await visitor.redirected(page, "go", {}, re.compile(r"/listings/(\d+)"))
     assert match.group(1) == "7"
-    await browser.action(page, "check", {"text": "hi"})
-    assert browser.recorder.error_count == 0
-    assert [row.route for row in browser.recorder.rows()] == [
+    await visitor.action(page, "check", {"text": "hi"})
+    assert visitor.recorder.error_count == 0
+    assert [row.route for row in visitor.recorder.rows()] == [
         "GET /",
         "POST /_action/go",
         "POST /_action/check",
     ]
 
 
-async def test_a_refused_action_is_an_error(browser: Browser) -> None:
-    page = await browser.get("/")
+async def test_a_refused_action_is_an_error(visitor: Browser) -> None:
+    page = await visitor.get("/")
     with pytest.raises(Failed):
-        await browser.action(page, "check", {"text": ""})
-    assert browser.recorder.errors == {"POST /_action/check: refused: text: is required": 1}
+        await visitor.action(page, "check", {"text": ""})
+    assert visitor.recorder.errors == {"POST /_action/check: refused: text: is required": 1}
 
 
-async def test_a_redirect_elsewhere_is_an_error(browser: Browser) -> None:
-    page = await browser.get("/")
+async def test_a_redirect_elsewhere_is_an_error(visitor: Browser) -> None:
+    page = await visitor.get("/")
     with pytest.raises(Failed):
-        await browser.redirected(page, "go", {}, re.compile(r"/chats/(\d+)"))
-    assert browser.recorder.error_count == 1
+        await visitor.redirected(page, "go", {}, re.compile(r"/chats/(\d+)"))
+    assert visitor.recorder.error_count == 1
 
 
-async def test_a_missing_page_and_an_unknown_action_are_errors(browser: Browser) -> None:
+async def test_a_missing_page_and_an_unknown_action_are_errors(visitor: Browser) -> None:
     with pytest.raises(Failed):
-        await browser.get("/nowhere")
-    page = await browser.get("/")
+        await visitor.get("/nowhere")
+    page = await visitor.get("/")
     with pytest.raises(Failed):
-        await browser.action(page, "nothing")
-    assert browser.recorder.route_errors == {"GET /nowhere": 1, "POST /_action/nothing": 1}
+        await visitor.action(page, "nothing")
+    assert visitor.recorder.route_errors == {"GET /nowhere": 1, "POST /_action/nothing": 1}
 
 
 async def test_no_answer_in_time_is_an_error() -> None:
@@ -101,22 +101,22 @@ async def test_no_answer_in_time_is_an_error() -> None:
 
     listening = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    browser = Browser([f"http://127.0.0.1:{port}"], Recorder(), random.Random(1), 0.2)
+    visitor = Browser([f"http://127.0.0.1:{port}"], Recorder(), random.Random(1), 0.2)
     try:
         with pytest.raises(Failed):
-            await browser.get("/")
+            await visitor.get("/")
     finally:
-        await browser.close()
+        await visitor.close()
         listening.close()
-    assert browser.recorder.errors == {"GET /: no answer within 0.2 s": 1}
+    assert visitor.recorder.errors == {"GET /: no answer within 0.2 s": 1}
 
 
 async def test_a_stream_that_the_server_ends_is_an_error(
-    server: LiveServer, browser: Browser
+    server: LiveServer, visitor: Browser
 ) -> None:
-    page = await browser.get("/")
+    page = await visitor.get("/")
     events: list[DatastarEvent] = []
-    stream = browser.stream(page, events.append)
+    stream = visitor.stream(page, events.append)
     await stream.open()
     assert events  # the first render
     assert server.loop is not None
@@ -128,16 +128,16 @@ async def test_a_stream_that_the_server_ends_is_an_error(
         await asyncio.sleep(0.05)
     await stream.close()
     assert stream.broken
-    assert list(browser.recorder.route_errors) == ["GET /_live (stream)"]
+    assert list(visitor.recorder.route_errors) == ["GET /_live (stream)"]
 
 
-async def test_a_stream_closed_by_the_user_is_no_error(browser: Browser) -> None:
-    page = await browser.get("/")
-    stream = browser.stream(page, lambda event: None)
+async def test_a_stream_closed_by_the_user_is_no_error(visitor: Browser) -> None:
+    page = await visitor.get("/")
+    stream = visitor.stream(page, lambda event: None)
     await stream.open()
     await stream.close()
-    assert browser.recorder.error_count == 0
-    assert "GET /_live (stream)" in browser.recorder.latencies
+    assert visitor.recorder.error_count == 0
+    assert "GET /_live (stream)" in visitor.recorder.latencies
 
 
 def test_the_pool_forgets_idle_connections_well_before_the_server_does() -> None:

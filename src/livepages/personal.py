@@ -182,6 +182,13 @@ class Viewer:
         #: The template and values it was last sent, to send nothing twice.
         self.sent: tuple[bytes, tuple[bytes, ...]] | None = None
 
+    def values_for(self, template: Template) -> tuple[bytes, ...]:
+        """Its escaped text for the template's reads, kept while the reads are the same."""
+        if self.reads is not template.reads:
+            self.values = template.values(self.args)
+            self.reads = template.reads
+        return self.values
+
 
 class Group:
     """The viewers of a personal view that one render serves."""
@@ -414,20 +421,16 @@ class PersonalView(View):
     # -- sending --------------------------------------------------------------------
 
     def _filled(self, viewer: Viewer, template: Template) -> bytes:
-        if viewer.reads is not template.reads:
-            viewer.values = template.values(viewer.args)
-            viewer.reads = template.reads
-        viewer.sent = (template.payload, viewer.values)
-        return template.fill(viewer.values)
+        values = viewer.values_for(template)
+        viewer.sent = (template.payload, values)
+        return template.fill(values)
 
     def _send(self, connection: Connection, template: Template) -> None:
         viewer = connection.viewer
         assert viewer is not None
-        if viewer.reads is not template.reads:
-            viewer.values = template.values(viewer.args)
-            viewer.reads = template.reads
         sent = viewer.sent
-        if sent is not None and sent[0] is template.payload and sent[1] == viewer.values:
+        values = viewer.values_for(template)
+        if sent is not None and sent[0] is template.payload and sent[1] == values:
             return  # what it shows already
         connection.deliver(self._filled(viewer, template))
 
